@@ -1,0 +1,147 @@
+"""Candidate routes: open a link, the page, checklist, stories, calendar, language."""
+
+import sqlalchemy as sa
+from flask import abort, current_app, g, make_response, redirect, render_template, request, url_for
+
+from portal.candidate import bp
+from portal.candidate.calendar import cohort_calendar
+from portal.candidate.identity import cookie_name, link_id_from_cookie, set_candidate_cookie
+from portal.candidate.queries import checklist_query, load_candidate_session, load_page_data, published_stories
+from portal.candidate.timeline import build_timeline, current_and_next
+from portal.extensions import db, limiter
+from portal.models import PortalLink, Story, utcnow
+from portal.services.checklist import item_applies, set_item_done
+from portal.services.engagement import device_class, record_event, relax_durability
+from portal.services.links import find_active_link
+from portal.site import htmx_aware, invalid_link_response
+
+STORIES_PER_PAGE = 10
+
+
+def _failed_token_limit() -> str:
+    return current_app.config["FAILED_TOKEN_LIMIT"]
+
+
+@bp.route("/c/<token>", methods=["GET"])
+@limiter.limit(_failed_token_limit, deduct_when=lambda response: response.status_code == 404)
+def open_link(token: str):
+    """Exchange the link for the candidate cookie and a token-free URL (R4, R5)."""
+    now = utcnow()
+    found = find_active_link(token, now)
+    if found is None:
+        return invalid_link_response()
+    link_id, candidate_id = found
+    if request.method == "HEAD":
+        # Scanners probe with HEAD: answer, but neither count it nor hand out a cookie.
+        return "", 200
+    # The fetch itself is only a prefetch: a view counts when /me is served with the cookie.
+    record_event(candidate_id, "prefetch", target="link", link_id=link_id,
+                 device=device_class(request.user_agent.string), now=now)
+    expires_at = db.session.get(PortalLink, link_id).expires_at
+    db.session.commit()
+    response = redirect(url_for("candidate.page"), 303)
+    set_candidate_cookie(response, link_id, expires_at, now)
+    return response
+
+
+def current_candidate_or_404(now):
+    """The candidate behind the cookie, re-checked against the link every request."""
+    link_id = link_id_from_cookie(request.cookies.get(cookie_name()))
+    row = load_candidate_session(link_id, now) if link_id is not None else None
+    if row is None:
+        abort(404)
+    g.candidate_locale = row.locale
+    return row
+
+
+def _track(candidate, kind: str, target: str, now) -> None:
+    """Record a real view; the first one also marks the link as opened."""
+    if candidate.first_opened_at is None:
+        db.session.execute(
+            sa.update(PortalLink)
+            .where(PortalLink.id == candidate.link_id, PortalLink.first_opened_at.is_(None))
+            .values(first_opened_at=now)
+        )
+    record_event(candidate.candidate_id, kind, target=target, link_id=candidate.link_id,
+                 device=device_class(request.user_agent.string), now=now)
+
+
+@bp.get("/me")
+def page():
+    """The candidate page: where you are, what comes next, your cohort, checklist, stories, contact."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    data = load_page_data(candidate.candidate_id, candidate.cohort_id)
+    nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, candidate.starts_on)
+    current, upcoming = current_and_next(nodes)
+    _track(candidate, "view", "page", now)
+    relax_durability()
+    db.session.commit()
+    return render_template(
+        "candidate/page.html", candidate=candidate, nodes=nodes, current=current, upcoming=upcoming,
+        sessions=data.sessions, checklist=data.checklist, stories=data.stories,
+    )
+
+
+@bp.post("/me/checklist/<int:item_id>")
+@htmx_aware
+def checklist_toggle(item_id: int):
+    """Tick or untick one checklist item; the same request works with and without htmx."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    if not item_applies(candidate.cohort_id, item_id):
+        abort(404)
+    done = request.form.get("done") == "1"
+    if set_item_done(candidate.candidate_id, item_id, done, now=now):
+        record_event(candidate.candidate_id, "checklist", target=f"{item_id}:{'on' if done else 'off'}",
+                     link_id=candidate.link_id, device=device_class(request.user_agent.string), now=now)
+    db.session.commit()
+    if not request.htmx:
+        return redirect(url_for("candidate.page") + f"#item-{item_id}", 303)
+    item = db.session.execute(checklist_query(candidate.candidate_id, candidate.cohort_id, item_id)).one()
+    return render_template("candidate/_checklist_item.html", item=item)
+
+
+@bp.get("/me/stories")
+def stories():
+    """All published stories, paginated."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    page_number = request.args.get("page", 1, type=int)
+    pagination = db.paginate(published_stories(), page=page_number, per_page=STORIES_PER_PAGE,
+                             error_out=False, count=True)
+    _track(candidate, "view", "stories", now)
+    relax_durability()
+    db.session.commit()
+    return render_template("candidate/stories.html", candidate=candidate, pagination=pagination)
+
+
+@bp.get("/me/stories/<int:story_id>")
+def story(story_id: int):
+    """One story; opening it is an engagement signal."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    item = db.session.get(Story, story_id)
+    if item is None or item.published_at is None:
+        return render_template("errors/404.html"), 404
+    _track(candidate, "story", str(story_id), now)
+    relax_durability()
+    db.session.commit()
+    return render_template("candidate/story.html", candidate=candidate, story=item)
+
+
+@bp.get("/me/calendar.ics")
+def calendar():
+    """The cohort's schedule as an iCalendar file."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    if candidate.cohort_id is None:
+        return render_template("errors/404.html"), 404
+    body = cohort_calendar(candidate.cohort_id, now)
+    _track(candidate, "calendar", str(candidate.cohort_id), now)
+    relax_durability()
+    db.session.commit()
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Content-Disposition"] = 'attachment; filename="training.ics"'
+    return response

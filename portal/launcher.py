@@ -1,0 +1,102 @@
+"""``./dev demo``: migrate, load demo data, and run the web server until Ctrl-C.
+
+Starts the embedded Redis when REDIS_URL is unset and hands its URL to every child process.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+DEMO_DATABASE = Path(__file__).resolve().parent.parent / "instance" / "demo.sqlite"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def prepare(env: dict) -> list[str]:
+    """Create the schema with migrations and load the demo; returns the lines to print."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.demo import load_demo
+
+    os.environ.update(env)
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        return load_demo()
+
+
+def _banner(base_url: str, links: list[str], fresh: bool) -> str:
+    from portal.demo import DEMO_USERS
+
+    logins = "\n".join(f"  {role:<6} {email} / {password}" for email, password, _n, role, _p in DEMO_USERS)
+    note = "  (demo data is rebuilt on every start)" if fresh else ""
+    return (
+        f"\nKeepwarm is running at {base_url}/\n\n"
+        f"HR back-office: {base_url}/hr/\n{logins}\n\n"
+        f"Candidate links (open on a phone-sized window):\n" + "\n".join(links) + f"\n{note}\n"
+        "Press Ctrl-C to stop.\n"
+    )
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    if not _port_free(port):
+        print(f"Port {port} is already in use. Stop the other server or run with PORT=<another port>.",
+              file=sys.stderr)
+        return 1
+    env = {"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"), "PORT": str(port)}
+    fresh = "DATABASE_URL" not in os.environ
+    if fresh:
+        DEMO_DATABASE.parent.mkdir(exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(DEMO_DATABASE) + suffix).unlink(missing_ok=True)
+        env["DATABASE_URL"] = f"sqlite:///{DEMO_DATABASE}"
+
+    with ExitStack() as stack:
+        if not os.environ.get("REDIS_URL"):
+            from portal.embedded import embedded_redis
+
+            env["REDIS_URL"] = stack.enter_context(embedded_redis())
+        links = prepare(env)
+        child_env = {**os.environ, **env}
+        bin_dir = Path(sys.executable).parent
+        processes = [
+            subprocess.Popen(
+                [str(bin_dir / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                 "--no-control-socket", "--logger-class", "portal.weblog.RedactingLogger",
+                 "--access-logfile", "-", "portal:create_app()"],
+                env=child_env,
+            ),
+        ]
+        print(_banner(env["PUBLIC_BASE_URL"], links, fresh), flush=True)
+        try:
+            while all(process.poll() is None for process in processes):
+                try:
+                    processes[0].wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in processes:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        print("Keepwarm stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""All models, importable from one place (Alembic and the app both need every table)."""
+
+from portal.models.audit import AuditEvent
+from portal.models.base import Base, utcnow
+from portal.models.candidates import Candidate, PortalLink, StageEvent
+from portal.models.cohorts import Cohort, CohortSession
+from portal.models.content import ChecklistCompletion, ChecklistItem, ContentVersion, Story
+from portal.models.engagement import EngagementEvent
+from portal.models.flags import Flag
+from portal.models.pipeline import Stage
+from portal.models.users import User
+
+__all__ = [
+    "AuditEvent", "Base", "Candidate", "ChecklistCompletion", "ChecklistItem", "Cohort",
+    "CohortSession", "ContentVersion", "EngagementEvent", "Flag", "PortalLink", "Stage",
+    "StageEvent", "Story", "User", "utcnow",
+]

@@ -1,0 +1,79 @@
+"""Candidates, their portal links and their stage history."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.models.base import Base, utcnow
+
+STATUSES = ("active", "started", "left")
+TIERS = ("A", "B", "C", "D")
+LOCALES = ("zh_CN", "en")
+CHANNELS = ("qr", "cli", "email", "sms")
+
+
+class Candidate(Base):
+    __tablename__ = "candidate"
+    __table_args__ = (
+        sa.Index("ix_candidate_status_last_seen", "status", "last_seen_at"),
+        sa.Index("ix_candidate_owner_id", "owner_id"),
+        sa.Index("ix_candidate_cohort_id", "cohort_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    position: Mapped[str] = mapped_column(sa.String(120), default="")
+    site: Mapped[str] = mapped_column(sa.String(120), default="")
+    source_channel: Mapped[str] = mapped_column(sa.String(60), default="")
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(sa.String(10), default="active")
+    risk_tier: Mapped[str] = mapped_column(sa.String(1), default="A")
+    risk_tier_override: Mapped[str | None] = mapped_column(sa.String(1))
+    risk_tier_override_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    risk_tier_override_at: Mapped[datetime | None]
+    tags: Mapped[list] = mapped_column(sa.JSON, default=list)
+    # None: follow the browser's Accept-Language.
+    locale: Mapped[str | None] = mapped_column(sa.String(10))
+    current_stage_id: Mapped[int | None] = mapped_column(sa.ForeignKey("stage.id"))
+    stage_reached_at: Mapped[datetime | None]
+    cohort_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cohort.id", ondelete="SET NULL"))
+    last_seen_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    left_at: Mapped[datetime | None]
+
+    owner = relationship("User", foreign_keys=[owner_id])
+    current_stage = relationship("Stage")
+    cohort = relationship("Cohort")
+
+
+class PortalLink(Base):
+    """One delivered link. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "portal_link"
+    __table_args__ = (sa.Index("ix_portal_link_candidate_id", "candidate_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    channel: Mapped[str] = mapped_column(sa.String(10))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    issued_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    first_opened_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime]
+
+
+class StageEvent(Base):
+    __tablename__ = "stage_event"
+    __table_args__ = (sa.Index("ix_stage_event_candidate_reached", "candidate_id", "reached_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    stage_id: Mapped[int] = mapped_column(sa.ForeignKey("stage.id"))
+    reached_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(sa.Text, default="")

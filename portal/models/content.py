@@ -1,0 +1,51 @@
+"""Content the candidate page shows to everyone: checklist templates and stories."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base, utcnow
+
+
+class ChecklistItem(Base):
+    __tablename__ = "checklist_item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int]
+    label_zh: Mapped[str] = mapped_column(sa.String(200))
+    label_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    # None: every candidate; otherwise only members of that cohort.
+    cohort_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cohort.id", ondelete="CASCADE"))
+
+
+class ChecklistCompletion(Base):
+    __tablename__ = "checklist_completion"
+
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("checklist_item.id", ondelete="CASCADE"), primary_key=True)
+    done_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Story(Base):
+    __tablename__ = "story"
+    __table_args__ = (sa.Index("ix_story_published_at", "published_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title_zh: Mapped[str] = mapped_column(sa.String(200))
+    title_en: Mapped[str] = mapped_column(sa.String(200), default="")
+    summary_zh: Mapped[str] = mapped_column(sa.String(400), default="")
+    summary_en: Mapped[str] = mapped_column(sa.String(400), default="")
+    body_zh: Mapped[str] = mapped_column(sa.Text, default="")
+    body_en: Mapped[str] = mapped_column(sa.Text, default="")
+    published_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContentVersion(Base):
+    """One row whose number changes whenever shared page content changes (cache key)."""
+
+    __tablename__ = "content_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(default=1)

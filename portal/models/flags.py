@@ -1,0 +1,41 @@
+"""The HR follow-up queue: one open flag per candidate and rule."""
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base, utcnow
+
+SEVERITIES = ("warning", "urgent")
+
+
+class Flag(Base):
+    __tablename__ = "flag"
+    __table_args__ = (
+        # At most one open flag per candidate and rule, however often or concurrently the scan runs.
+        sa.Index(
+            "uq_flag_open_candidate_rule",
+            "candidate_id",
+            "rule",
+            unique=True,
+            sqlite_where=sa.text("resolved_at IS NULL"),
+            postgresql_where=sa.text("resolved_at IS NULL"),
+        ),
+        sa.Index("ix_flag_open_severity_raised", "resolved_at", "severity", "raised_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    rule: Mapped[str] = mapped_column(sa.String(40))
+    severity: Mapped[str] = mapped_column(sa.String(10))
+    reason: Mapped[str] = mapped_column(sa.String(300))
+    evidence: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    claimed_at: Mapped[datetime | None]
+    snoozed_until: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    outcome: Mapped[str | None] = mapped_column(sa.String(30))
+    note: Mapped[str] = mapped_column(sa.Text, default="")

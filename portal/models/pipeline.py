@@ -1,0 +1,25 @@
+"""The stage pipeline every candidate moves through."""
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.models.base import Base
+
+SIDES = ("candidate", "company")
+
+
+class Stage(Base):
+    __tablename__ = "stage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Code and rules refer to stages by this key, never by id or position.
+    key: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    position: Mapped[int]
+    label_zh: Mapped[str] = mapped_column(sa.String(80))
+    label_en: Mapped[str] = mapped_column(sa.String(80))
+    description_zh: Mapped[str] = mapped_column(sa.Text, default="")
+    description_en: Mapped[str] = mapped_column(sa.Text, default="")
+    # "company": the wait is on us (e.g. background check), and the page says so.
+    side: Mapped[str] = mapped_column(sa.String(10), default="candidate")
+    required: Mapped[bool] = mapped_column(default=True)
+    expected_days: Mapped[int | None]

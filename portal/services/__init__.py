@@ -1,0 +1,1 @@
+"""Functions that change state. They flush, never commit: the request or job commits once."""

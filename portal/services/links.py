@@ -1,0 +1,98 @@
+"""Candidate portal links: issue, revoke, expire, resolve."""
+
+import hashlib
+import secrets
+from datetime import date, datetime, time, timedelta, timezone
+
+import sqlalchemy as sa
+from flask import current_app
+
+from portal.extensions import db
+from portal.models import Candidate, Cohort, PortalLink, utcnow
+
+TOKEN_BYTES = 32  # 256 bits (R1)
+
+
+def generate_token() -> str:
+    """A fresh 256-bit URL-safe token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """The only form of a token that is ever stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_expiry(issued_at: datetime, start_date: date | None, left_at: datetime | None) -> datetime:
+    """When a link stops working: N days after exit or start, or M days after issue when no start is known."""
+    config = current_app.config
+    after_start = timedelta(days=config["LINK_DAYS_AFTER_START"])
+    if left_at is not None:
+        return left_at + after_start
+    if start_date is not None:
+        return datetime.combine(start_date, time(0, 0), tzinfo=timezone.utc) + after_start
+    return issued_at + timedelta(days=config["LINK_DAYS_WITHOUT_START"])
+
+
+def _candidate_start_date(candidate: Candidate) -> date | None:
+    if candidate.cohort_id is None:
+        return None
+    return db.session.get(Cohort, candidate.cohort_id).starts_on
+
+
+def issue_link(candidate: Candidate, channel: str, *, issued_by_id: int | None = None,
+               revoke_others: bool = False, now: datetime | None = None) -> tuple[PortalLink, str]:
+    """Create a link for one delivery and return it with its token (shown once, never stored)."""
+    now = now or utcnow()
+    if revoke_others:
+        revoke_links(candidate.id, now=now)
+    token = generate_token()
+    link = PortalLink(
+        candidate_id=candidate.id,
+        token_hash=hash_token(token),
+        channel=channel,
+        issued_at=now,
+        issued_by_id=issued_by_id,
+        expires_at=link_expiry(now, _candidate_start_date(candidate), candidate.left_at),
+    )
+    db.session.add(link)
+    db.session.flush()
+    return link, token
+
+
+def revoke_links(candidate_id: int, *, now: datetime | None = None) -> int:
+    """Revoke every active link of a candidate; returns how many were revoked."""
+    result = db.session.execute(
+        sa.update(PortalLink)
+        .where(PortalLink.candidate_id == candidate_id, PortalLink.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+    return result.rowcount
+
+
+def refresh_link_expiry(candidate: Candidate) -> None:
+    """Recompute active links' expiry after the candidate's start date or exit changed."""
+    links = db.session.scalars(
+        sa.select(PortalLink).where(PortalLink.candidate_id == candidate.id, PortalLink.revoked_at.is_(None))
+    )
+    start = _candidate_start_date(candidate)
+    for link in links:
+        link.expires_at = link_expiry(link.issued_at, start, candidate.left_at)
+    db.session.flush()
+
+
+def find_active_link(token: str, now: datetime) -> tuple[int, int] | None:
+    """Return (link_id, candidate_id) for a usable token, or None for unknown, revoked and expired alike."""
+    row = db.session.execute(
+        sa.select(PortalLink.id, PortalLink.candidate_id).where(
+            PortalLink.token_hash == hash_token(token),
+            PortalLink.revoked_at.is_(None),
+            PortalLink.expires_at > now,
+        )
+    ).first()
+    return (row.id, row.candidate_id) if row else None
+
+
+def public_link_url(token: str) -> str:
+    """The absolute URL a candidate opens, built from configuration, never from the Host header."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/c/{token}"

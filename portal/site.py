@@ -1,0 +1,109 @@
+"""Routes and responses shared by every audience: robots.txt, privacy notice, language, errors."""
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, g, make_response, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
+
+from portal import LOCALES
+from portal.extensions import db
+
+bp = Blueprint("site", __name__)
+
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+@bp.get("/robots.txt")
+def robots():
+    """Keep crawlers off candidate links and the back-office (R8)."""
+    response = make_response("User-agent: *\nDisallow: /c/\nDisallow: /me\nDisallow: /hr/\n")
+    response.mimetype = "text/plain"
+    return response
+
+
+@bp.get("/privacy")
+def privacy():
+    """What is recorded about a candidate's visits, and why (PIPL-style notice)."""
+    return render_template("privacy.html")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths: never an open redirect."""
+    if not target or urlsplit(target).netloc or urlsplit(target).scheme or not target.startswith("/") \
+            or target.startswith("//"):
+        return default
+    return target
+
+
+@bp.post("/lang")
+def switch_language():
+    """Remember the chosen language in a cookie, and on the candidate's profile when one is signed in."""
+    from portal.candidate.identity import cookie_name, link_id_from_cookie
+    from portal.models import Candidate, PortalLink, utcnow
+
+    locale = request.form.get("locale")
+    target = safe_next(request.form.get("next"), url_for("candidate.page"))
+    if locale not in LOCALES:
+        return redirect(target, 303)
+    link_id = link_id_from_cookie(request.cookies.get(cookie_name()))
+    if link_id is not None:
+        link = db.session.get(PortalLink, link_id)
+        if link is not None and link.revoked_at is None and link.expires_at > utcnow():
+            db.session.get(Candidate, link.candidate_id).locale = locale
+            db.session.commit()
+    response = redirect(target, 303)
+    response.set_cookie("lang", locale, max_age=LANG_COOKIE_SECONDS, samesite="Lax", httponly=True,
+                        secure=request.is_secure)
+    return response
+
+
+def htmx_aware(view):
+    """Mark a view whose answer depends on HX-Request, so caches keep the two apart."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        response.vary.add("HX-Request")
+        return response
+
+    return wrapper
+
+
+def invalid_link_response():
+    """One page for unknown, revoked and expired links alike: it never tells which (R3)."""
+    return render_template("errors/invalid_link.html"), 404
+
+
+def register_error_pages(app: Flask) -> None:
+    """Friendly pages for errors; htmx requests get a short message the page shows."""
+
+    def render_error(template: str, status: int):
+        if request.headers.get("HX-Request"):
+            return render_template("errors/_htmx_error.html", status=status), status
+        return render_template(template, status=status), status
+
+    @app.errorhandler(404)
+    def not_found(error):
+        # Every candidate URL that fails its cookie or token answers with the same invalid-link page.
+        if request.blueprint == "candidate":
+            return invalid_link_response()
+        return render_error("errors/404.html", 404)
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return render_error("errors/429.html", 429)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):
+        # The form is not lost: the page explains and lets the person go back to what they typed.
+        return render_error("errors/csrf.html", 400)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()
+        return render_error("errors/500.html", 500)
+
+    @app.teardown_request
+    def _forget_candidate(_exc):
+        g.pop("candidate_locale", None)

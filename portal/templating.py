@@ -1,0 +1,61 @@
+"""Jinja helpers: localized fields, local times, phone links."""
+
+from datetime import date, datetime
+
+from flask import Flask, current_app, request, url_for
+from flask_babel import format_date, format_datetime, get_locale
+
+from portal import LOCALES
+
+
+def localized(obj, field: str, locale: str | None = None) -> str:
+    """``obj.<field>_zh`` or ``obj.<field>_en`` for the locale, falling back to Chinese when empty."""
+    locale = locale or str(get_locale())
+    suffix = "zh" if locale.startswith("zh") else "en"
+    value = getattr(obj, f"{field}_{suffix}", "") or ""
+    return value or getattr(obj, f"{field}_zh", "") or ""
+
+
+def local_datetime(value: datetime | None, format: str = "medium") -> str:
+    """A UTC time shown in the organisation's time zone and the viewer's language."""
+    return format_datetime(value, format) if value else ""
+
+
+def local_date(value: date | None, format: str = "medium") -> str:
+    return format_date(value, format) if value else ""
+
+
+def iso_datetime(value: datetime) -> str:
+    """Machine-readable value for <time datetime>."""
+    return value.isoformat(timespec="seconds")
+
+
+def tel_href(phone: str | None) -> str:
+    return "tel:" + "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
+
+
+def page_url(page: int) -> str:
+    """The current URL with another page number, keeping every filter."""
+    args = {**request.view_args, **request.args.to_dict(), "page": page}
+    return url_for(request.endpoint, **args)
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        localized=localized, local_datetime=local_datetime, local_date=local_date,
+        iso_datetime=iso_datetime, tel_href=tel_href,
+    )
+
+    @app.context_processor
+    def globals_for_templates():
+        return {
+            "current_locale": str(get_locale()),
+            "locales": LOCALES,
+            "organisation_name": current_app.config["ORGANISATION_NAME"],
+            "hr_hotline": current_app.config["HR_HOTLINE"],
+        }
+
+    # The page's own URL for the language switch's "come back here".
+    app.jinja_env.globals["here"] = lambda: request.full_path.rstrip("?")
+    app.jinja_env.globals["page_url"] = page_url
+    app.jinja_env.globals["static_url"] = lambda filename: url_for("static", filename=filename)
