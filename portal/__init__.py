@@ -8,7 +8,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
-from portal.extensions import babel, compress, csrf, db, limiter, login_manager, mail, migrate, talisman
+from portal.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, mail, migrate, talisman
 
 LOCALES = ("zh_CN", "en")
 
@@ -80,6 +80,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
+    htmx.init_app(app)
     mail.init_app(app)
     limiter.init_app(app)
     if app.config["COMPRESS_RESPONSES"]:

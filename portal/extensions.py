@@ -10,6 +10,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
 
 from portal.models.base import Base
 
@@ -21,5 +22,6 @@ csrf = CSRFProtect()
 mail = Mail()
 compress = Compress()
 talisman = Talisman()
+htmx = Htmx()  # adds request.htmx; Vary and CSRF wiring are ours (portal.site.htmx_aware, base.html)
 # The client address comes from ProxyFix (TRUSTED_PROXIES), never from a header anyone can send.
 limiter = Limiter(key_func=get_remote_address)

@@ -55,15 +55,15 @@ def current_candidate_or_404(now):
 
 
 def _track(candidate, kind: str, target: str, now) -> None:
-    """Record a real view; the first one also marks the link as opened."""
-    if candidate.first_opened_at is None:
+    """Record a view; the first real one (not a preview bot) also marks the link as opened."""
+    device = device_class(request.user_agent.string)
+    if candidate.first_opened_at is None and device != "bot":
         db.session.execute(
             sa.update(PortalLink)
             .where(PortalLink.id == candidate.link_id, PortalLink.first_opened_at.is_(None))
             .values(first_opened_at=now)
         )
-    record_event(candidate.candidate_id, kind, target=target, link_id=candidate.link_id,
-                 device=device_class(request.user_agent.string), now=now)
+    record_event(candidate.candidate_id, kind, target=target, link_id=candidate.link_id, device=device, now=now)
 
 
 @bp.get("/me")
