@@ -14,7 +14,8 @@ from htmx_flask import Htmx
 
 from portal.models.base import Base
 
-db = SQLAlchemy(model_class=Base)
+# Views commit once and then render: keep loaded values instead of reloading each object after commit.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 babel = Babel()

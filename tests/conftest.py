@@ -1,10 +1,13 @@
 """Fixtures: a real database (SQLite file, or TEST_DATABASE_URL) and a real Redis (embedded, or TEST_REDIS_URL)."""
 
+import contextvars
 import os
 
 import pytest
 import redis
 import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from portal import create_app
@@ -24,6 +27,25 @@ def redis_url():
         return
     with embedded_redis() as url:
         yield url
+
+
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context, ``g`` and session, as in production.
+
+    Flask reuses an app context a test has pushed, which would share ``g`` and the ORM session
+    between the test and the request. The test's own work is committed before the request (so
+    the request sees it) and after (so the test's objects reload what the request changed).
+    """
+
+    def open(self, *args, **kwargs):
+        outer = has_app_context()
+        if outer:
+            db.session.commit()
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if outer:
+            db.session.commit()
+            db.session.expire_all()
+        return response
 
 
 def _config(database_url: str, redis_url: str, **overrides) -> dict:
@@ -74,6 +96,7 @@ def make_app(database_url, redis_url):
         from portal.config import limiter_storage_uri
         config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(redis_url)
         app = create_app(config)
+        app.test_client_class = IsolatedClient
         apps.append(app)
         return app
 

@@ -67,7 +67,7 @@ class PageData:
 def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
     """Everything the candidate page shows besides the session row: five statements whatever the sizes."""
     session = db.session
-    stages = session.execute(sa.select(Stage).order_by(Stage.position)).scalars().all()
+    stages = session.execute(sa.select(*Stage.__table__.columns).order_by(Stage.position)).all()
     reached = {}
     for stage_id, reached_at in session.execute(
         sa.select(StageEvent.stage_id, StageEvent.reached_at)
@@ -78,12 +78,11 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
     sessions = []
     if cohort_id is not None:
         sessions = session.execute(
-            sa.select(CohortSession).where(CohortSession.cohort_id == cohort_id).order_by(CohortSession.starts_at)
-        ).scalars().all()
+            sa.select(*CohortSession.__table__.columns)
+            .where(CohortSession.cohort_id == cohort_id).order_by(CohortSession.starts_at)
+        ).all()
     checklist = session.execute(checklist_query(candidate_id, cohort_id)).all()
-    stories = session.execute(
-        published_stories().limit(HOME_STORY_COUNT)
-    ).all()
+    stories = session.execute(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)).all()
     return PageData(stages, reached, sessions, checklist, stories)
 
 
@@ -106,10 +105,14 @@ def checklist_query(candidate_id: int, cohort_id: int | None, item_id: int | Non
     return query
 
 
-def published_stories() -> sa.Select:
-    """Published stories, newest first (title and summary only)."""
+STORY_SUMMARY = (Story.id, Story.title_zh, Story.title_en, Story.summary_zh, Story.summary_en, Story.published_at)
+
+
+def published_stories(*columns) -> sa.Select:
+    """Published stories, newest first: the given columns as rows, or Story objects without their bodies."""
+    query = sa.select(*columns) if columns else sa.select(Story).options(sa.orm.load_only(*STORY_SUMMARY))
     return (
-        sa.select(Story.id, Story.title_zh, Story.title_en, Story.summary_zh, Story.summary_en, Story.published_at)
+        query
         .where(Story.published_at.is_not(None))
         .order_by(Story.published_at.desc(), Story.id.desc())
     )

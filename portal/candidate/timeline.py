@@ -35,8 +35,8 @@ def build_timeline(stages, reached: dict, current_stage_id: int | None, starts_o
             nodes.append(node)
             continue
         node = Node(stage, "upcoming", expected_on=expected)
-        if stage.key == TRAINING_START_KEY and starts_on:
-            node.expected_on = starts_on
+        if stage.key == TRAINING_START_KEY:
+            node.expected_on = starts_on  # only a cohort fixes the first day; no guess from durations
         if node.expected_on is not None and stage.expected_days is not None:
             expected = node.expected_on + timedelta(days=stage.expected_days)
         else:

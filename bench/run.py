@@ -1,0 +1,681 @@
+"""Candidate page throughput and latency, against a bare Flask "hello", on SQLite and PostgreSQL.
+
+    ./dev bench                 # both databases, wrk -t2 -c8 -d10s per measurement
+    ./dev bench --quick         # 3 s per measurement
+    ./dev bench --profile       # no server: cProfile of 2000 /me requests through app.test_client()
+
+For each database: migrate a fresh one, load the demo content plus --candidates returning
+candidates (6 stage events, a link, past views and ticks each), open each candidate's link once to
+get its cookie, then serve the bare app (bench/hello.py) and the real app (portal:create_app())
+one after the other with the same gunicorn settings, and load each with wrk and the same Lua
+script (bench/rotate_cookies.lua), which sends a different candidate's cookie on every request.
+See bench/README.md for what is printed.
+"""
+
+import argparse
+import cProfile
+import html
+import http.client
+import io
+import os
+import platform
+import pstats
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+LUA = BENCH / "rotate_cookies.lua"
+sys.path.insert(0, str(ROOT))
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_REDIS_URL = "redis://127.0.0.1:6379/0"
+COOKIE_NAME = "kw_cand"  # PUBLIC_BASE_URL is http:// here, so not the __Host- variant
+# The same phone browser the Lua script claims to be (a real candidate opens the page in WeChat).
+USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+              "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN")
+
+SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜戚谢邹喻柏水窦章云苏潘葛奚范彭郎"
+GIVEN_1 = "小晓文志建春海丽佳子雨思嘉俊梓欣一浩宇明"
+GIVEN_2 = "伟芳娜敏静磊洋艳勇军杰娟涛超霞平刚桂英华"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Data: the demo content, then many returning candidates, each with a link and its cookie
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Population:
+    cookies: list[str]  # one kw_cand value per candidate
+    names: list[str]  # the candidate behind each cookie
+    stage_events: int = 0
+    engagement_rows: int = 0
+
+
+def candidate_name(index: int) -> str:
+    """A distinct, plausible Chinese name per index."""
+    a = index % len(SURNAMES)
+    b = (index // len(SURNAMES)) % len(GIVEN_1)
+    c = (index // (len(SURNAMES) * len(GIVEN_1))) % len(GIVEN_2)
+    return SURNAMES[a] + GIVEN_1[b] + GIVEN_2[c]
+
+
+def populate(app, count: int) -> Population:
+    """Migrate, seed the demo, add ``count`` returning candidates and open each one's link once."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from portal.demo import seed
+    from portal.extensions import db
+    from portal.models import (
+        Candidate, ChecklistCompletion, ChecklistItem, Cohort, EngagementEvent, Stage, StageEvent, User, utcnow,
+    )
+    from portal.services.links import issue_link
+    from portal.services.stages import advance_stage
+
+    now = utcnow()
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        seed(now)
+        db.session.commit()
+
+        stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+        cohorts = db.session.scalars(sa.select(Cohort).order_by(Cohort.id)).all()
+        hr = db.session.scalars(sa.select(User).where(User.role == "hr")).first()
+        items = db.session.scalars(sa.select(ChecklistItem).order_by(ChecklistItem.position)).all()
+        common = {"position": "门店导购", "site": "上海 · 浦东店", "source_channel": "门店招聘会",
+                  "phone": "+86 139 0000 0000"}
+
+        tokens, names, completions, views = [], [], [], []
+        for index in range(count):
+            cohort = (cohorts[0], cohorts[1], None)[index % 3]
+            locale = ("zh_CN", None, "zh_CN", "en")[index % 4]
+            candidate = Candidate(name=candidate_name(index), owner_id=hr.id if index % 3 else None,
+                                  cohort_id=cohort.id if cohort else None, locale=locale,
+                                  email=f"bench-{index}@example.com", created_at=now - timedelta(days=30), **common)
+            db.session.add(candidate)
+            db.session.flush()
+            # Six stage events spread over the first 2-4 stages (re-checks and re-sent notices repeat
+            # a stage); the last one is the current stage.
+            last = 1 + index % 3
+            for step in range(6):
+                advance_stage(candidate, stages[min(step * (last + 1) // 6, last)],
+                              now=now - timedelta(days=30 - 4 * step, hours=index % 24), actor_id=hr.id)
+            link, token = issue_link(candidate, "sms", issued_by_id=hr.id, now=now - timedelta(days=10))
+            tokens.append(token)
+            names.append(candidate.name)
+            for item in items[: index % 4]:
+                if item.cohort_id in (None, candidate.cohort_id):
+                    completions.append({"candidate_id": candidate.id, "item_id": item.id,
+                                        "done_at": now - timedelta(days=5)})
+            for day in range(10):
+                views.append({"candidate_id": candidate.id, "link_id": link.id, "kind": "view", "target": "page",
+                              "occurred_at": now - timedelta(days=10 - day, minutes=index % 60), "device": "mobile"})
+            candidate.last_seen_at = now - timedelta(days=1)
+        if completions:
+            db.session.execute(sa.insert(ChecklistCompletion), completions)
+        db.session.execute(sa.insert(EngagementEvent), views)
+        db.session.commit()
+
+        # Open each link once, as the candidate's phone does: /c/<token> answers 303 with the cookie.
+        client = app.test_client(use_cookies=False)
+        cookies = []
+        for token in tokens:
+            response = client.get(f"/c/{token}", headers={"User-Agent": USER_AGENT})
+            if response.status_code != 303:
+                raise SystemExit(f"/c/<token> answered {response.status_code}, expected 303")
+            cookies.append(_cookie_from(response.headers.getlist("Set-Cookie")))
+        population = Population(
+            cookies, names,
+            stage_events=db.session.scalar(sa.select(sa.func.count()).select_from(StageEvent)),
+            engagement_rows=db.session.scalar(sa.select(sa.func.count()).select_from(EngagementEvent)),
+        )
+        db.session.remove()
+        db.engine.dispose()
+    return population
+
+
+def _cookie_from(set_cookie_headers: list[str]) -> str:
+    for header in set_cookie_headers:
+        name, _, rest = header.partition("=")
+        if name.strip() == COOKIE_NAME:
+            return rest.split(";", 1)[0]
+    raise SystemExit(f"/c/<token> set no {COOKIE_NAME} cookie: {set_cookie_headers}")
+
+
+def make_app(env: dict):
+    """The app exactly as gunicorn builds it (from the same environment), with the settings spelled out."""
+    from portal import create_app
+    from portal.config import normalise_database_url
+
+    os.environ.update(env)
+    return create_app({
+        "SECRET_KEY": env["SECRET_KEY"],
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(env["DATABASE_URL"]),
+        "REDIS_URL": env["REDIS_URL"],
+        "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
+    })
+
+
+def count_rows(database_url: str, table: str, where: str = "") -> int:
+    import sqlalchemy as sa
+
+    from portal.config import normalise_database_url
+
+    engine = sa.create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def max_id(database_url: str, table: str) -> int:
+    import sqlalchemy as sa
+
+    from portal.config import normalise_database_url
+
+    engine = sa.create_engine(normalise_database_url(database_url))
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+    finally:
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# Servers and load
+# --------------------------------------------------------------------------------------------
+
+def gunicorn_command(app_spec: str, port: int, log_file: Path, chdir: Path) -> list[str]:
+    """The one server configuration both apps get: 2 sync workers, no control socket, no access log."""
+    return [str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--worker-class", "sync",
+            "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--chdir", str(chdir),
+            "--error-logfile", str(log_file), "--log-level", "warning", app_spec]
+
+
+@contextmanager
+def gunicorn(app_spec: str, port: int, env: dict, log_file: Path, chdir: Path = ROOT, ready_path: str = "/"):
+    if not _port_free(port):
+        raise SystemExit(f"Port {port} is in use; pass --port with a free one.")
+    process = subprocess.Popen(gunicorn_command(app_spec, port, log_file, chdir), env={**os.environ, **env},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"gunicorn {app_spec} exited with {process.returncode}; see {log_file}")
+            try:
+                status, _body = http_get(port, ready_path)
+                if status < 500:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gunicorn {app_spec} did not answer within 60 s; see {log_file}")
+            time.sleep(0.2)
+        # Both workers must be up, not only the first one to accept.
+        for _ in range(8):
+            http_get(port, ready_path)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def http_get(port: int, path: str, cookie: str | None = None) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"User-Agent": USER_AGENT}
+        if cookie:
+            headers["Cookie"] = f"{COOKIE_NAME}={cookie}"
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit("wrk is not installed and cannot be installed here (needs root and apt-get).")
+    log("Installing wrk (apt-get) ...")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-qq", "wrk"]
+    if subprocess.run(install, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(install, env=env, check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk") or sys.exit("wrk still not found after apt-get install")
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    bytes_read: float
+    non_2xx_3xx: int
+    socket_errors: str
+    raw: str = field(repr=False)
+
+    @property
+    def kb_per_response(self) -> float:
+        return self.bytes_read / self.requests / 1024 if self.requests else 0.0
+
+
+_UNITS_TIME = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+_UNITS_SIZE = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+
+
+def parse_wrk(raw: str) -> WrkResult:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", raw, re.M)
+        return float(match.group(1)) * _UNITS_TIME[match.group(2)] if match else float("nan")
+
+    total = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m), ([\d.]+)([KMG]?B) read", raw)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", raw)
+    non_ok = re.search(r"Non-2xx or 3xx responses: (\d+)", raw)
+    errors = re.search(r"Socket errors: (.*)", raw)
+    if not total or not rps:
+        raise SystemExit("Could not read wrk's output:\n" + raw)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=float(total.group(2)) * _UNITS_TIME[total.group(3)] / 1000,
+        rps=float(rps.group(1)),
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        bytes_read=float(total.group(4)) * _UNITS_SIZE[total.group(5)],
+        non_2xx_3xx=int(non_ok.group(1)) if non_ok else 0,
+        socket_errors=errors.group(1).strip() if errors else "none",
+        raw=raw,
+    )
+
+
+def run_wrk(wrk: str, args, url: str, cookie_file: Path, seconds: int) -> WrkResult:
+    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
+               "-s", str(LUA), url, "--", str(cookie_file), COOKIE_NAME, str(args.threads)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return parse_wrk(done.stdout)
+
+
+# --------------------------------------------------------------------------------------------
+# One database: prepare, then hello and /me under the same settings
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    database: str
+    app: str
+    result: WrkResult
+
+
+def database_env(name: str, workdir: Path, redis_url: str, secret: str, port: int) -> dict:
+    url = f"sqlite:///{workdir / 'bench.sqlite'}" if name == "sqlite" else PG_URL
+    return {
+        "SECRET_KEY": secret,
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        # COMPRESS_RESPONSES stays at its default (on); wrk sends no Accept-Encoding, so nothing is compressed.
+    }
+
+
+def pg_unavailable() -> str | None:
+    """Why PostgreSQL cannot be used, or None when it answers."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3).close()
+    except Exception as error:  # noqa: BLE001 - any failure is a reason to skip
+        return f"{type(error).__name__}: {error}".strip()
+    return None
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+@contextmanager
+def redis_for(name: str):
+    """Embedded Redis for SQLite (as a laptop runs it); the machine's Redis for PostgreSQL."""
+    from portal.embedded import embedded_redis
+
+    if name == "postgresql":
+        if redis_answers(PG_REDIS_URL):
+            yield PG_REDIS_URL
+            return
+        log(f"  {PG_REDIS_URL} does not answer; using an embedded Redis instead.")
+    with embedded_redis() as url:
+        yield url
+
+
+def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
+    secret = secrets.token_urlsafe(48)
+    with redis_for(name) as redis_url:
+        env = database_env(name, workdir, redis_url, secret, args.port)
+        log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates, one link opening each ...")
+        started = time.monotonic()
+        population = populate(make_app(env), args.candidates)
+        log(f"  ... {time.monotonic() - started:.1f} s; {len(population.cookies)} cookies, "
+            f"{population.stage_events} stage events, {population.engagement_rows} engagement events")
+        cookie_file = workdir / f"cookies-{name}.txt"
+        cookie_file.write_text("\n".join(population.cookies) + "\n")
+
+        rows = []
+        log_dir = RESULTS
+        with gunicorn("hello:app", args.port, env, log_dir / f"gunicorn-{name}-hello.log", chdir=BENCH):
+            url = f"http://127.0.0.1:{args.port}/"
+            run_wrk(wrk, args, url, cookie_file, args.warmup)
+            result = run_wrk(wrk, args, url, cookie_file, args.duration)
+            (RESULTS / f"wrk-{name}-hello.txt").write_text(result.raw)
+            rows.append(Row(name, "hello", result))
+            log(f"  hello: {result.rps:,.0f} req/s")
+
+        with gunicorn("portal:create_app()", args.port, env, log_dir / f"gunicorn-{name}-app.log",
+                      ready_path="/robots.txt"):
+            verify_page(args.port, population)
+            url = f"http://127.0.0.1:{args.port}/me"
+            run_wrk(wrk, args, url, cookie_file, args.warmup)
+            time.sleep(0.3)
+            events_before = count_rows(env["DATABASE_URL"], "engagement_event")
+            id_before = max_id(env["DATABASE_URL"], "engagement_event")
+            result = run_wrk(wrk, args, url, cookie_file, args.duration)
+            time.sleep(0.5)  # let requests still queued in gunicorn's backlog finish
+            events_after = count_rows(env["DATABASE_URL"], "engagement_event")
+            candidates_seen = count_rows(env["DATABASE_URL"], "engagement_event",
+                                         f"WHERE id > {id_before} AND kind = 'view'")
+            distinct = count_rows(env["DATABASE_URL"],
+                                  f"(SELECT DISTINCT candidate_id FROM engagement_event WHERE id > {id_before}) AS d")
+            (RESULTS / f"wrk-{name}-me.txt").write_text(result.raw)
+            rows.append(Row(name, "/me", result))
+            written = events_after - events_before
+            log(f"  /me:   {result.rps:,.0f} req/s; wrk counted {result.requests} responses, "
+                f"engagement_event grew by {written} ({candidates_seen} 'view' rows, {distinct} distinct candidates)")
+            if result.requests and not 0.95 * result.requests <= written <= result.requests + 4 * args.connections:
+                log(f"  WARNING: engagement_event grew by {written} for {result.requests} requests: "
+                    "the page's write did not happen on every request")
+    return rows
+
+
+def verify_page(port: int, population: Population) -> None:
+    """Before measuring: /me with a cookie is the candidate's full page, by name."""
+    count = len(population.cookies)
+    for index in sorted({0, count // 2, count - 1}):
+        status, body = http_get(port, "/me", population.cookies[index])
+        name = population.names[index]
+        if status != 200 or html.escape(name) not in body or "</html>" not in body:
+            raise SystemExit(f"/me for candidate {index} ({name}) answered {status} without their page:\n{body[:500]}")
+    status, _body = http_get(port, "/me")
+    if status != 404:
+        raise SystemExit(f"/me without a cookie answered {status}, expected 404")
+    log(f"  verified: /me with a cookie is 200 and names the candidate ({len(body.encode()) / 1024:.1f} KB); "
+        "without one it is 404")
+
+
+# --------------------------------------------------------------------------------------------
+# Profile: /me through app.test_client(), no server
+# --------------------------------------------------------------------------------------------
+
+PACKAGES = ("portal", "flask_sqlalchemy", "sqlalchemy", "psycopg", "sqlite3", "jinja2", "markupsafe", "flask_babel",
+            "babel", "flask_wtf", "wtforms", "itsdangerous", "flask_limiter", "limits", "redis", "flask_talisman",
+            "flask_compress", "flask_login", "werkzeug", "flask", "htmx_flask", "hashlib", "re", "json")
+
+
+def _package_of(filename: str) -> str:
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins (C)"
+    parts = Path(filename).parts
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].removesuffix(".py")
+    if str(ROOT) in filename:
+        return Path(filename).relative_to(ROOT).parts[0]
+    return "stdlib:" + Path(filename).stem
+
+
+def profile_database(name: str, args, workdir: Path) -> None:
+    import sqlalchemy as sa
+
+    secret = secrets.token_urlsafe(48)
+    with redis_for(name) as redis_url:
+        env = database_env(name, workdir, redis_url, secret, args.port)
+        log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates ...")
+        population = populate(make_app(env), args.candidates)
+        app = make_app(env)
+        client = app.test_client(use_cookies=False)
+        cookies = population.cookies
+
+        def get(index: int):
+            return client.get("/me", headers={"Cookie": f"{COOKIE_NAME}={cookies[index % len(cookies)]}",
+                                             "User-Agent": USER_AGENT})
+
+        for index in range(50):  # warm the template, statement and connection caches
+            get(index)
+
+        # 1. Where the SQL time goes: every statement timed at the cursor, for a few hundred requests.
+        from portal.extensions import db
+
+        statements: dict[str, list[float]] = {}
+        with app.app_context():
+            engine = db.engine
+
+        def before(conn, cursor, statement, parameters, context, executemany):
+            conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+        def after(conn, cursor, statement, parameters, context, executemany):
+            elapsed = time.perf_counter() - conn.info["bench_started"].pop()
+            statements.setdefault(" ".join(statement.split())[:110], []).append(elapsed)
+
+        sql_requests = min(500, args.profile_requests)
+        sa.event.listen(engine, "before_cursor_execute", before)
+        sa.event.listen(engine, "after_cursor_execute", after)
+        started = time.perf_counter()
+        for index in range(sql_requests):
+            get(index)
+        sql_wall = time.perf_counter() - started
+        sa.event.remove(engine, "before_cursor_execute", before)
+        sa.event.remove(engine, "after_cursor_execute", after)
+
+        # 2. cProfile over N requests (and the same N without it, for the honest per-request time).
+        n = args.profile_requests
+        started = time.perf_counter()
+        for index in range(n):
+            get(index)
+        plain_wall = time.perf_counter() - started
+        profiler = cProfile.Profile()
+        failures = 0
+        started = time.perf_counter()
+        profiler.enable()
+        for index in range(n):
+            if get(index).status_code != 200:
+                failures += 1
+        profiler.disable()
+        profiled_wall = time.perf_counter() - started
+
+        hello_ms = _hello_in_process_ms(n)
+
+    out = io.StringIO()
+    out.write(f"Profile of GET /me on {name}: {n} requests through app.test_client() (no gunicorn), "
+              f"{len(cookies)} candidates round-robin, cProfile.\n")
+    out.write(f"Without the profiler: {plain_wall / n * 1000:.2f} ms per /me request "
+              f"({n / plain_wall:,.0f} req/s on one core); bare hello app: {hello_ms:.3f} ms per request.\n")
+    out.write(f"With the profiler: {profiled_wall / n * 1000:.2f} ms per request; non-200 answers: {failures}.\n\n")
+
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    by_package: dict[str, float] = {}
+    for (filename, _line, _func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
+        package = _package_of(filename)
+        by_package[package] = by_package.get(package, 0.0) + tottime
+    out.write("Own time (tottime) by package, share of all profiled time:\n")
+    for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:20]:
+        out.write(f"  {package:<28} {seconds / n * 1000:7.3f} ms/request  {seconds / total:6.1%}\n")
+
+    out.write(f"\nSQL at the cursor over {sql_requests} requests ({sql_wall / sql_requests * 1000:.2f} ms/request "
+              "wall with timing hooks):\n")
+    sql_total = sum(sum(times) for times in statements.values())
+    out.write(f"  {sum(len(t) for t in statements.values()) / sql_requests:.1f} statements per request, "
+              f"{sql_total / sql_requests * 1000:.3f} ms per request in the driver\n")
+    for statement, times in sorted(statements.items(), key=lambda kv: -sum(kv[1])):
+        out.write(f"  {len(times) / sql_requests:4.1f}x {sum(times) / sql_requests * 1000:7.3f} ms/req  {statement}\n")
+
+    for order in ("cumulative", "tottime"):
+        buffer = io.StringIO()
+        pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(order).print_stats(25)
+        text = buffer.getvalue()
+        out.write(f"\n===== top 25 by {order} =====\n" + text[text.find("   ncalls"):])
+    # The same, with paths, so every line can be found.
+    buffer = io.StringIO()
+    pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(60)
+    text = buffer.getvalue()
+    out.write("\n===== top 60 by cumulative, with paths =====\n" + text[text.find("   ncalls"):])
+
+    path = RESULTS / f"profile-{name}.txt"
+    path.write_text(out.getvalue())
+    report = out.getvalue()
+    log(report[: report.find("===== top 25 by tottime")].rstrip())
+    log(f"  full profile: {path.relative_to(ROOT)}\n")
+
+
+def _hello_in_process_ms(n: int) -> float:
+    sys.path.insert(0, str(BENCH))
+    from hello import app as hello_app
+
+    client = hello_app.test_client(use_cookies=False)
+    for _ in range(50):
+        client.get("/")
+    started = time.perf_counter()
+    for _ in range(n):
+        client.get("/", headers={"User-Agent": USER_AGENT})
+    return (time.perf_counter() - started) / n * 1000
+
+
+# --------------------------------------------------------------------------------------------
+
+def print_table(rows: list[Row], skipped: dict[str, str], args) -> str:
+    lines = [
+        "",
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; gunicorn 2 sync workers, "
+        f"--no-control-socket, no access log; {args.candidates} candidates round-robin, one cookie per request",
+        "",
+        f"{'database':<11} {'app':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9} {'KB/resp':>8} "
+        f"{'requests':>9} {'non-2xx':>8}  socket errors",
+    ]
+    hello = {}
+    for row in rows:
+        r = row.result
+        if row.app == "hello":
+            hello[row.database] = r.rps
+        ratio = r.rps / hello[row.database] if hello.get(row.database) else float("nan")
+        lines.append(f"{row.database:<11} {row.app:<6} {r.rps:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                     f"{ratio:>9.2f} {r.kb_per_response:>8.1f} {r.requests:>9} {r.non_2xx_3xx:>8}  {r.socket_errors}")
+    for database, reason in skipped.items():
+        lines.append(f"{database:<11} skipped: {reason}")
+    goals = {"sqlite": 0.40, "postgresql": 0.30}
+    for database, goal in goals.items():
+        me = next((row.result.rps for row in rows if row.database == database and row.app == "/me"), None)
+        if me and hello.get(database):
+            ratio = me / hello[database]
+            lines.append(f"{database}: /me is {ratio:.2f} of hello (goal >= {goal:.2f}: "
+                         f"{'met' if ratio >= goal else 'NOT met'})")
+    text = "\n".join(lines)
+    log(text)
+    return text
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (default 2)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk -c (default 8)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
+    parser.add_argument("--candidates", type=int, default=600, help="returning candidates (default 600)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--quick", action="store_true", help="3 s measurements, 1 s warm-up, 300 candidates")
+    parser.add_argument("--profile", action="store_true",
+                        help="no server: cProfile N /me requests in-process, write bench/results/profile-<db>.txt")
+    parser.add_argument("--profile-requests", type=int, default=2000, help="N for --profile (default 2000)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.candidates = 3, 1, 300
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    skipped = {}
+    if "postgresql" in databases:
+        reason = pg_unavailable()
+        if reason:
+            log(f"PostgreSQL at {PG_URL} does not answer, skipping it: {reason}")
+            skipped["postgresql"] = reason
+            databases.remove("postgresql")
+
+    from importlib.metadata import version
+
+    log(f"Keepwarm bench: Python {platform.python_version()}, Flask {version('flask')}, "
+        f"SQLAlchemy {version('sqlalchemy')}, gunicorn {version('gunicorn')}, {os.cpu_count()} CPUs")
+    with ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="keepwarm-bench-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        if args.profile:
+            for name in databases:
+                log(f"\n== profile: {name} ==")
+                profile_database(name, args, workdir)
+            return 0
+        wrk = ensure_wrk()
+        rows = []
+        for name in databases:
+            log(f"\n== {name} ==")
+            rows += measure_database(name, args, wrk, workdir)
+        table = print_table(rows, skipped, args)
+        (RESULTS / "last-run.txt").write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
