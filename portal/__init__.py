@@ -43,8 +43,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 def configure_flask(app: Flask) -> None:
     """Cookie, CSRF and proxy settings derived from the configuration."""
     secure = app.config["SECURE_COOKIES"]
-    app.config.setdefault("SESSION_COOKIE_NAME", "__Host-kw_session" if secure else "kw_session")
     app.config.update(
+        SESSION_COOKIE_NAME="__Host-kw_session" if secure else "kw_session",
         SESSION_COOKIE_SECURE=secure,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -1,0 +1,231 @@
+"""HR login, sessions, the candidates list, link issue, audit, and the CLI."""
+
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import AuditEvent, Candidate, PortalLink, User, utcnow
+from tests.builders import PASSWORD, gen_candidate, gen_user
+
+
+def login(client, email, password=PASSWORD):
+    return client.post("/hr/login", data={"email": email, "password": password})
+
+
+def test_login_and_logout(app, client):
+    user = gen_user("hr", email="hr@example.com")
+    response = login(client, "HR@example.com")
+    assert response.status_code == 303 and response.headers["Location"] == "/hr/"
+    assert client.get("/hr/").status_code == 200
+    assert client.post("/hr/logout").status_code == 303
+    assert client.get("/hr/").status_code == 302
+    actions = db.session.execute(sa.select(AuditEvent.action, AuditEvent.outcome, AuditEvent.actor_user_id)).all()
+    assert [tuple(a) for a in actions] == [("hr.login", "ok", user.id), ("hr.logout", "ok", user.id)]
+
+
+def test_unknown_user_and_wrong_password_get_the_same_answer(app, client):
+    gen_user("hr", email="hr@example.com")
+    wrong = login(client, "hr@example.com", "nope")
+    unknown = login(client, "ghost@example.com", "nope")
+    assert wrong.status_code == unknown.status_code == 200
+    strip = lambda body: re.sub(rb'value="[^"]*"', b"", body)
+    assert strip(wrong.data) == strip(unknown.data)
+    assert b"Email or password is not correct." in wrong.data or "不正确".encode() in wrong.data
+    assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.outcome == "failed")) == 2
+
+
+def test_session_cookie_replayed_after_logout_is_refused(app):
+    gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    login(client, "hr@example.com")
+    stolen = client.get_cookie("kw_session").value
+    client.post("/hr/logout")
+    thief = app.test_client()
+    thief.set_cookie("kw_session", stolen)
+    assert thief.get("/hr/").status_code == 302
+
+
+def test_disabled_user_is_logged_out_at_once(app):
+    user = gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    login(client, "hr@example.com")
+    user.active = False
+    db.session.commit()
+    assert client.get("/hr/").status_code == 302
+    assert login(app.test_client(), "hr@example.com").status_code == 200  # login refused too
+
+
+def test_session_id_changes_on_login(app):
+    gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    client.get("/hr/login")
+    with client.session_transaction() as session:
+        session["planted"] = "by attacker"
+    login(client, "hr@example.com")
+    with client.session_transaction() as session:
+        assert "planted" not in session
+
+
+@pytest.mark.parametrize("field, age", [("seen_at", timedelta(minutes=31)), ("login_at", timedelta(hours=11))])
+def test_idle_and_absolute_timeouts(app, field, age):
+    gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    login(client, "hr@example.com")
+    with client.session_transaction() as session:
+        session[field] = session[field] - age.total_seconds()
+    response = client.get("/hr/", headers={"Accept-Language": "en"})
+    assert response.status_code == 302 and "/hr/login" in response.headers["Location"]
+    assert b"session has expired" in client.get(response.headers["Location"], headers={"Accept-Language": "en"}).data
+
+
+def test_session_cookie_attributes(make_app):
+    app = make_app(PUBLIC_BASE_URL="https://jobs.example.com", SECURE_COOKIES=True)
+    with app.app_context():
+        gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    response = client.post("/hr/login", data={"email": "hr@example.com", "password": PASSWORD},
+                           base_url="https://jobs.example.com")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-kw_session=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    assert "Strict-Transport-Security" in response.headers
+
+
+def test_login_is_rate_limited_per_account_and_ip(make_app):
+    app = make_app(HR_LOGIN_LIMIT="3 per 10 minutes")
+    with app.app_context():
+        gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    statuses = [login(client, "hr@example.com", "wrong").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    # Another address cannot keep guessing the same account either.
+    other = app.test_client()
+    assert other.post("/hr/login", data={"email": "hr@example.com", "password": "x"},
+                      environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 429
+
+
+def test_login_keeps_what_was_typed_when_the_form_expired(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    response = client.post("/hr/login", data={"email": "hr@example.com", "password": "x"})
+    assert response.status_code == 400
+    assert b"expired" in client.post("/hr/login", data={}, headers={"Accept-Language": "en"}).data
+
+
+def test_next_parameter_cannot_redirect_off_site(app, client):
+    gen_user("hr", email="hr@example.com")
+    response = client.post("/hr/login?next=https://evil.example/", data={"email": "hr@example.com", "password": PASSWORD})
+    assert response.headers["Location"] == "/hr/"
+
+
+def test_candidates_list_is_paginated_and_scoped(app, client, site):
+    me = gen_user("hr", email="me@example.com")
+    other = gen_user("hr", email="other@example.com")
+    for index in range(30):
+        gen_candidate(site, [("passed", utcnow())], name=f"Mine {index:02}", owner=me)
+    gen_candidate(site, [("passed", utcnow())], name="Theirs", owner=other)
+    gen_candidate(site, [("passed", utcnow())], name="Nobody's")
+    login(client, "me@example.com")
+    first = client.get("/hr/").data.decode()
+    second = client.get("/hr/?page=2").data.decode()
+    names = re.findall(r"<td>(Mine \d\d|Theirs|Nobody&#39;s)<br>", first + second)
+    assert len(names) == 31 and "Theirs" not in names
+    assert len(re.findall(r"<td>(?:Mine \d\d|Nobody&#39;s)<br>", first)) == 25
+
+
+def test_admin_sees_every_candidate(app, client, site):
+    gen_user("admin", email="boss@example.com")
+    hr = gen_user("hr", email="hr@example.com")
+    gen_candidate(site, [("passed", utcnow())], name="Theirs", owner=hr)
+    login(client, "boss@example.com")
+    assert "Theirs" in client.get("/hr/").data.decode()
+
+
+def test_list_statement_count_does_not_grow_with_rows(app, client, site):
+    from tests.sqlcount import count_statements
+
+    gen_user("admin", email="boss@example.com")
+    login(client, "boss@example.com")
+    gen_candidate(site, [("passed", utcnow())])
+    with count_statements() as few:
+        client.get("/hr/")
+    for index in range(24):
+        gen_candidate(site, [("passed", utcnow())], name=f"C{index}")
+    with count_statements() as many:
+        client.get("/hr/")
+    assert len(few) == len(many)
+
+
+def test_issue_link_shows_it_once_with_qr_and_revokes_the_old_ones(app, client, site):
+    user = gen_user("hr", email="hr@example.com")
+    candidate = gen_candidate(site, [("passed", utcnow())], owner=user)
+    login(client, "hr@example.com")
+    first = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
+    second = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
+    url_1 = re.search(r"http://localhost/c/[A-Za-z0-9_-]{43}", first).group(0)
+    url_2 = re.search(r"http://localhost/c/[A-Za-z0-9_-]{43}", second).group(0)
+    assert "<svg" in second and url_1 != url_2
+    anon = app.test_client()
+    assert anon.get(url_1.replace("http://localhost", "")).status_code == 404
+    assert anon.get(url_2.replace("http://localhost", "")).status_code == 303
+    issued = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "link.issue")).all()
+    assert len(issued) == 2 and all(a.object_id == candidate.id for a in issued)
+    assert all(url_1[-43:] not in (a.detail or "") for a in issued)
+
+
+def test_hr_cannot_issue_links_for_someone_elses_candidate(app, client, site):
+    gen_user("hr", email="hr@example.com")
+    other = gen_user("hr", email="other@example.com")
+    candidate = gen_candidate(site, [("passed", utcnow())], owner=other)
+    login(client, "hr@example.com")
+    assert client.post(f"/hr/candidates/{candidate.id}/link").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PortalLink)) == 0
+
+
+def test_hr_pages_need_login(app, client, site):
+    candidate = gen_candidate(site, [("passed", utcnow())])
+    assert client.get("/hr/").status_code == 302
+    assert client.post(f"/hr/candidates/{candidate.id}/link").status_code == 302
+
+
+def test_hr_forms_need_csrf(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        gen_user("hr", email="hr@example.com")
+    client = app.test_client()
+    page = client.get("/hr/login").data.decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    ok = client.post("/hr/login", data={"email": "hr@example.com", "password": PASSWORD, "csrf_token": token})
+    assert ok.status_code == 303
+    assert client.post("/hr/logout").status_code == 400
+
+
+def test_cli_create_user_and_candidate_link(app, site):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-user", "New@Example.com", "--name", "新人", "--role", "admin",
+                                 "--password", "a-long-password"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalars(sa.select(User)).one()
+    assert user.email == "new@example.com" and user.role == "admin" and user.check_password("a-long-password")
+    again = runner.invoke(args=["create-user", "new@example.com", "--name", "x", "--password", "p"])
+    assert again.exit_code != 0 and "already exists" in again.output
+
+    candidate = gen_candidate(site, [("passed", utcnow())], email="wang@example.com")
+    first = runner.invoke(args=["candidate-link", "wang@example.com"]).output.strip()
+    second = runner.invoke(args=["candidate-link", str(candidate.id)]).output.strip()
+    assert re.fullmatch(r"http://localhost/c/[A-Za-z0-9_-]{43}", second)
+    client = app.test_client()
+    assert client.get(first.replace("http://localhost", "")).status_code == 404
+    assert client.get(second.replace("http://localhost", "")).status_code == 303
+    assert runner.invoke(args=["candidate-link", "nobody@example.com"]).exit_code != 0
+
+
+def test_audit_detail_encodes_line_breaks(app):
+    from portal.services.audit import record_audit
+
+    record_audit("test", detail="name\r\nFAKE line")
+    db.session.commit()
+    assert db.session.scalars(sa.select(AuditEvent.detail)).one() == "name\\r\\nFAKE line"
