@@ -64,6 +64,8 @@ def configure_flask(app: Flask) -> None:
                             "text/javascript", "text/calendar", "image/svg+xml"],
         COMPRESS_ALGORITHM=["br", "gzip"],
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        # Templates link static files with their content hash (portal.templating.static_url).
+        SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,
     )
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]

@@ -52,6 +52,17 @@ def demo() -> None:
         click.echo(line)
 
 
+@click.command("purge")
+def purge() -> None:
+    """Delete engagement events older than ENGAGEMENT_RETENTION_DAYS."""
+    from portal.models import utcnow
+    from portal.services.retention import purge_engagement
+
+    deleted = purge_engagement(utcnow())
+    db.session.commit()
+    click.echo(f"Deleted {deleted} engagement events.")
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user, candidate_link, demo):
+    for command in (create_user, candidate_link, demo, purge):
         app.cli.add_command(command)

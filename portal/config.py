@@ -83,6 +83,8 @@ def from_environment(instance_path: str) -> dict:
         "SECURE_COOKIES": secure_cookies,
         "LINK_DAYS_AFTER_START": int(env.get("LINK_DAYS_AFTER_START", "30")),
         "LINK_DAYS_WITHOUT_START": int(env.get("LINK_DAYS_WITHOUT_START", "90")),
+        # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
+        "ENGAGEMENT_RETENTION_DAYS": int(env.get("ENGAGEMENT_RETENTION_DAYS", "180")),
         "FAILED_TOKEN_LIMIT": env.get("FAILED_TOKEN_LIMIT", "20 per 10 minutes"),
         "HR_LOGIN_LIMIT": env.get("HR_LOGIN_LIMIT", "10 per 10 minutes"),
         "HR_IDLE_TIMEOUT": timedelta(minutes=int(env.get("HR_IDLE_MINUTES", "30"))),

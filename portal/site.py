@@ -14,6 +14,12 @@ bp = Blueprint("site", __name__)
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 
 
+@bp.get("/")
+def index():
+    """Where people land without their personal link."""
+    return render_template("index.html")
+
+
 @bp.get("/robots.txt")
 def robots():
     """Keep crawlers off candidate links and the back-office (R8)."""

@@ -1,6 +1,9 @@
 """Jinja helpers: localized fields, local times, phone links."""
 
+import hashlib
 from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
 
 from flask import Flask, current_app, request, url_for
 from flask_babel import format_date, format_datetime, get_locale
@@ -34,6 +37,16 @@ def tel_href(phone: str | None) -> str:
     return "tel:" + "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
 
 
+@lru_cache(maxsize=64)
+def _static_version(static_folder: str, filename: str) -> str:
+    return hashlib.sha256((Path(static_folder) / filename).read_bytes()).hexdigest()[:10]
+
+
+def static_url(filename: str) -> str:
+    """A static file's URL with its content hash, so browsers may cache it for a year."""
+    return url_for("static", filename=filename, v=_static_version(current_app.static_folder, filename))
+
+
 def page_url(page: int) -> str:
     """The current URL with another page number, keeping every filter."""
     args = {**request.view_args, **request.args.to_dict(), "page": page}
@@ -53,9 +66,10 @@ def init_app(app: Flask) -> None:
             "locales": LOCALES,
             "organisation_name": current_app.config["ORGANISATION_NAME"],
             "hr_hotline": current_app.config["HR_HOTLINE"],
+            "retention_days": current_app.config["ENGAGEMENT_RETENTION_DAYS"],
         }
 
     # The page's own URL for the language switch's "come back here".
     app.jinja_env.globals["here"] = lambda: request.full_path.rstrip("?")
     app.jinja_env.globals["page_url"] = page_url
-    app.jinja_env.globals["static_url"] = lambda filename: url_for("static", filename=filename)
+    app.jinja_env.globals["static_url"] = static_url

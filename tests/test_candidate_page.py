@@ -306,3 +306,36 @@ def test_page_statement_count_is_constant(app, site):
         assert client_large.get("/me").status_code == 200
     assert len(few) == len(many), "\n".join(few) + "\n----\n" + "\n".join(many)
     assert len(few) <= 8
+
+
+def test_first_view_transfers_under_60_kb(app, site):
+    """HTML plus every stylesheet and script it loads, gzip-compressed as sent over the wire."""
+    candidate = gen_candidate(site, [("passed", utcnow())], cohort=gen_cohort(days=10))
+    client = app.test_client()
+    gzip = {"Accept-Encoding": "gzip"}
+    token_page = open_page(client, candidate, **gzip)
+    refs = _Refs()
+    refs.feed(client.get("/me").data.decode())
+    total = len(token_page.data)
+    for src in refs.loaded:
+        response = client.get(src, headers=gzip)
+        assert response.status_code == 200, src
+        assert "max-age=31536000" in response.headers["Cache-Control"], src
+        total += len(response.get_data())
+    assert total < 60 * 1024, total
+
+
+def test_old_engagement_is_purged(app, site):
+    candidate = gen_candidate(site, [("passed", utcnow())])
+    old = utcnow() - timedelta(days=181)
+    db.session.add_all([EngagementEvent(candidate_id=candidate.id, kind="view", occurred_at=old),
+                        EngagementEvent(candidate_id=candidate.id, kind="view", occurred_at=utcnow())])
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert "Deleted 1 " in result.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EngagementEvent)) == 1
+
+
+def test_landing_page_points_candidates_and_hr_the_right_way(app):
+    html = app.test_client().get("/", headers=EN).data.decode()
+    assert "personal link" in html and 'href="/hr/login"' in html

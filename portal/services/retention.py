@@ -1,0 +1,15 @@
+"""Deleting what we no longer need (R19)."""
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from portal.extensions import db
+from portal.models import EngagementEvent
+
+
+def purge_engagement(now: datetime) -> int:
+    """Delete engagement events older than the retention period; returns how many."""
+    cutoff = now - timedelta(days=current_app.config["ENGAGEMENT_RETENTION_DAYS"])
+    return db.session.execute(sa.delete(EngagementEvent).where(EngagementEvent.occurred_at < cutoff)).rowcount
