@@ -64,6 +64,10 @@ def switch_language():
     return response
 
 
+# Endpoints whose form is shown again, filled in, when its CSRF token expired (nothing typed is lost).
+RETRY_ON_EXPIRED_FORM = {}
+
+
 def htmx_aware(view):
     """Mark a view whose answer depends on HX-Request, so caches keep the two apart."""
 
@@ -102,7 +106,9 @@ def register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
-        # The form is not lost: the page explains and lets the person go back to what they typed.
+        retry = RETRY_ON_EXPIRED_FORM.get(request.endpoint)
+        if retry is not None and not request.headers.get("HX-Request"):
+            return retry(), 400
         return render_error("errors/csrf.html", 400)
 
     @app.errorhandler(500)

@@ -12,7 +12,7 @@ from portal.hr import bp
 from portal.hr.forms import LoginForm
 from portal.models import User
 from portal.services.audit import record_audit
-from portal.site import safe_next
+from portal.site import RETRY_ON_EXPIRED_FORM, safe_next
 
 login_manager.login_view = "hr.login"
 login_manager.login_message = None
@@ -93,6 +93,16 @@ def login():
     elif request.method == "POST" and form.errors:
         error = _("Please enter your email and password.")
     return render_template("hr/login.html", form=form, error=error)
+
+
+def _login_form_expired():
+    """The login form again, email kept, after its CSRF token expired."""
+    form = LoginForm(formdata=None, email=request.form.get("email", "")[:254])
+    return render_template("hr/login.html", form=form,
+                           error=_("The page had expired. Please enter your password again."))
+
+
+RETRY_ON_EXPIRED_FORM["hr.login"] = _login_form_expired
 
 
 @bp.post("/logout")

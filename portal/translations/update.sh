@@ -10,7 +10,7 @@
 # is the English text. tests/test_i18n_catalog.py fails while a Chinese translation is missing.
 #
 # Fuzzy matching is off on purpose: a guessed "close" translation would be shown to candidates as if
-# it were right (./dev compiles with --use-fuzzy). Changed msgids come out empty; the old text stays
+# it were right (./dev compiles without --use-fuzzy). Changed msgids come out empty; the old text stays
 # at the end of the .po as a "#~" obsolete entry to copy from.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,0 +1,224 @@
+"""The candidate page in a real browser: Debian's Chromium, driven by Playwright, at a phone's size.
+
+The app is served over real HTTP (werkzeug in a thread) with CSRF switched on, seeded with the demo
+data, and opened through a demo candidate link the way a phone would open it from a WeChat message.
+A second scenario does the same with JavaScript off: the plain form POST must still work.
+
+Skipped, with the reason, when /usr/bin/chromium or the ``playwright`` package is missing
+(``./dev test`` installs Chromium and the CJK fonts when it may).
+"""
+
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError as error:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+    PLAYWRIGHT_IMPORT_ERROR = error
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "test-output" / "browser"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# An Android phone opening the link inside WeChat, the candidates' usual browser.
+PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.188 Mobile Safari/537.36 "
+            "XWEB/1260117 MMWEBSDK/20240801 MMWEBID/1234 MicroMessenger/8.0.50.2701(0x28003237) "
+            "WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64")
+PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
+             user_agent=PHONE_UA, locale="zh-CN", timezone_id="Asia/Shanghai")
+DEMO_STATE = "cohort starting in 2 days"  # 陈静: current step 入职准备, a cohort, the full checklist
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+# Runs before any page script and outside the page's CSP, so it may be "inline".
+COLLECT_CSP_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__csp.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+                    " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if sync_playwright is None:
+        pytest.skip(f"the playwright package cannot be imported ({PLAYWRIGHT_IMPORT_ERROR}); "
+                    "install the test extras: pip install -e '.[test]'")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing; `./dev test` installs Debian's chromium (apt) when run as root")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(make_app):
+    """The app on a real port, seeded with the demo; yields (app, a demo candidate's link)."""
+    from portal.demo import load_demo
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = make_app(PUBLIC_BASE_URL=base_url, WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        lines = load_demo()
+    link = next(line.split()[-1] for line in lines if DEMO_STATE in line)
+    assert link.startswith(f"{base_url}/c/"), lines
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield app, link
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+
+
+class Watch:
+    """Everything a page says went wrong: console errors, uncaught exceptions, failed or 4xx/5xx requests."""
+
+    def __init__(self, page):
+        self.console, self.exceptions, self.requests = [], [], []
+        page.on("console", lambda msg: msg.type == "error" and self.console.append(f"{msg.text} @ {msg.location}"))
+        page.on("pageerror", lambda exc: self.exceptions.append(str(exc)))
+        page.on("requestfailed", lambda req: self.requests.append(f"{req.method} {req.url}: {req.failure}"))
+        page.on("response", lambda res: res.status >= 400 and self.requests.append(f"{res.status} {res.url}"))
+
+    def assert_clean(self, page, csp_listener=True):
+        csp = page.evaluate("window.__csp") if csp_listener else []
+        assert self.console == [], f"console errors: {self.console}"
+        assert self.exceptions == [], f"uncaught exceptions: {self.exceptions}"
+        assert [m for m in self.console if "Content Security Policy" in m] == []
+        assert csp == [], f"CSP violations: {csp}"
+        assert self.requests == [], f"failed requests: {self.requests}"
+
+
+def _first_open_item(page):
+    item = page.locator(".checklist li.check:not(.done)").first
+    expect(item).to_be_visible()
+    return item, item.get_attribute("id")
+
+
+def test_phone_with_htmx_ticks_an_item_that_survives_a_reload(chromium, live_server):
+    app, link = live_server
+    context = chromium.new_context(**PHONE)
+    context.set_default_timeout(10_000)
+    context.add_init_script(COLLECT_CSP_VIOLATIONS)
+    try:
+        page = context.new_page()
+        watch = Watch(page)
+        page.goto(link)
+
+        # The token is swapped for a cookie and never stays in the address bar.
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/me", page.url), page.url
+        assert page.evaluate("typeof window.htmx") == "object", "htmx did not load"
+
+        # Chinese for a zh-CN phone: the page's language, its own headings and the stage names.
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        heading = page.locator("#timeline-title").inner_text()
+        assert CJK.search(heading), f"timeline heading is not translated: {heading!r}"
+        timeline = page.locator("ol.timeline")
+        expect(timeline).to_be_visible()
+        expect(timeline.locator("li.node")).to_have_count(5)
+        expect(timeline).to_contain_text("面试通过")
+        expect(timeline.locator("li.node.current")).to_contain_text("入职准备")
+        expect(page.locator("#greeting")).to_contain_text("陈静")
+
+        # Nothing wider than the phone; every checklist row is a comfortable tap target.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        for box in [b.bounding_box() for b in page.locator(".checklist button").all()]:
+            assert box["height"] >= 44 and box["width"] >= 300, box
+
+        item, item_id = _first_open_item(page)
+        label = item.inner_text().strip()
+        assert CJK.search(label), label
+        expect(item.get_by_role("checkbox")).to_have_attribute("aria-checked", "false")
+        page.evaluate("window.__notReloaded = true")
+
+        with page.expect_response(lambda r: "/me/checklist/" in r.url and r.request.method == "POST") as answer:
+            item.get_by_role("checkbox").tap()
+        response = answer.value
+        assert response.status == 200, response.status
+        request_headers = response.request.all_headers()
+        assert request_headers.get("hx-request") == "true", request_headers
+        assert request_headers.get("x-csrftoken"), "htmx sent no CSRF header"
+        body = response.text()
+        assert body.lstrip().startswith(f'<li id="{item_id}"') and "<html" not in body, body[:200]
+        assert "hx-request" in response.headers.get("vary", "").lower()
+
+        ticked = page.locator(f"#{item_id}")
+        expect(ticked).to_have_class(re.compile(r"\bdone\b"))
+        expect(ticked.get_by_role("checkbox")).to_have_attribute("aria-checked", "true")
+        assert page.evaluate("window.__notReloaded === true"), "the tick reloaded the whole page"
+        assert page.url.endswith("/me"), page.url
+        expect(page.locator("#flash")).to_be_hidden()
+        assert "htmx-history-cache" not in page.evaluate("Object.keys(localStorage)")
+
+        page.reload()
+        ticked = page.locator(f"#{item_id}")
+        expect(ticked).to_have_class(re.compile(r"\bdone\b"))
+        expect(ticked.get_by_role("checkbox")).to_have_attribute("aria-checked", "true")
+        expect(ticked).to_contain_text(label)
+        assert "htmx-history-cache" not in page.evaluate("Object.keys(localStorage)")
+
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        shot = OUTPUT / "candidate-phone.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\nscreenshot: {shot}")
+        watch.assert_clean(page)
+    finally:
+        context.close()
+
+    # The server saw a phone, not a bot: a real view and the tick are on record.
+    from portal.models import Candidate, EngagementEvent
+    from portal.extensions import db
+    with app.app_context():
+        candidate = db.session.scalars(sa.select(Candidate).where(Candidate.name == "陈静")).one()
+        events = db.session.execute(
+            sa.select(EngagementEvent.kind, EngagementEvent.target, EngagementEvent.device)
+            .where(EngagementEvent.candidate_id == candidate.id)
+        ).all()
+        number = item_id.removeprefix("item-")
+        assert ("checklist", f"{number}:on", "mobile") in events, events
+        assert ("view", "page", "mobile") in events, events
+
+
+def test_phone_without_javascript_ticks_through_the_plain_form(chromium, live_server):
+    _app, link = live_server
+    context = chromium.new_context(**PHONE, java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    try:
+        page = context.new_page()
+        watch = Watch(page)
+        page.goto(link)
+        assert page.url.endswith("/me"), page.url
+        expect(page.locator("ol.timeline")).to_contain_text("面试通过")
+
+        item, item_id = _first_open_item(page)
+        with page.expect_navigation():
+            item.get_by_role("checkbox").click()
+        assert page.url.endswith(f"/me#{item_id}"), page.url
+        ticked = page.locator(f"#{item_id}")
+        expect(ticked).to_have_class(re.compile(r"\bdone\b"))
+        expect(ticked.get_by_role("checkbox")).to_have_attribute("aria-checked", "true")
+        watch.assert_clean(page, csp_listener=False)
+    finally:
+        context.close()
