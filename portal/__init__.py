@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
+from babel import Locale
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -11,6 +12,8 @@ from portal import config as config_module
 from portal.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, mail, migrate, talisman
 
 LOCALES = ("zh_CN", "en")
+# Parsed once: Flask-Babel re-parses a returned string every request, scanning all of Babel's locales.
+_PARSED_LOCALES = {name: Locale.parse(name) for name in LOCALES}
 
 CSP = {
     "default-src": "'self'",
@@ -124,17 +127,16 @@ def _tune_database(engine: sa.Engine) -> None:
         cursor.close()
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """The viewer's language: explicit choice, then candidate profile, then the browser."""
     from flask import g
 
     chosen = request.cookies.get("lang")
-    if chosen in LOCALES:
-        return chosen
-    profile = g.get("candidate_locale")
-    if profile in LOCALES:
-        return profile
-    return request.accept_languages.best_match(LOCALES, default="zh_CN") if request.accept_languages else "zh_CN"
+    if chosen not in LOCALES:
+        chosen = g.get("candidate_locale")
+    if chosen not in LOCALES:
+        chosen = request.accept_languages.best_match(LOCALES, default="zh_CN")
+    return _PARSED_LOCALES[chosen]
 
 
 def register_blueprints(app: Flask) -> None:

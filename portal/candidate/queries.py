@@ -1,58 +1,63 @@
-"""Reads for the candidate page. This is the hot path: SQLAlchemy Core, a fixed number of statements."""
+"""Reads for the candidate page, the hot path.
 
+Plain SQLAlchemy Core on tables (no ORM layer) and a fixed number of statements per page:
+the candidate's own rows are read every time; content every candidate shares (pipeline,
+stories, checklist, cohort schedules) comes from a per-process cache that lives a few seconds.
+"""
+
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
-    Candidate, ChecklistCompletion, ChecklistItem, Cohort, CohortSession, PortalLink, Stage,
-    StageEvent, Story, User,
+    Candidate, ChecklistCompletion, ChecklistItem, Cohort, CohortSession, PortalLink, Stage, StageEvent, Story,
+    User,
 )
 
 HOME_STORY_COUNT = 3
+# How long shared content may be stale in one process after an admin edits it.
+SHARED_CONTENT_SECONDS = 10
 
-_owner = sa.orm.aliased(User, name="owner")
+link, candidate, cohort, owner = (PortalLink.__table__, Candidate.__table__, Cohort.__table__,
+                                  User.__table__.alias("owner"))
+stage, stage_event, session_table = Stage.__table__, StageEvent.__table__, CohortSession.__table__
+item, completion, story = ChecklistItem.__table__, ChecklistCompletion.__table__, Story.__table__
 
 _session_query = (
     sa.select(
-        PortalLink.id.label("link_id"),
-        PortalLink.first_opened_at,
-        PortalLink.expires_at,
-        Candidate.id.label("candidate_id"),
-        Candidate.name,
-        Candidate.locale,
-        Candidate.status,
-        Candidate.cohort_id,
-        Candidate.current_stage_id,
-        _owner.name.label("hr_name"),
-        _owner.phone.label("hr_phone"),
-        _owner.email.label("hr_email"),
-        Cohort.name.label("cohort_name"),
-        Cohort.starts_on,
-        Cohort.ends_on,
-        Cohort.place_zh,
-        Cohort.place_en,
-        Cohort.address,
-        Cohort.map_url,
-        Cohort.bring_zh,
-        Cohort.bring_en,
+        link.c.id.label("link_id"), link.c.first_opened_at, link.c.expires_at,
+        candidate.c.id.label("candidate_id"), candidate.c.name, candidate.c.locale, candidate.c.status,
+        candidate.c.cohort_id, candidate.c.current_stage_id,
+        owner.c.name.label("hr_name"), owner.c.phone.label("hr_phone"), owner.c.email.label("hr_email"),
+        cohort.c.name.label("cohort_name"), cohort.c.starts_on, cohort.c.ends_on, cohort.c.place_zh,
+        cohort.c.place_en, cohort.c.address, cohort.c.map_url, cohort.c.bring_zh, cohort.c.bring_en,
     )
-    .join(Candidate, Candidate.id == PortalLink.candidate_id)
-    .outerjoin(_owner, _owner.id == Candidate.owner_id)
-    .outerjoin(Cohort, Cohort.id == Candidate.cohort_id)
-    .where(
-        PortalLink.id == sa.bindparam("link_id"),
-        PortalLink.revoked_at.is_(None),
-        PortalLink.expires_at > sa.bindparam("now"),
+    .select_from(
+        link.join(candidate, candidate.c.id == link.c.candidate_id)
+        .outerjoin(owner, owner.c.id == candidate.c.owner_id)
+        .outerjoin(cohort, cohort.c.id == candidate.c.cohort_id)
     )
+    .where(link.c.id == sa.bindparam("link_id"), link.c.revoked_at.is_(None),
+           link.c.expires_at > sa.bindparam("now"))
+)
+
+# The candidate's own progress: stage events and ticked items in one round trip.
+_progress_query = sa.union_all(
+    sa.select(sa.literal("stage").label("kind"), stage_event.c.stage_id.label("ref"),
+              stage_event.c.reached_at.label("at"))
+    .where(stage_event.c.candidate_id == sa.bindparam("candidate_id")),
+    sa.select(sa.literal("item"), completion.c.item_id, completion.c.done_at)
+    .where(completion.c.candidate_id == sa.bindparam("candidate_id")),
 )
 
 
 def load_candidate_session(link_id: int, now: datetime) -> sa.Row | None:
     """The candidate behind a cookie's link, with contact and cohort, if the link is still valid."""
-    return db.session.execute(_session_query, {"link_id": link_id, "now": now}).first()
+    return db.session.connection().execute(_session_query, {"link_id": link_id, "now": now}).first()
 
 
 @dataclass
@@ -60,29 +65,60 @@ class PageData:
     stages: list
     reached: dict  # stage_id -> first time reached
     sessions: list
-    checklist: list  # rows with .done
+    checklist: list  # (id, label_zh, label_en, done)
     stories: list
 
 
+@dataclass
+class ChecklistEntry:
+    id: int
+    label_zh: str
+    label_en: str
+    done: bool
+
+
+class SharedContent:
+    """Content every candidate sees, read at most once per SHARED_CONTENT_SECONDS in each process."""
+
+    def __init__(self):
+        self._values: dict = {}
+
+    def get(self, key, load):
+        now = time.monotonic()
+        hit = self._values.get(key)
+        if hit is None or hit[0] < now:
+            hit = (now + SHARED_CONTENT_SECONDS, load())
+            self._values[key] = hit
+        return hit[1]
+
+
+def shared_content() -> SharedContent:
+    return current_app.extensions.setdefault("keepwarm_shared_content", SharedContent())
+
+
+def _rows(query, **params) -> list:
+    return db.session.connection().execute(query, params).all()
+
+
 def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
-    """Everything the candidate page shows besides the session row: five statements whatever the sizes."""
-    session = db.session
-    stages = session.execute(sa.select(*Stage.__table__.columns).order_by(Stage.position)).all()
-    reached = {}
-    for stage_id, reached_at in session.execute(
-        sa.select(StageEvent.stage_id, StageEvent.reached_at)
-        .where(StageEvent.candidate_id == candidate_id)
-        .order_by(StageEvent.reached_at)
-    ):
-        reached.setdefault(stage_id, reached_at)
+    """Everything the page shows besides the session row: one statement, plus shared content when stale."""
+    cache = shared_content()
+    stages = cache.get("stages", lambda: _rows(sa.select(stage).order_by(stage.c.position)))
+    stories = cache.get("home_stories", lambda: _rows(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)))
+    items = cache.get("checklist", lambda: _rows(sa.select(item).order_by(item.c.position, item.c.id)))
     sessions = []
     if cohort_id is not None:
-        sessions = session.execute(
-            sa.select(*CohortSession.__table__.columns)
-            .where(CohortSession.cohort_id == cohort_id).order_by(CohortSession.starts_at)
-        ).all()
-    checklist = session.execute(checklist_query(candidate_id, cohort_id)).all()
-    stories = session.execute(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)).all()
+        sessions = cache.get(("sessions", cohort_id), lambda: _rows(
+            sa.select(session_table).where(session_table.c.cohort_id == cohort_id)
+            .order_by(session_table.c.starts_at)))
+    reached, done = {}, set()
+    for row in sorted(_rows(_progress_query, candidate_id=candidate_id), key=lambda r: r.at):
+        if row.kind == "stage":
+            reached.setdefault(row.ref, row.at)
+        else:
+            done.add(row.ref)
+    checklist = [ChecklistEntry(i.id, i.label_zh, i.label_en, i.id in done)
+                 for i in items if i.cohort_id is None or i.cohort_id == cohort_id]
     return PageData(stages, reached, sessions, checklist, stories)
 
 

@@ -6,7 +6,12 @@ from flask import abort, current_app, g, make_response, redirect, render_templat
 from portal.candidate import bp
 from portal.candidate.calendar import cohort_calendar
 from portal.candidate.identity import cookie_name, link_id_from_cookie, set_candidate_cookie
-from portal.candidate.queries import checklist_query, load_candidate_session, load_page_data, published_stories
+from flask_babel import get_locale
+from markupsafe import Markup
+
+from portal.candidate.queries import (
+    checklist_query, load_candidate_session, load_page_data, published_stories, shared_content,
+)
 from portal.candidate.timeline import build_timeline, current_and_next
 from portal.extensions import db, limiter
 from portal.models import PortalLink, Story, utcnow
@@ -58,9 +63,9 @@ def _track(candidate, kind: str, target: str, now) -> None:
     """Record a view; the first real one (not a preview bot) also marks the link as opened."""
     device = device_class(request.user_agent.string)
     if candidate.first_opened_at is None and device != "bot":
-        db.session.execute(
-            sa.update(PortalLink)
-            .where(PortalLink.id == candidate.link_id, PortalLink.first_opened_at.is_(None))
+        db.session.connection().execute(
+            sa.update(PortalLink.__table__)
+            .where(PortalLink.__table__.c.id == candidate.link_id, PortalLink.__table__.c.first_opened_at.is_(None))
             .values(first_opened_at=now)
         )
     record_event(candidate.candidate_id, kind, target=target, link_id=candidate.link_id, device=device, now=now)
@@ -77,10 +82,20 @@ def page():
     _track(candidate, "view", "page", now)
     relax_durability()
     db.session.commit()
+    # Sections everyone in the cohort sees alike are rendered once per process and locale, like their data.
+    locale = str(get_locale())
+    cohort_html = _shared_fragment(("cohort", candidate.cohort_id, locale), "candidate/_cohort.html",
+                                   candidate=candidate, sessions=data.sessions)
+    stories_html = _shared_fragment(("stories", locale), "candidate/_stories.html", stories=data.stories)
     return render_template(
         "candidate/page.html", candidate=candidate, nodes=nodes, current=current, upcoming=upcoming,
-        sessions=data.sessions, checklist=data.checklist, stories=data.stories,
+        checklist=data.checklist, cohort_html=cohort_html, stories_html=stories_html,
     )
+
+
+def _shared_fragment(key, template: str, **context) -> Markup:
+    """A partial that depends only on shared content, cached as long as that content is."""
+    return shared_content().get(("html",) + key, lambda: Markup(render_template(template, **context)))
 
 
 @bp.post("/me/checklist/<int:item_id>")

@@ -17,6 +17,14 @@ _TABLET = re.compile(r"ipad|tablet|kindle|silk", re.IGNORECASE)
 _MOBILE = re.compile(r"mobi|iphone|android|micromessenger|dingtalk", re.IGNORECASE)
 
 
+_insert_event = sa.insert(EngagementEvent.__table__)
+_touch_candidate = (
+    sa.update(Candidate.__table__)
+    .where(Candidate.__table__.c.id == sa.bindparam("candidate_id"))
+    .values(last_seen_at=sa.bindparam("now"))
+)
+
+
 def device_class(user_agent: str | None) -> str:
     """A coarse device class; the raw user agent is never stored (R19)."""
     if not user_agent:
@@ -35,16 +43,12 @@ def record_event(candidate_id: int, kind: str, *, target: str = "", link_id: int
     """Store one engagement event; real ones (not prefetches, not bots) also move last_seen_at."""
     if device == "bot":
         kind = "prefetch"
-    db.session.execute(
-        sa.insert(EngagementEvent).values(
-            candidate_id=candidate_id, link_id=link_id, kind=kind, target=target,
-            occurred_at=now, device=device,
-        )
-    )
+    # Core on the tables: this runs on every page view, and the ORM layer would double its cost.
+    connection = db.session.connection()
+    connection.execute(_insert_event, {"candidate_id": candidate_id, "link_id": link_id, "kind": kind,
+                                       "target": target, "occurred_at": now, "device": device})
     if kind != "prefetch":
-        db.session.execute(
-            sa.update(Candidate).where(Candidate.id == candidate_id).values(last_seen_at=now)
-        )
+        connection.execute(_touch_candidate, {"candidate_id": candidate_id, "now": now})
 
 
 def relax_durability() -> None:
