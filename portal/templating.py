@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import Flask, current_app, request, url_for
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import format_date, format_time, get_locale
 
 from portal import LOCALES
 
@@ -19,9 +19,11 @@ def localized(obj, field: str, locale: str | None = None) -> str:
     return value or getattr(obj, f"{field}_zh", "") or ""
 
 
-def local_datetime(value: datetime | None, format: str = "medium") -> str:
-    """A UTC time shown in the organisation's time zone and the viewer's language."""
-    return format_datetime(value, format) if value else ""
+def local_datetime(value: datetime | None) -> str:
+    """A UTC time in the organisation's time zone, spelled like local_date plus hours and minutes."""
+    if not value:
+        return ""
+    return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
 
 
 def local_date(value: date | None, format: str = "medium") -> str:
