@@ -83,6 +83,8 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         _tune_database(db.engine)
     login_manager.init_app(app)
+    # Flask-Login would load the HR user for every template, candidate pages included; portal.hr injects it.
+    app.template_context_processors[None].remove(_flask_login_context_processor())
     babel.init_app(app, locale_selector=select_locale)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -110,6 +112,12 @@ def register_extensions(app: Flask) -> None:
             response.headers["X-Robots-Tag"] = "noindex, nofollow"
         response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         return response
+
+
+def _flask_login_context_processor():
+    from flask_login.utils import _user_context_processor
+
+    return _user_context_processor
 
 
 def _tune_database(engine: sa.Engine) -> None:

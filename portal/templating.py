@@ -40,13 +40,14 @@ def tel_href(phone: str | None) -> str:
 
 
 @lru_cache(maxsize=64)
-def _static_version(static_folder: str, filename: str) -> str:
-    return hashlib.sha256((Path(static_folder) / filename).read_bytes()).hexdigest()[:10]
+def _static_url(static_folder: str, script_root: str, filename: str) -> str:
+    version = hashlib.sha256((Path(static_folder) / filename).read_bytes()).hexdigest()[:10]
+    return f"{script_root}/static/{filename}?v={version}"
 
 
 def static_url(filename: str) -> str:
-    """A static file's URL with its content hash, so browsers may cache it for a year."""
-    return url_for("static", filename=filename, v=_static_version(current_app.static_folder, filename))
+    """A static file's URL with its content hash, so browsers may cache it for a year (computed once)."""
+    return _static_url(current_app.static_folder, request.script_root, filename)
 
 
 def page_url(page: int) -> str:
