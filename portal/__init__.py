@@ -66,6 +66,8 @@ def configure_flask(app: Flask) -> None:
         COMPRESS_MIMETYPES=["text/html", "text/css", "text/plain", "application/javascript",
                             "text/javascript", "text/calendar", "image/svg+xml"],
         COMPRESS_ALGORITHM=["br", "gzip"],
+        # Static files are streamed; Flask-Compress's streaming default leaves out gzip.
+        COMPRESS_ALGORITHM_STREAMING=["br", "gzip"],
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         # Templates link static files with their content hash (portal.templating.static_url).
         SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,

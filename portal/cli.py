@@ -7,6 +7,7 @@ from flask import Flask
 from portal.extensions import db
 from portal.models import Candidate, User
 from portal.models.users import ROLES
+from portal.services.audit import record_audit
 from portal.services.links import issue_link, public_link_url
 
 
@@ -38,7 +39,9 @@ def candidate_link(candidate: str) -> None:
     found = db.session.scalars(query).first()
     if found is None:
         raise click.ClickException(f"No candidate {candidate!r}.")
-    _link, token = issue_link(found, "cli", revoke_others=True)
+    link, token = issue_link(found, "cli", revoke_others=True)
+    record_audit("link.issue", object_type="candidate", object_id=found.id,
+                 detail=f"link {link.id} from the command line, earlier links revoked")
     db.session.commit()
     click.echo(public_link_url(token))
 

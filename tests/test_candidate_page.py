@@ -321,8 +321,11 @@ def test_first_view_transfers_under_60_kb(app, site):
         response = client.get(src, headers=gzip)
         assert response.status_code == 200, src
         assert "max-age=31536000" in response.headers["Cache-Control"], src
+        if not src.split("?")[0].endswith(".svg"):
+            assert response.headers.get("Content-Encoding") == "gzip", src
         total += len(response.get_data())
     assert total < 60 * 1024, total
+    assert total < 30 * 1024, "compression of static files regressed"
 
 
 def test_old_engagement_is_purged(app, site):
@@ -339,3 +342,35 @@ def test_old_engagement_is_purged(app, site):
 def test_landing_page_points_candidates_and_hr_the_right_way(app):
     html = app.test_client().get("/", headers=EN).data.decode()
     assert "personal link" in html and 'href="/hr/login"' in html
+
+
+def test_expected_dates_never_lie_in_the_past(app, site):
+    """An overdue step says it is running late instead of showing an expected date that has passed."""
+    candidate = gen_candidate(site, [("passed", utcnow() - timedelta(days=12)),
+                                     ("background_check", utcnow() - timedelta(days=10))])
+    html = open_page(app.test_client(), candidate, **EN).data.decode()
+    assert "taking a little longer than planned" in html
+    assert "expected" not in html.split('id="timeline-title"')[0]  # not in the hero either
+
+
+def test_expected_date_uses_the_organisation_day(app, site):
+    from datetime import date
+
+    from portal.candidate.timeline import build_timeline
+    from zoneinfo import ZoneInfo
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    stages = sorted(site.values(), key=lambda s: s.position)
+    # 23:30 UTC on 1 Dec is already 2 Dec in Shanghai: the 5-day check is due 7 Dec, not 6 Dec.
+    from datetime import datetime, timezone
+    reached = {site["background_check"].id: datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc)}
+    nodes = build_timeline(stages, reached, site["background_check"].id, None, today=date(2026, 12, 2), zone=shanghai)
+    assert nodes[2].expected_on == date(2026, 12, 7)
+
+
+def test_anything_under_c_gets_the_invalid_link_page(app):
+    client = app.test_client()
+    reference = client.get("/c/" + "x" * 43).data
+    for path in ("/c/", "/c/a/b", "/c/../../etc/passwd"):
+        response = client.get(path)
+        assert response.status_code == 404 and response.data == reference, path

@@ -232,3 +232,12 @@ def test_audit_detail_encodes_line_breaks(app):
     record_audit("test", detail="name\r\nFAKE line")
     db.session.commit()
     assert db.session.scalars(sa.select(AuditEvent.detail)).one() == "name\\r\\nFAKE line"
+
+
+def test_language_switch_on_a_post_result_page_returns_to_the_list(app, client, site):
+    user = gen_user("hr", email="hr@example.com")
+    candidate = gen_candidate(site, [("passed", utcnow())], owner=user)
+    login(client, "hr@example.com")
+    html = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
+    assert 'name="next" value="/hr/"' in html
+    assert client.get(f"/hr/candidates/{candidate.id}/link").status_code == 405

@@ -1,7 +1,7 @@
 """Turns stages and stage events into the parcel-tracking timeline the candidate sees."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 TRAINING_START_KEY = "training_start"
 
@@ -12,6 +12,7 @@ class Node:
     state: str  # "done", "current" or "upcoming"
     reached_at: datetime | None = None
     expected_on: date | None = None
+    late: bool = False  # the expected date has passed: say so instead of showing a date in the past
 
     @property
     def ours(self) -> bool:
@@ -19,8 +20,12 @@ class Node:
         return self.stage.side == "company"
 
 
-def build_timeline(stages, reached: dict, current_stage_id: int | None, starts_on: date | None) -> list[Node]:
-    """Every stage as a node: done with its time, current highlighted, upcoming with an expected date."""
+def build_timeline(stages, reached: dict, current_stage_id: int | None, starts_on: date | None, *,
+                   today: date, zone: tzinfo) -> list[Node]:
+    """Every stage as a node: done with its time, current highlighted, upcoming with an expected date.
+
+    Dates are days in the organisation's time zone; an expected date already past becomes "late".
+    """
     current_position = next((s.position for s in stages if s.id == current_stage_id), None)
     nodes = []
     expected = None
@@ -31,7 +36,7 @@ def build_timeline(stages, reached: dict, current_stage_id: int | None, starts_o
         if stage.id == current_stage_id:
             node = Node(stage, "current", reached.get(stage.id))
             if node.reached_at and stage.expected_days is not None:
-                expected = node.reached_at.date() + timedelta(days=stage.expected_days)
+                expected = node.reached_at.astimezone(zone).date() + timedelta(days=stage.expected_days)
             nodes.append(node)
             continue
         node = Node(stage, "upcoming", expected_on=expected)
@@ -41,6 +46,8 @@ def build_timeline(stages, reached: dict, current_stage_id: int | None, starts_o
             expected = node.expected_on + timedelta(days=stage.expected_days)
         else:
             expected = None
+        if node.expected_on is not None and node.expected_on < today:
+            node.expected_on, node.late = None, True
         nodes.append(node)
     return nodes
 

@@ -6,7 +6,7 @@ from flask import abort, current_app, g, make_response, redirect, render_templat
 from portal.candidate import bp
 from portal.candidate.calendar import cohort_calendar
 from portal.candidate.identity import cookie_name, link_id_from_cookie, set_candidate_cookie
-from flask_babel import get_locale
+from flask_babel import get_locale, get_timezone
 from markupsafe import Markup
 
 from portal.candidate.queries import (
@@ -77,7 +77,9 @@ def page():
     now = utcnow()
     candidate = current_candidate_or_404(now)
     data = load_page_data(candidate.candidate_id, candidate.cohort_id)
-    nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, candidate.starts_on)
+    zone = get_timezone()
+    nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, candidate.starts_on,
+                           today=now.astimezone(zone).date(), zone=zone)
     current, upcoming = current_and_next(nodes)
     _track(candidate, "view", "page", now)
     relax_durability()

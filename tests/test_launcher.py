@@ -1,0 +1,61 @@
+"""The run command: it stops everything it started, however it is asked to stop."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for line in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.splitlines():
+        child, parent = map(int, line.split())
+        if parent == pid:
+            found |= {child} | _children(child)
+    return found
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
+def test_demo_prints_links_and_stops_everything(tmp_path, how):
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port)}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    # Started the way a shell starts a background job: SIGINT ignored, which the launcher must undo.
+    process = subprocess.Popen([sys.executable, "-m", "portal.launcher"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    lines = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if "Press Ctrl-C" in line or not line:
+            break
+    output = "".join(lines)
+    assert f"http://127.0.0.1:{port}/" in output, output
+    assert "hr@example.com / keepwarm-hr" in output and "admin@example.com / keepwarm-admin" in output
+    assert output.count(f"http://127.0.0.1:{port}/c/") == 5
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass  # listening when the banner appears
+    children = _children(process.pid)
+    assert children
+    process.send_signal(how)
+    process.wait(timeout=30)
+    time.sleep(0.5)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert alive == [], f"left running: {alive}"
