@@ -5,8 +5,9 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Flask, current_app, request, url_for
-from flask_babel import format_date, format_time, get_locale
+from babel import dates as babel_dates
+from flask import Flask, current_app, g, request, url_for
+from flask_babel import get_locale, get_timezone, get_translations
 
 from portal import LOCALES
 
@@ -19,15 +20,31 @@ def localized(obj, field: str, locale: str | None = None) -> str:
     return value or getattr(obj, f"{field}_zh", "") or ""
 
 
+def _request_i18n():
+    """Locale, time zone and catalogue of this request, looked up once (templates use them dozens of times)."""
+    bundle = g.get("_i18n")
+    if bundle is None:
+        bundle = g._i18n = (get_locale(), get_timezone(), get_translations())
+    return bundle
+
+
 def local_datetime(value: datetime | None) -> str:
     """A UTC time in the organisation's time zone, spelled like local_date plus hours and minutes."""
     if not value:
         return ""
-    return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+    locale, zone, _ = _request_i18n()
+    value = value.astimezone(zone)
+    return f"{babel_dates.format_date(value, 'medium', locale)} {babel_dates.format_time(value, 'short', locale=locale)}"
 
 
-def local_date(value: date | None, format: str = "medium") -> str:
-    return format_date(value, format) if value else ""
+def local_date(value: date | None) -> str:
+    """A day in the viewer's language."""
+    if not value:
+        return ""
+    locale, zone, _ = _request_i18n()
+    if isinstance(value, datetime):
+        value = value.astimezone(zone).date()
+    return babel_dates.format_date(value, "medium", locale)
 
 
 def iso_datetime(value: datetime) -> str:
@@ -64,6 +81,14 @@ def here() -> str:
 
 
 def init_app(app: Flask) -> None:
+    # Flask-Babel's template _() finds the catalogue anew on every call; take the request's once instead.
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _request_i18n()[2].ugettext(s),
+        ngettext=lambda s, p, n: _request_i18n()[2].ungettext(s, p, n),
+        pgettext=lambda c, s: _request_i18n()[2].upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_i18n()[2].unpgettext(c, s, p, n),
+        newstyle=True,
+    )
     app.jinja_env.filters.update(
         localized=localized, local_datetime=local_datetime, local_date=local_date,
         iso_datetime=iso_datetime, tel_href=tel_href,
