@@ -1,10 +1,11 @@
--- wrk script for bench/run.py: one candidate cookie per request, round-robin from a file.
+-- wrk script for bench/run.py: one candidate's cookies per request, round-robin from a file.
 --
---   wrk -t2 -c8 -d10s --latency -s bench/rotate_cookies.lua URL -- COOKIE_FILE COOKIE_NAME THREADS
+--   wrk -t2 -c8 -d10s --latency -s bench/rotate_cookies.lua URL -- COOKIE_FILE THREADS
 --
--- COOKIE_FILE holds one cookie value per line. Every request also carries a phone browser's
--- User-Agent, so the app classifies the device as it would for a real candidate. The same script
--- is used for the bare "hello" app, so both measurements pay the same load-generator cost.
+-- COOKIE_FILE holds one Cookie header value per line (one candidate each). Every request also
+-- carries a phone browser's User-Agent, so the app classifies the device as it would for a real
+-- candidate. The same script drives the bare "hello" app, so both measurements pay the same
+-- load-generator cost.
 
 local next_id = 0
 
@@ -17,14 +18,11 @@ local USER_AGENT = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Apple
   .. "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
 
 function init(args)
-  local file, name, threads = args[1], args[2] or "kw_cand", tonumber(args[3]) or 1
+  local file, threads = args[1], tonumber(args[2]) or 1
   requests = {}
   for line in io.lines(file) do
     if line ~= "" then
-      requests[#requests + 1] = wrk.format(nil, nil, {
-        ["Cookie"] = name .. "=" .. line,
-        ["User-Agent"] = USER_AGENT,
-      })
+      requests[#requests + 1] = wrk.format(nil, nil, {["Cookie"] = line, ["User-Agent"] = USER_AGENT})
     end
   end
   if #requests == 0 then

@@ -42,7 +42,8 @@ RESULTS = BENCH / "results"
 LUA = BENCH / "rotate_cookies.lua"
 sys.path.insert(0, str(ROOT))
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Its own database: the test suite empties "test", and this script drops its schema.
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/keepwarm_bench"
 PG_REDIS_URL = "redis://127.0.0.1:6379/0"
 COOKIE_NAME = "kw_cand"  # PUBLIC_BASE_URL is http:// here, so not the __Host- variant
 # The same phone browser the Lua script claims to be (a real candidate opens the page in WeChat).
@@ -64,7 +65,7 @@ def log(message: str) -> None:
 
 @dataclass
 class Population:
-    cookies: list[str]  # one kw_cand value per candidate
+    cookies: list[str]  # one Cookie header per candidate
     names: list[str]  # the candidate behind each cookie
     stage_events: int = 0
     engagement_rows: int = 0
@@ -78,8 +79,12 @@ def candidate_name(index: int) -> str:
     return SURNAMES[a] + GIVEN_1[b] + GIVEN_2[c]
 
 
-def populate(app, count: int) -> Population:
-    """Migrate, seed the demo, add ``count`` returning candidates and open each one's link once."""
+def populate(app, count: int, with_session: bool) -> Population:
+    """Migrate, seed the demo, add ``count`` returning candidates; each opens their link and page once.
+
+    The cookies returned are whole Cookie headers: the candidate cookie, and with ``with_session``
+    the session cookie the first visit set.
+    """
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
@@ -138,30 +143,44 @@ def populate(app, count: int) -> Population:
         db.session.execute(sa.insert(EngagementEvent), views)
         db.session.commit()
 
-        # Open each link once, as the candidate's phone does: /c/<token> answers 303 with the cookie.
-        client = app.test_client(use_cookies=False)
-        cookies = []
-        for token in tokens:
-            response = client.get(f"/c/{token}", headers={"User-Agent": USER_AGENT})
-            if response.status_code != 303:
-                raise SystemExit(f"/c/<token> answered {response.status_code}, expected 303")
-            cookies.append(_cookie_from(response.headers.getlist("Set-Cookie")))
-        population = Population(
-            cookies, names,
-            stage_events=db.session.scalar(sa.select(sa.func.count()).select_from(StageEvent)),
-            engagement_rows=db.session.scalar(sa.select(sa.func.count()).select_from(EngagementEvent)),
-        )
+        stage_events = db.session.scalar(sa.select(sa.func.count()).select_from(StageEvent))
+        db.session.remove()
+
+    # Each candidate has been here before, as their phone would: /c/<token> answers 303 with the
+    # candidate cookie, then the first /me (which marks the link opened) sets the session cookie
+    # that holds the CSRF token of the page's forms. A browser sends both back on its next visit.
+    # (Outside the app context above: Flask would reuse it for every test-client request, sharing
+    # g, and so one CSRF token, between candidates.)
+    client = app.test_client(use_cookies=False)
+    session_cookie = app.config["SESSION_COOKIE_NAME"]
+    cookies = []
+    for token in tokens:
+        response = client.get(f"/c/{token}", headers={"User-Agent": USER_AGENT})
+        if response.status_code != 303:
+            raise SystemExit(f"/c/<token> answered {response.status_code}, expected 303")
+        header = f"{COOKIE_NAME}={_cookie_from(response.headers.getlist('Set-Cookie'), COOKIE_NAME)}"
+        response = client.get("/me", headers={"Cookie": header, "User-Agent": USER_AGENT})
+        if response.status_code != 200:
+            raise SystemExit(f"the first /me answered {response.status_code}, expected 200")
+        session = _cookie_from(response.headers.getlist("Set-Cookie"), session_cookie, required=False)
+        if session and with_session:
+            header += f"; {session_cookie}={session}"
+        cookies.append(header)
+    with app.app_context():
+        engagement_rows = db.session.scalar(sa.select(sa.func.count()).select_from(EngagementEvent))
         db.session.remove()
         db.engine.dispose()
-    return population
+    return Population(cookies, names, stage_events, engagement_rows)
 
 
-def _cookie_from(set_cookie_headers: list[str]) -> str:
+def _cookie_from(set_cookie_headers: list[str], wanted: str, required: bool = True) -> str | None:
     for header in set_cookie_headers:
         name, _, rest = header.partition("=")
-        if name.strip() == COOKIE_NAME:
+        if name.strip() == wanted:
             return rest.split(";", 1)[0]
-    raise SystemExit(f"/c/<token> set no {COOKIE_NAME} cookie: {set_cookie_headers}")
+    if required:
+        raise SystemExit(f"no {wanted} cookie was set: {set_cookie_headers}")
+    return None
 
 
 def make_app(env: dict):
@@ -259,7 +278,7 @@ def http_get(port: int, path: str, cookie: str | None = None) -> tuple[int, str]
     try:
         headers = {"User-Agent": USER_AGENT}
         if cookie:
-            headers["Cookie"] = f"{COOKIE_NAME}={cookie}"
+            headers["Cookie"] = cookie
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         return response.status, response.read().decode("utf-8", "replace")
@@ -329,7 +348,7 @@ def parse_wrk(raw: str) -> WrkResult:
 
 def run_wrk(wrk: str, args, url: str, cookie_file: Path, seconds: int) -> WrkResult:
     command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-               "-s", str(LUA), url, "--", str(cookie_file), COOKIE_NAME, str(args.threads)]
+               "-s", str(LUA), url, "--", str(cookie_file), str(args.threads)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -437,15 +456,28 @@ def database_env(name: str, args, workdir: Path, redis_url: str, secret: str) ->
 
 
 def pg_unavailable(url: str) -> str | None:
-    """Why PostgreSQL cannot be used, or None when it answers."""
+    """Why PostgreSQL cannot be used, or None when it answers (a missing database is created)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from portal.config import normalise_database_url
+
+    plain = normalise_database_url(url).replace("+psycopg", "")
     try:
-        import psycopg
-
-        from portal.config import normalise_database_url
-
-        psycopg.connect(normalise_database_url(url).replace("+psycopg", ""), connect_timeout=3).close()
+        psycopg.connect(plain, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            return " ".join(f"{type(error).__name__}: {error}".split())
+        name = make_url(plain).database
+        try:
+            maintenance = make_url(plain).set(database="postgres").render_as_string(hide_password=False)
+            with psycopg.connect(maintenance, connect_timeout=3, autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{name}"')
+            log(f"Created PostgreSQL database {name}.")
+        except Exception as create_error:  # noqa: BLE001 - any failure is a reason to skip
+            return " ".join(f"{type(create_error).__name__}: {create_error}".split())
     except Exception as error:  # noqa: BLE001 - any failure is a reason to skip
-        return f"{type(error).__name__}: {error}".strip()
+        return " ".join(f"{type(error).__name__}: {error}".split())
     return None
 
 
@@ -487,7 +519,7 @@ def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
         env = database_env(name, args, workdir, redis_url, secret)
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates, one link opening each ...")
         started = time.monotonic()
-        population = populate(make_app(env), args.candidates)
+        population = populate(make_app(env), args.candidates, args.session_cookie)
         log(f"  ... {time.monotonic() - started:.1f} s; {len(population.cookies)} cookies, "
             f"{population.stage_events} stage events, {population.engagement_rows} engagement events")
         cookie_file = workdir / f"cookies-{name}.txt"
@@ -600,7 +632,7 @@ PHASES = (
     ("inside the template: local_datetime", "portal/templating.py", "local_datetime"),
     ("inside the template: local_date", "portal/templating.py", "local_date"),
     ("inside the template: localized", "portal/templating.py", "localized"),
-    ("inside the template: gettext _()", "flask_babel/__init__.py", "gettext"),
+    ("inside the template: gettext _()", "jinja2/ext.py", "_gettext_alias"),
     ("flask_babel.get_locale (everywhere)", "flask_babel/__init__.py", "get_locale"),
     ("SQLAlchemy Session.execute (everywhere)", "sqlalchemy/orm/session.py", "execute"),
     ("itsdangerous loads (cookie check)", "itsdangerous/serializer.py", "loads"),
@@ -656,14 +688,13 @@ def profile_database(name: str, args, workdir: Path) -> None:
     with redis_for(name) as redis_url:
         env = database_env(name, args, workdir, redis_url, secret)
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates ...")
-        population = populate(make_app(env), args.candidates)
+        population = populate(make_app(env), args.candidates, args.session_cookie)
         app = make_app(env)
         client = app.test_client(use_cookies=False)
         cookies = population.cookies
 
         def get(index: int):
-            return client.get("/me", headers={"Cookie": f"{COOKIE_NAME}={cookies[index % len(cookies)]}",
-                                             "User-Agent": USER_AGENT})
+            return client.get("/me", headers={"Cookie": cookies[index % len(cookies)], "User-Agent": USER_AGENT})
 
         for index in range(50):  # warm the template, statement and connection caches
             get(index)
@@ -694,10 +725,10 @@ def profile_database(name: str, args, workdir: Path) -> None:
 
         # 2. cProfile over N requests (and the same N without it, for the honest per-request time).
         n = args.profile_requests
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         for index in range(n):
             get(index)
-        plain_wall = time.perf_counter() - started
+        plain_wall, plain_cpu = time.perf_counter() - started, time.process_time() - started_cpu
         profiler = cProfile.Profile()
         failures = 0
         started = time.perf_counter()
@@ -713,9 +744,11 @@ def profile_database(name: str, args, workdir: Path) -> None:
 
     out = io.StringIO()
     out.write(f"Profile of GET /me on {name}: {n} requests through app.test_client() (no gunicorn), "
-              f"{len(cookies)} candidates round-robin, cProfile.\n")
-    out.write(f"Without the profiler: {plain_wall / n * 1000:.2f} ms per /me request "
-              f"({n / plain_wall:,.0f} req/s on one core); bare hello app: {hello_ms:.3f} ms per request.\n")
+              f"{len(cookies)} candidates round-robin "
+              f"({'candidate + session cookie' if args.session_cookie else 'candidate cookie only'}), cProfile.\n")
+    out.write(f"Without the profiler: {plain_wall / n * 1000:.2f} ms per /me request, of which "
+              f"{plain_cpu / n * 1000:.2f} ms CPU in this process ({n / plain_wall:,.0f} req/s on one core); "
+              f"bare hello app: {hello_ms:.3f} ms per request.\n")
     out.write(f"With the profiler: {profiled_wall / n * 1000:.2f} ms per request; non-200 answers: {failures}.\n\n")
 
     stats = pstats.Stats(profiler)
@@ -754,6 +787,9 @@ def profile_database(name: str, args, workdir: Path) -> None:
         pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(order).print_stats(25)
         text = buffer.getvalue()
         out.write(f"\n===== top 25 by {order} =====\n" + text[text.find("   ncalls"):])
+    buffer = io.StringIO()
+    pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_callers(10)
+    out.write("\n===== who calls the 10 hottest functions (by tottime) =====\n" + buffer.getvalue().split("\n", 4)[-1])
     # The same, with paths, so every line can be found.
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(60)
@@ -786,7 +822,8 @@ def print_table(rows: list[Row], skipped: dict[str, str], args) -> str:
     lines = [
         "",
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; gunicorn 2 sync workers, "
-        f"--no-control-socket, no access log; {args.candidates} candidates round-robin, one cookie per request",
+        f"--no-control-socket, no access log; {args.candidates} candidates round-robin, one candidate's cookies "
+        f"per request ({'candidate + session cookie' if args.session_cookie else 'candidate cookie only'})",
         "CPU columns are per request: the gunicorn workers, and the database + Redis servers; 'others' is the",
         "share of the machine used by unrelated processes during the run (above ~10% the numbers are disturbed).",
         "",
@@ -832,6 +869,9 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=int, default=8765, help="where gunicorn listens (default 8765)")
     parser.add_argument("--pg-url", default=PG_URL,
                         help=f"PostgreSQL to use; its public schema is dropped and recreated (default {PG_URL})")
+    parser.add_argument("--no-session-cookie", dest="session_cookie", action="store_false",
+                        help="send only the candidate cookie, as a browser that dropped its session cookie "
+                             "(by default the session cookie of the candidate's previous visit is sent too)")
     parser.add_argument("--quick", action="store_true", help="3 s measurements, 1 s warm-up, 300 candidates")
     parser.add_argument("--profile", action="store_true",
                         help="no server: cProfile N /me requests in-process, write bench/results/profile-<db>.txt")
