@@ -66,6 +66,28 @@ def purge() -> None:
     click.echo(f"Deleted {deleted} engagement events.")
 
 
+@click.command("scan")
+@click.option("--dry-run", is_flag=True, help="Print what the scan would do and write nothing.")
+def scan(dry_run: bool) -> None:
+    """Run the risk rules once now and print what was raised, escalated and closed."""
+    from portal.models import utcnow
+    from portal.services.scan import run_scan
+
+    result = run_scan(utcnow(), dry_run=dry_run)
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    verb = "would raise" if dry_run else "raised"
+    for name, outcome in result.rules.items():
+        if outcome.error:
+            click.echo(f"{name:<26} FAILED: {outcome.error}", err=True)
+        else:
+            click.echo(f"{name:<26} {verb} {outcome.raised}, escalated {outcome.escalated}, closed {outcome.closed}")
+    if result.failed:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user, candidate_link, demo, purge):
+    for command in (create_user, candidate_link, demo, purge, scan):
         app.cli.add_command(command)

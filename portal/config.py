@@ -85,6 +85,11 @@ def from_environment(instance_path: str) -> dict:
         "LINK_DAYS_WITHOUT_START": int(env.get("LINK_DAYS_WITHOUT_START", "90")),
         # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
         "ENGAGEMENT_RETENTION_DAYS": int(env.get("ENGAGEMENT_RETENTION_DAYS", "180")),
+        # Risk rules (portal/services/scan.py).
+        "RULE_LINK_NOT_OPENED_HOURS": int(env.get("RULE_LINK_NOT_OPENED_HOURS", "24")),
+        "RULE_QUIET_WARNING_DAYS": int(env.get("RULE_QUIET_WARNING_DAYS", "3")),
+        "RULE_QUIET_URGENT_DAYS": int(env.get("RULE_QUIET_URGENT_DAYS", "7")),
+        "RULE_TRAINING_NOTICE_HOURS": int(env.get("RULE_TRAINING_NOTICE_HOURS", "48")),
         "FAILED_TOKEN_LIMIT": env.get("FAILED_TOKEN_LIMIT", "20 per 10 minutes"),
         "HR_LOGIN_LIMIT": env.get("HR_LOGIN_LIMIT", "10 per 10 minutes"),
         "HR_IDLE_TIMEOUT": timedelta(minutes=int(env.get("HR_IDLE_MINUTES", "30"))),

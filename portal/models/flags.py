@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from portal.models.base import Base, utcnow
 
 SEVERITIES = ("warning", "urgent")
+CLEARED = "cleared"  # outcome of a flag the scan closed because its condition no longer holds
 
 
 class Flag(Base):
@@ -23,14 +24,18 @@ class Flag(Base):
             postgresql_where=sa.text("resolved_at IS NULL"),
         ),
         sa.Index("ix_flag_open_severity_raised", "resolved_at", "severity", "raised_at"),
+        # The scan asks "did HR already resolve this rule for this candidate, and when?"
+        sa.Index("ix_flag_candidate_rule_resolved", "candidate_id", "rule", "resolved_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
     rule: Mapped[str] = mapped_column(sa.String(40))
     severity: Mapped[str] = mapped_column(sa.String(10))
+    # An English one-line summary (exports, logs); pages render the reason from rule and evidence.
     reason: Mapped[str] = mapped_column(sa.String(300))
-    evidence: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # The time the reason is about: last visit, link issued, stage reached.
+    evidence_at: Mapped[datetime | None]
     raised_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     claimed_at: Mapped[datetime | None]

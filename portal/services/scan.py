@@ -1,0 +1,216 @@
+"""The risk scan: rules over all active candidates that raise, escalate and close flags.
+
+Each rule is one set-based SELECT of the candidates its condition holds for, with a severity,
+the time the reason is about (``evidence_at``) and when the current episode began. One generic
+piece of code turns that SELECT into three statements per rule: raise new flags (bulk INSERT
+... SELECT ... ON CONFLICT DO NOTHING against the partial unique index of open flags), escalate
+open warnings, and close open flags whose condition no longer holds. Adding a rule is adding
+one ``Rule``. Nothing here loops over candidates in Python.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
+
+from portal.extensions import db
+from portal.models import Candidate, Cohort, Flag, PortalLink, Stage
+from portal.models.flags import CLEARED
+
+log = logging.getLogger(__name__)
+
+candidate, link, stage, cohort, flag = (Candidate.__table__, PortalLink.__table__, Stage.__table__,
+                                        Cohort.__table__, Flag.__table__)
+
+TRAINING_NOTICE_KEY = "training_notice"
+
+
+def _rank(severity):
+    """Severities compared in SQL: an urgent flag outranks a warning."""
+    return sa.case((severity == "urgent", 2), else_=1)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    # English one-liner kept in flag.reason for exports and logs; pages word it from rule + evidence.
+    summary: str
+    # (now, config) -> SELECT candidate_id, severity, evidence_at, episode_start
+    matches: Callable[[datetime, dict], sa.Select]
+
+
+def _active():
+    return candidate.c.status == "active"
+
+
+def _link_not_opened(now, config):
+    newest = (
+        sa.select(link.c.candidate_id, sa.func.max(link.c.issued_at).label("issued_at"))
+        .where(link.c.revoked_at.is_(None))
+        .group_by(link.c.candidate_id)
+        .subquery()
+    )
+    return (
+        sa.select(candidate.c.id.label("candidate_id"), sa.literal("warning").label("severity"),
+                  newest.c.issued_at.label("evidence_at"), newest.c.issued_at.label("episode_start"))
+        .join(newest, newest.c.candidate_id == candidate.c.id)
+        .where(_active(), newest.c.issued_at < now - timedelta(hours=config["RULE_LINK_NOT_OPENED_HOURS"]),
+               sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < newest.c.issued_at))
+    )
+
+
+def _gone_quiet(now, config):
+    urgent_before = now - timedelta(days=config["RULE_QUIET_URGENT_DAYS"])
+    return (
+        sa.select(candidate.c.id.label("candidate_id"),
+                  sa.case((candidate.c.last_seen_at < urgent_before, "urgent"), else_="warning").label("severity"),
+                  candidate.c.last_seen_at.label("evidence_at"), candidate.c.last_seen_at.label("episode_start"))
+        .where(_active(), candidate.c.last_seen_at < now - timedelta(days=config["RULE_QUIET_WARNING_DAYS"]))
+    )
+
+
+def _training_notice_not_seen(now, config):
+    zone = ZoneInfo(config["TIMEZONE"])
+    today = now.astimezone(zone).date()
+    horizon = (now + timedelta(hours=config["RULE_TRAINING_NOTICE_HOURS"])).astimezone(zone).date()
+    return (
+        sa.select(candidate.c.id.label("candidate_id"), sa.literal("urgent").label("severity"),
+                  candidate.c.stage_reached_at.label("evidence_at"),
+                  candidate.c.stage_reached_at.label("episode_start"))
+        .join(stage, stage.c.id == candidate.c.current_stage_id)
+        .join(cohort, cohort.c.id == candidate.c.cohort_id)
+        .where(_active(), stage.c.key == TRAINING_NOTICE_KEY,
+               sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.stage_reached_at),
+               cohort.c.starts_on >= today, cohort.c.starts_on <= horizon)
+    )
+
+
+def _company_side_overdue(now, config):
+    # Company-side stages are few: each one's deadline becomes a bound parameter, so the SQL needs
+    # no per-row date arithmetic (which SQLite and PostgreSQL spell differently).
+    overdue = [
+        sa.and_(candidate.c.current_stage_id == stage_id, candidate.c.stage_reached_at < now - timedelta(days=days))
+        for stage_id, days in db.session.execute(
+            sa.select(stage.c.id, stage.c.expected_days)
+            .where(stage.c.side == "company", stage.c.expected_days.is_not(None))
+        )
+    ]
+    return (
+        sa.select(candidate.c.id.label("candidate_id"), sa.literal("warning").label("severity"),
+                  candidate.c.stage_reached_at.label("evidence_at"),
+                  candidate.c.stage_reached_at.label("episode_start"))
+        .where(_active(), sa.or_(sa.false(), *overdue))
+    )
+
+
+RULES = (
+    Rule("link_not_opened", "Link not opened since it was sent", _link_not_opened),
+    Rule("gone_quiet", "No visit for several days", _gone_quiet),
+    Rule("training_notice_not_seen", "Training notice not seen and training starts soon", _training_notice_not_seen),
+    Rule("company_side_overdue", "A step on our side is overdue", _company_side_overdue),
+)
+
+
+@dataclass
+class RuleResult:
+    raised: int = 0
+    escalated: int = 0
+    closed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ScanResult:
+    now: datetime
+    dry_run: bool
+    rules: dict = field(default_factory=dict)  # rule name -> RuleResult
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, result in self.rules.items() if result.error]
+
+
+def _open(rule_name):
+    return sa.and_(flag.c.rule == rule_name, flag.c.resolved_at.is_(None))
+
+
+def _to_raise(rule: Rule, matches: sa.Subquery) -> sa.Select:
+    """Matches without an open flag, unless HR resolved this rule in the same episode at that severity or above."""
+    resolved = flag.alias("resolved")
+    open_flag = flag.alias("open_flag")
+    return (
+        sa.select(matches.c.candidate_id, matches.c.severity, matches.c.evidence_at)
+        .where(
+            ~sa.exists().where(open_flag.c.candidate_id == matches.c.candidate_id, open_flag.c.rule == rule.name,
+                               open_flag.c.resolved_at.is_(None)),
+            ~sa.exists().where(resolved.c.candidate_id == matches.c.candidate_id, resolved.c.rule == rule.name,
+                               resolved.c.outcome != CLEARED,
+                               resolved.c.resolved_at >= matches.c.episode_start,
+                               _rank(resolved.c.severity) >= _rank(matches.c.severity)),
+        )
+    )
+
+
+def _escalation_filter(rule: Rule, matches: sa.Subquery):
+    return sa.and_(_open(rule.name), flag.c.severity == "warning",
+                   flag.c.candidate_id.in_(sa.select(matches.c.candidate_id).where(matches.c.severity == "urgent")))
+
+
+def _closing_filter(rule: Rule, matches: sa.Subquery):
+    return sa.and_(_open(rule.name), ~sa.exists().where(matches.c.candidate_id == flag.c.candidate_id))
+
+
+def _insert_flags(rule: Rule, rows: sa.Select, now: datetime) -> int:
+    dialect = db.session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    source = sa.select(rows.c.candidate_id, sa.literal(rule.name), rows.c.severity, sa.literal(rule.summary),
+                       rows.c.evidence_at, sa.literal(now, type_=Flag.raised_at.type)).select_from(rows)
+    # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join unless the SELECT has a WHERE.
+    source = source.where(sa.true())
+    statement = (
+        insert(flag)
+        .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at"], source)
+        # A concurrent scan may have raised the same flag a moment ago: the partial unique index decides.
+        .on_conflict_do_nothing(index_elements=["candidate_id", "rule"], index_where=flag.c.resolved_at.is_(None))
+    )
+    # psycopg 3 forgets an INSERT's rowcount once the cursor closes (sqlalchemy#10696): keep it.
+    return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+
+
+def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult:
+    matches = rule.matches(now, config).subquery("matches")
+    to_raise = _to_raise(rule, matches).subquery("to_raise")
+    escalation, closing = _escalation_filter(rule, matches), _closing_filter(rule, matches)
+    count = lambda query: db.session.scalar(sa.select(sa.func.count()).select_from(query))  # noqa: E731
+    if dry_run:
+        return RuleResult(raised=count(to_raise),
+                          escalated=count(sa.select(flag.c.id).where(escalation).subquery()),
+                          closed=count(sa.select(flag.c.id).where(closing).subquery()))
+    # Close and escalate before raising, so that a flag raised now is not touched again in this scan.
+    closed = db.session.execute(
+        sa.update(flag).where(closing).values(resolved_at=now, outcome=CLEARED)).rowcount
+    escalated = db.session.execute(
+        sa.update(flag).where(escalation).values(severity="urgent")).rowcount
+    raised = _insert_flags(rule, to_raise, now)
+    return RuleResult(raised=raised, escalated=escalated, closed=closed)
+
+
+def run_scan(now: datetime, *, dry_run: bool = False) -> ScanResult:
+    """Evaluate every rule; a rule that fails is rolled back and reported, the others still run."""
+    config = current_app.config
+    result = ScanResult(now=now, dry_run=dry_run)
+    for rule in RULES:
+        savepoint = db.session.begin_nested()
+        try:
+            result.rules[rule.name] = _apply(rule, now, config, dry_run)
+            savepoint.commit()
+        except Exception as error:  # noqa: BLE001 - one broken rule must not stop the others
+            savepoint.rollback()
+            log.exception("risk rule %s failed", rule.name)
+            result.rules[rule.name] = RuleResult(error=f"{type(error).__name__}: {error}")
+    return result

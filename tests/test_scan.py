@@ -1,0 +1,200 @@
+"""The risk scan, rule by rule, with an injected clock: raise once, escalate, episodes, auto-close."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Flag, utcnow
+from portal.models.flags import CLEARED
+from portal.services import scan as scan_module
+from portal.services.scan import run_scan
+from tests.builders import gen_candidate, gen_cohort, gen_link
+
+NOW = utcnow().replace(microsecond=0)
+DAY = timedelta(days=1)
+
+
+def scan(now=NOW, **kwargs):
+    result = run_scan(now, **kwargs)
+    db.session.commit()
+    return result
+
+
+def open_flags(rule=None):
+    query = sa.select(Flag).where(Flag.resolved_at.is_(None)).order_by(Flag.id)
+    if rule:
+        query = query.where(Flag.rule == rule)
+    return db.session.scalars(query).all()
+
+
+def seen(candidate, at):
+    candidate.last_seen_at = at
+    db.session.commit()
+
+
+def quiet_candidate(site, days, **fields):
+    candidate = gen_candidate(site, [("passed", NOW - 20 * DAY)], **fields)
+    seen(candidate, NOW - days * DAY)
+    return candidate
+
+
+def test_gone_quiet_raises_once_escalates_and_clears(app, site):
+    candidate = quiet_candidate(site, 4)
+    quiet_candidate(site, 2, name="Recent visitor")
+    assert scan().rules["gone_quiet"].raised == 1
+    [flag] = open_flags("gone_quiet")
+    assert (flag.candidate_id, flag.severity, flag.evidence_at) == (candidate.id, "warning", NOW - 4 * DAY)
+    assert scan(NOW + timedelta(hours=1)).rules["gone_quiet"].raised == 0  # never twice for one cause
+    later = scan(NOW + 4 * DAY)
+    assert (later.rules["gone_quiet"].escalated, later.rules["gone_quiet"].raised) == (1, 1)  # + the recent one
+    escalated = db.session.get(Flag, flag.id)
+    db.session.refresh(escalated)
+    assert escalated.severity == "urgent" and escalated.raised_at == NOW
+    seen(candidate, NOW + 4 * DAY)  # the candidate came back
+    assert scan(NOW + 4 * DAY + timedelta(minutes=5)).rules["gone_quiet"].closed == 1
+    db.session.refresh(escalated)
+    assert escalated.outcome == CLEARED and escalated.resolved_at is not None
+
+
+def test_link_not_opened_after_24_hours(app, site):
+    waiting = gen_candidate(site, [("passed", NOW - 3 * DAY)])
+    gen_link(waiting, now=NOW - 25 * timedelta(hours=1))
+    fresh = gen_candidate(site, [("passed", NOW - 3 * DAY)], name="Fresh")
+    gen_link(fresh, now=NOW - 23 * timedelta(hours=1))
+    opened = gen_candidate(site, [("passed", NOW - 3 * DAY)], name="Opened")
+    gen_link(opened, now=NOW - 30 * timedelta(hours=1))
+    seen(opened, NOW - 2 * timedelta(hours=1))
+    scan()
+    assert [f.candidate_id for f in open_flags("link_not_opened")] == [waiting.id]
+    # A newer link starts a new wait: the old flag clears, and 24 h later the new link is flagged.
+    gen_link(waiting, now=NOW)
+    assert scan(NOW + timedelta(minutes=1)).rules["link_not_opened"].closed == 1
+    assert scan(NOW + 25 * timedelta(hours=1)).rules["link_not_opened"].raised >= 1
+
+
+def test_training_notice_not_seen_two_days_before_start(app, site):
+    soon = gen_cohort(starts_on=(NOW + DAY).astimezone(scan_module.ZoneInfo("Asia/Shanghai")).date())
+    later = gen_cohort(starts_on=(NOW + 6 * DAY).date(), name="Later")
+    unseen = gen_candidate(site, [("passed", NOW - 9 * DAY), ("training_notice", NOW - DAY)], cohort=soon)
+    seen(unseen, NOW - 2 * DAY)  # saw the page, but before the notice
+    read = gen_candidate(site, [("passed", NOW - 9 * DAY), ("training_notice", NOW - DAY)], cohort=soon, name="Read")
+    seen(read, NOW - timedelta(hours=2))
+    gen_candidate(site, [("passed", NOW - 9 * DAY), ("training_notice", NOW - DAY)], cohort=later, name="Plenty of time")
+    scan()
+    [flag] = open_flags("training_notice_not_seen")
+    assert (flag.candidate_id, flag.severity) == (unseen.id, "urgent")
+
+
+def test_company_side_overdue(app, site):
+    overdue = gen_candidate(site, [("passed", NOW - 9 * DAY), ("background_check", NOW - 6 * DAY)])
+    gen_candidate(site, [("passed", NOW - 9 * DAY), ("background_check", NOW - 4 * DAY)], name="In time")
+    gen_candidate(site, [("passed", NOW - 9 * DAY)], name="Candidate side")
+    scan()
+    [flag] = open_flags("company_side_overdue")
+    assert flag.candidate_id == overdue.id and flag.evidence_at == NOW - 6 * DAY
+    from portal.services.stages import advance_stage
+    advance_stage(overdue, site["training_notice"], now=NOW)
+    db.session.commit()
+    assert scan(NOW + timedelta(minutes=1)).rules["company_side_overdue"].closed == 1
+
+
+def resolve(flag, at, outcome="reached_by_phone"):
+    flag.resolved_at, flag.outcome = at, outcome
+    db.session.commit()
+
+
+def test_resolved_by_hr_stays_resolved_for_the_episode(app, site):
+    candidate = quiet_candidate(site, 4)
+    scan()
+    [flag] = open_flags()
+    resolve(flag, NOW + timedelta(hours=1))
+    assert scan(NOW + 2 * DAY).rules["gone_quiet"].raised == 0  # same silence, still warning
+    seen(candidate, NOW + 2 * DAY)  # came back after the resolution ...
+    scan(NOW + 2 * DAY)
+    assert open_flags() == []
+    assert scan(NOW + 6 * DAY).rules["gone_quiet"].raised == 1  # ... and went quiet again: a new episode
+
+
+def test_resolved_warning_returns_when_it_becomes_urgent(app, site):
+    quiet_candidate(site, 4)
+    scan()
+    resolve(open_flags()[0], NOW + timedelta(hours=1))
+    result = scan(NOW + 4 * DAY)  # 8 days of silence now
+    assert result.rules["gone_quiet"].raised == 1
+    assert open_flags()[0].severity == "urgent"
+
+
+def test_snoozed_flag_stays_single_and_still_clears(app, site):
+    candidate = quiet_candidate(site, 4)
+    scan()
+    flag = open_flags()[0]
+    flag.snoozed_until = NOW + 2 * DAY
+    db.session.commit()
+    assert scan(NOW + DAY).rules["gone_quiet"].raised == 0
+    seen(candidate, NOW + DAY)
+    assert scan(NOW + DAY + timedelta(minutes=1)).rules["gone_quiet"].closed == 1
+
+
+def test_candidates_who_left_or_started_drop_out_of_the_queue(app, site):
+    candidate = quiet_candidate(site, 4)
+    scan()
+    candidate.status = "left"
+    db.session.commit()
+    assert scan().rules["gone_quiet"].closed == 1
+
+
+def test_dry_run_counts_and_writes_nothing(app, site):
+    quiet_candidate(site, 4)
+    quiet_candidate(site, 9, name="Very quiet")
+    result = scan(dry_run=True)
+    assert result.rules["gone_quiet"].raised == 2
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Flag)) == 0
+
+
+def test_a_failing_rule_does_not_stop_the_others(app, site, monkeypatch, caplog):
+    quiet_candidate(site, 4)
+
+    def broken(now, config):
+        raise RuntimeError("rule exploded")
+
+    rules = (scan_module.Rule("broken", "Broken", broken),) + scan_module.RULES
+    monkeypatch.setattr(scan_module, "RULES", rules)
+    result = scan()
+    assert result.failed == ["broken"] and "rule exploded" in result.rules["broken"].error
+    assert result.rules["gone_quiet"].raised == 1
+    assert "risk rule broken failed" in caplog.text
+
+
+def test_scan_statement_count_does_not_grow_with_candidates(app, site):
+    from tests.sqlcount import count_statements
+
+    quiet_candidate(site, 4)
+    with count_statements() as few:
+        scan()
+    for index in range(30):
+        quiet_candidate(site, 4 + index % 6, name=f"Q{index}")
+    with count_statements() as many:
+        scan(NOW + timedelta(minutes=1))
+    assert len(few) == len(many)
+
+
+def test_cli_scan_prints_what_it_did(app, site):
+    quiet_candidate(site, 4)
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["scan", "--dry-run"])
+    assert dry.exit_code == 0 and "gone_quiet" in dry.output and "would raise 1" in dry.output
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Flag)) == 0
+    real = runner.invoke(args=["scan"])
+    assert real.exit_code == 0 and "raised 1" in real.output
+    assert len(open_flags()) == 1
+
+
+def test_demo_quiet_and_overdue_candidates_are_flagged(app):
+    from portal.demo import load_demo
+
+    load_demo()
+    scan()
+    rules = {f.rule for f in open_flags()}
+    assert {"gone_quiet", "company_side_overdue"} <= rules
