@@ -85,6 +85,7 @@ def from_environment(instance_path: str) -> dict:
         "LINK_DAYS_WITHOUT_START": int(env.get("LINK_DAYS_WITHOUT_START", "90")),
         # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
         "ENGAGEMENT_RETENTION_DAYS": int(env.get("ENGAGEMENT_RETENTION_DAYS", "180")),
+        "SCAN_INTERVAL_SECONDS": int(env.get("SCAN_INTERVAL_SECONDS", "300")),
         # Risk rules (portal/services/scan.py).
         "RULE_LINK_NOT_OPENED_HOURS": int(env.get("RULE_LINK_NOT_OPENED_HOURS", "24")),
         "RULE_QUIET_WARNING_DAYS": int(env.get("RULE_QUIET_WARNING_DAYS", "3")),

@@ -1,4 +1,4 @@
-"""``./dev demo``: migrate, load demo data, and run the web server until Ctrl-C.
+"""``./dev demo``: migrate, load demo data, and run web, worker and scheduler until Ctrl-C.
 
 Starts the embedded Redis when REDIS_URL is unset and hands its URL to every child process.
 """
@@ -93,6 +93,7 @@ def main() -> int:
         links = prepare(env)
         child_env = {**os.environ, **env}
         bin_dir = Path(sys.executable).parent
+        worker_py = str(Path(__file__).resolve().parent.parent / "worker.py")
         processes = [
             subprocess.Popen(
                 [str(bin_dir / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
@@ -100,6 +101,8 @@ def main() -> int:
                  "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "portal:create_app()"],
                 env=child_env,
             ),
+            subprocess.Popen([sys.executable, worker_py], env=child_env),
+            subprocess.Popen([sys.executable, worker_py, "scheduler"], env=child_env),
         ]
         try:
             if not _wait_until_listening(port, processes[0]):

@@ -3,6 +3,8 @@
 from functools import wraps
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
+
 from flask import Blueprint, Flask, g, make_response, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 
@@ -20,12 +22,31 @@ def index():
     return render_template("index.html")
 
 
+@bp.get("/healthz")
+def healthz():
+    """200 "ok", or 200 "degraded" with reasons while pages still work; 503 only without a database."""
+    from portal.jobs.health import queue_problems
+    from portal.models import utcnow
+
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        db.session.rollback()
+        return _plain(f"down\ndatabase: {type(error).__name__}\n", 503)
+    problems = queue_problems(utcnow())
+    return _plain("degraded\n" + "\n".join(problems) + "\n" if problems else "ok\n", 200)
+
+
+def _plain(text: str, status: int):
+    response = make_response(text, status)
+    response.mimetype = "text/plain"
+    return response
+
+
 @bp.get("/robots.txt")
 def robots():
     """Keep crawlers off candidate links and the back-office (R8)."""
-    response = make_response("User-agent: *\nDisallow: /c/\nDisallow: /me\nDisallow: /hr/\n")
-    response.mimetype = "text/plain"
-    return response
+    return _plain("User-agent: *\nDisallow: /c/\nDisallow: /me\nDisallow: /hr/\n", 200)
 
 
 @bp.get("/privacy")

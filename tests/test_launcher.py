@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,12 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
     assert output.count(f"http://127.0.0.1:{port}/c/") == 5
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass  # listening when the banner appears
+    # Worker and scheduler run beside the web: the first scan happens right away.
+    health = ""
+    while time.monotonic() < deadline and health != "ok\n":
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read().decode()
+        time.sleep(0.5)
+    assert health == "ok\n", health
     children = _children(process.pid)
     assert children
     process.send_signal(how)

@@ -1,0 +1,66 @@
+"""Our own small periodic scheduler: periodic jobs as data, enqueued with stable ids.
+
+RQ 3.0's ``rq cron`` ignores ``-S json`` and has no job ids, so periodic jobs are enqueued here:
+the id names the period (``scan-<n>``) and ``unique=True`` makes a second scheduler, a restart or
+a retry within the same period change nothing. The run command starts one scheduler; two would
+still enqueue each period's job once.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from redis.exceptions import RedisError
+from rq.exceptions import DuplicateJobError
+
+from portal.jobs import queue, redis_connection
+from portal.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    function: str
+    every_seconds: int
+    timeout_seconds: int
+
+
+def periodic_jobs() -> tuple[PeriodicJob, ...]:
+    config = current_app.config
+    return (
+        PeriodicJob("scan", "portal.jobs.scan.scan_job", config["SCAN_INTERVAL_SECONDS"], 600),
+        PeriodicJob("purge", "portal.jobs.retention.purge_job", 24 * 3600, 600),
+    )
+
+
+def enqueue_due(now: datetime, connection) -> list[str]:
+    """Enqueue each periodic job for the period ``now`` falls in; returns the ids enqueued now."""
+    enqueued = []
+    for job in periodic_jobs():
+        job_id = f"{job.name}-{int(now.timestamp()) // job.every_seconds}"
+        try:
+            queue(connection).enqueue(job.function, job_id=job_id, unique=True, job_timeout=job.timeout_seconds,
+                                      result_ttl=job.every_seconds * 2, failure_ttl=7 * 24 * 3600)
+        except DuplicateJobError:
+            continue
+        enqueued.append(job_id)
+    return enqueued
+
+
+def run_scheduler(stop=lambda: False, tick_seconds: float = 1.0) -> None:
+    """Enqueue due jobs until ``stop()``; survives Redis restarts by trying again."""
+    connection = redis_connection()
+    backoff = tick_seconds
+    while not stop():
+        try:
+            for job_id in enqueue_due(utcnow(), connection):
+                log.info("enqueued %s", job_id)
+            backoff = tick_seconds
+        except RedisError as error:
+            log.warning("Redis unavailable (%s); retrying in %.0f s", type(error).__name__, backoff)
+            backoff = min(backoff * 2, 30)
+        time.sleep(backoff)
