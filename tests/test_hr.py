@@ -18,7 +18,7 @@ def login(client, email, password=PASSWORD):
 def test_login_and_logout(app, client):
     user = gen_user("hr", email="hr@example.com")
     response = login(client, "HR@example.com")
-    assert response.status_code == 303 and response.headers["Location"] == "/hr/"
+    assert response.status_code == 303 and response.headers["Location"] == "/hr/queue"
     assert client.get("/hr/").status_code == 200
     assert client.post("/hr/logout").status_code == 303
     assert client.get("/hr/").status_code == 302
@@ -121,7 +121,7 @@ def test_login_keeps_what_was_typed_when_the_form_expired(make_app):
 def test_next_parameter_cannot_redirect_off_site(app, client):
     gen_user("hr", email="hr@example.com")
     response = client.post("/hr/login?next=https://evil.example/", data={"email": "hr@example.com", "password": PASSWORD})
-    assert response.headers["Location"] == "/hr/"
+    assert response.headers["Location"] == "/hr/queue"
 
 
 def test_candidates_list_is_paginated_and_scoped(app, client, site):

@@ -86,7 +86,7 @@ def login():
             session["login_at"] = session["seen_at"] = _now_ts()
             record_audit("hr.login", actor_user_id=user.id, object_type="user", object_id=user.id)
             db.session.commit()
-            return redirect(safe_next(request.args.get("next"), url_for("hr.candidates")), 303)
+            return redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303)
         record_audit("hr.login", actor_user_id=user.id if user else None, outcome="failed")
         db.session.commit()
         error = _("Email or password is not correct.")

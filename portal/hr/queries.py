@@ -1,16 +1,23 @@
 """Back-office reads. Every candidate query goes through ``visible_candidates`` (deny by default)."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import sqlalchemy as sa
 
-from portal.models import Candidate, User
+from portal.models import Candidate, Flag, User
+
+
+def _scope(user: User):
+    """The one access rule: admins see every candidate; HR their own and unowned ones."""
+    if user.is_admin:
+        return sa.true()
+    return sa.or_(Candidate.owner_id == user.id, Candidate.owner_id.is_(None))
 
 
 def visible_candidates(user: User) -> sa.Select:
-    """Candidates a user may see: admins all; HR their own and unowned ones."""
-    query = sa.select(Candidate)
-    if not user.is_admin:
-        query = query.where(sa.or_(Candidate.owner_id == user.id, Candidate.owner_id.is_(None)))
-    return query
+    """Candidates a user may see."""
+    return sa.select(Candidate).where(_scope(user))
 
 
 def candidates_list(user: User, search: str = "") -> sa.Select:
@@ -23,3 +30,51 @@ def candidates_list(user: User, search: str = "") -> sa.Select:
     if search:
         query = query.where(Candidate.name.contains(search, autoescape=True))
     return query
+
+
+@dataclass
+class QueueFilters:
+    rule: str = ""
+    severity: str = ""
+    cohort_id: int | None = None
+    owner_id: int | None = None
+
+
+def _visible_flags(user: User, now: datetime) -> sa.Select:
+    """Open flags the user may see, snoozed ones hidden until their time."""
+    return (
+        sa.select(Flag)
+        .join(Candidate, Candidate.id == Flag.candidate_id)
+        .where(_scope(user), Flag.resolved_at.is_(None),
+               sa.or_(Flag.snoozed_until.is_(None), Flag.snoozed_until <= now))
+    )
+
+
+def queue_query(user: User, filters: QueueFilters, now: datetime) -> sa.Select:
+    """The follow-up queue: most urgent first, then oldest; candidate, stage and cohort in the same statement."""
+    query = (
+        _visible_flags(user, now)
+        .options(sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.current_stage),
+                 sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.cohort),
+                 sa.orm.joinedload(Flag.claimed_by))
+        .order_by(sa.case((Flag.severity == "urgent", 0), else_=1), Flag.raised_at, Flag.id)
+    )
+    if filters.rule:
+        query = query.where(Flag.rule == filters.rule)
+    if filters.severity:
+        query = query.where(Flag.severity == filters.severity)
+    if filters.cohort_id:
+        query = query.where(Candidate.cohort_id == filters.cohort_id)
+    if filters.owner_id:
+        query = query.where(Candidate.owner_id == filters.owner_id)
+    return query
+
+
+def open_flag_count(user: User, now: datetime) -> sa.Select:
+    """How many flags wait in the user's queue (the navigation badge)."""
+    return sa.select(sa.func.count()).select_from(_visible_flags(user, now).subquery())
+
+
+def visible_flag(user: User, flag_id: int) -> sa.Select:
+    """One flag the user may act on, snoozed or not (deny by default)."""
+    return sa.select(Flag).join(Candidate, Candidate.id == Flag.candidate_id).where(Flag.id == flag_id, _scope(user))

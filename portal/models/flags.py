@@ -3,11 +3,13 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, utcnow
 
 SEVERITIES = ("warning", "urgent")
+# What HR record when they close a flag.
+OUTCOMES = ("reached_by_phone", "reassured", "rescheduled", "withdrew", "no_answer")
 CLEARED = "cleared"  # outcome of a flag the scan closed because its condition no longer holds
 
 
@@ -44,3 +46,10 @@ class Flag(Base):
     resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     outcome: Mapped[str | None] = mapped_column(sa.String(30))
     note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    candidate = relationship("Candidate")
+    claimed_by = relationship("User", foreign_keys=[claimed_by_id])
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

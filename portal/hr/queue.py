@@ -1,0 +1,143 @@
+"""The HR follow-up queue: list, claim, snooze, resolve, next stage. htmx swaps one row; without JS, 303 back."""
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from portal.extensions import db
+from portal.hr import bp
+from portal.hr.forms import ResolveForm, SnoozeForm
+from portal.hr.queries import QueueFilters, open_flag_count, queue_query, visible_flag
+from portal.models import Cohort, Flag, User, utcnow
+from portal.services.flags import FlagActionError, advance_to_next_stage, claim_flag, resolve_flag, snooze_flag
+from portal.services.scan import RULES
+from portal.site import htmx_aware, safe_next
+
+FLAGS_PER_PAGE = 25
+
+
+def _filters() -> QueueFilters:
+    args = request.args
+    return QueueFilters(
+        rule=args.get("rule", "") if args.get("rule") in {r.name for r in RULES} else "",
+        severity=args.get("severity", "") if args.get("severity") in ("warning", "urgent") else "",
+        cohort_id=args.get("cohort", type=int),
+        owner_id=args.get("owner", type=int),
+    )
+
+
+@bp.get("/queue")
+@login_required
+@htmx_aware
+def queue():
+    """Open flags, most urgent and oldest first; an htmx request gets just the list."""
+    now = utcnow()
+    filters = _filters()
+    pagination = db.paginate(queue_query(current_user, filters, now), page=request.args.get("page", 1, type=int),
+                             per_page=FLAGS_PER_PAGE, error_out=False)
+    context = {"pagination": pagination, "filters": filters, "now": now}
+    if request.htmx:
+        return render_template("hr/_queue_list.html", **context)
+    cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc())).all()
+    owners = db.session.execute(sa.select(User.id, User.name).where(User.active).order_by(User.name)).all()
+    return render_template("hr/queue.html", rules=RULES, cohorts=cohorts, owners=owners, **context)
+
+
+@bp.get("/queue/badge")
+@login_required
+def queue_badge():
+    """The open-flag count in the navigation, refreshed by htmx."""
+    return render_template("hr/_queue_badge.html", open_flags=db.session.scalar(open_flag_count(current_user, utcnow())))
+
+
+def _flag_or_404(flag_id: int) -> Flag:
+    flag = db.session.scalars(visible_flag(current_user, flag_id)).first()
+    if flag is None:
+        abort(404)
+    return flag
+
+
+def _answer(flag: Flag, error: str | None = None, snooze_form=None, resolve_form=None, status: int = 200):
+    """The row again for htmx (with any error and what was typed); otherwise back to the queue."""
+    if request.htmx:
+        response = current_app.make_response((render_template(
+            "hr/_flag_row.html", flag=flag, now=utcnow(), error=error,
+            snooze_form=snooze_form or SnoozeForm(formdata=None),
+            resolve_form=resolve_form or ResolveForm(formdata=None)), status))
+        response.headers["HX-Trigger"] = "queue-changed"
+        return response
+    if error:
+        # Without JS: the row again on its own page, with the error and everything typed.
+        return render_template("hr/action_error.html", flag=flag, now=utcnow(), error=error, back=_back(),
+                               snooze_form=snooze_form or SnoozeForm(formdata=None),
+                               resolve_form=resolve_form or ResolveForm(formdata=None)), status
+    return redirect(_back(), 303)
+
+
+def _back() -> str:
+    return safe_next(request.form.get("next"), url_for("hr.queue"))
+
+
+@bp.post("/flags/<int:flag_id>/claim")
+@login_required
+@htmx_aware
+def claim(flag_id: int):
+    flag = _flag_or_404(flag_id)
+    try:
+        claim_flag(flag, current_user, now=utcnow())
+    except FlagActionError as error:
+        return _answer(flag, str(error), status=409)
+    db.session.commit()
+    return _answer(flag)
+
+
+@bp.post("/flags/<int:flag_id>/snooze")
+@login_required
+@htmx_aware
+def snooze(flag_id: int):
+    flag = _flag_or_404(flag_id)
+    form = SnoozeForm()
+    if not form.validate():
+        return _answer(flag, "; ".join(form.until.errors) or None, snooze_form=form, status=422)
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    # A date means "from the start of that working day" in the organisation's zone.
+    until = datetime.combine(form.until.data, time(9, 0), tzinfo=zone)
+    try:
+        snooze_flag(flag, current_user, until=until, now=utcnow())
+    except FlagActionError as error:
+        return _answer(flag, str(error), snooze_form=form, status=422)
+    db.session.commit()
+    return _answer(flag)
+
+
+@bp.post("/flags/<int:flag_id>/resolve")
+@login_required
+@htmx_aware
+def resolve(flag_id: int):
+    flag = _flag_or_404(flag_id)
+    form = ResolveForm()
+    if not form.validate():
+        errors = [e for field in (form.outcome, form.note) for e in field.errors]
+        return _answer(flag, "; ".join(errors), resolve_form=form, status=422)
+    try:
+        resolve_flag(flag, current_user, outcome=form.outcome.data, note=form.note.data or "", now=utcnow())
+    except FlagActionError as error:
+        return _answer(flag, str(error), resolve_form=form, status=409)
+    db.session.commit()
+    return _answer(flag)
+
+
+@bp.post("/flags/<int:flag_id>/next-stage")
+@login_required
+@htmx_aware
+def next_stage(flag_id: int):
+    flag = _flag_or_404(flag_id)
+    try:
+        advance_to_next_stage(flag.candidate, current_user, now=utcnow())
+    except FlagActionError as error:
+        return _answer(flag, str(error), status=409)
+    db.session.commit()
+    return _answer(flag)
