@@ -241,3 +241,23 @@ def test_language_switch_on_a_post_result_page_returns_to_the_list(app, client, 
     html = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
     assert 'name="next" value="/hr/"' in html
     assert client.get(f"/hr/candidates/{candidate.id}/link").status_code == 405
+
+
+def test_tier_override_is_kept_and_shown_beside_the_derived_tier(app, client, site):
+    user = gen_user("hr", email="hr@example.com", name="Zhou")
+    candidate = gen_candidate(site, [("passed", utcnow())], owner=user, name="Tiered")
+    from portal.models import Flag
+    db.session.add(Flag(candidate_id=candidate.id, rule="gone_quiet", severity="warning", reason="x",
+                        raised_at=utcnow()))
+    candidate.risk_tier = "B"
+    db.session.commit()
+    login(client, "hr@example.com")
+    response = client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": "D", "next": "/hr/?q=Tiered"})
+    assert response.status_code == 303 and response.headers["Location"] == "/hr/?q=Tiered"
+    html = client.get("/hr/?q=Tiered", headers={"Accept-Language": "en"}).data.decode()
+    assert 'class="tier tier-D"' in html and "derived B; set by Zhou" in html and "Gone quiet" in html
+    assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "tier.override")) == 1
+    assert client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": "Z"}).status_code == 400
+    client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": ""})
+    db.session.refresh(candidate)
+    assert candidate.risk_tier_override is None and candidate.tier == "B"

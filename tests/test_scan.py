@@ -198,3 +198,52 @@ def test_demo_quiet_and_overdue_candidates_are_flagged(app):
     scan()
     rules = {f.rule for f in open_flags()}
     assert {"gone_quiet", "company_side_overdue"} <= rules
+
+
+def tier_of(candidate):
+    db.session.refresh(candidate)
+    return candidate.risk_tier
+
+
+def test_tiers_follow_open_risk_flags(app, site):
+    calm = quiet_candidate(site, 1, name="Calm")
+    warned = quiet_candidate(site, 4, name="Warned")
+    both = quiet_candidate(site, 4, name="Two warnings")
+    both.current_stage_id, both.stage_reached_at = site["background_check"].id, NOW - 6 * DAY
+    db.session.commit()
+    urgent = quiet_candidate(site, 8, name="Urgent")
+    result = scan()
+    assert result.tiers_changed == 3
+    assert [tier_of(c) for c in (calm, warned, both, urgent)] == ["A", "B", "C", "C"]
+    # Urgent for 7 days and more: likely lost.
+    scan(NOW + 7 * DAY)
+    assert tier_of(urgent) == "D"
+    # Back to A as soon as the flags clear.
+    seen(urgent, NOW + 7 * DAY)
+    scan(NOW + 7 * DAY + timedelta(minutes=1))
+    assert tier_of(urgent) == "A"
+
+
+def test_tier_recomputation_touches_only_changed_candidates(app, site):
+    from tests.sqlcount import count_statements
+
+    quiet_candidate(site, 4)
+    scan()
+    with count_statements() as statements:
+        result = scan(NOW + timedelta(minutes=1))
+    assert result.tiers_changed == 0
+    assert sum(s.startswith("UPDATE") for s in statements) == 2 * len(scan_module.RULES) + 1  # no row-by-row work
+
+
+def test_hr_override_sits_beside_the_derived_tier(app, site):
+    from portal.services.tiers import override_tier
+    from tests.builders import gen_user
+
+    user = gen_user()
+    candidate = quiet_candidate(site, 4)
+    scan()
+    override_tier(candidate, "D", user, now=NOW)
+    db.session.commit()
+    scan(NOW + timedelta(minutes=1))
+    db.session.refresh(candidate)
+    assert (candidate.risk_tier, candidate.risk_tier_override, candidate.risk_tier_override_by_id) == ("B", "D", user.id)

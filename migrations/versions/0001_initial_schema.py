@@ -166,8 +166,9 @@ def upgrade():
     sa.Column('rule', sa.String(length=40), nullable=False),
     sa.Column('severity', sa.String(length=10), nullable=False),
     sa.Column('reason', sa.String(length=300), nullable=False),
-    sa.Column('evidence', sa.JSON(), nullable=False),
+    sa.Column('evidence_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('raised_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('urgent_since', sa.DateTime(timezone=True), nullable=True),
     sa.Column('claimed_by_id', sa.Integer(), nullable=True),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('snoozed_until', sa.DateTime(timezone=True), nullable=True),
@@ -181,6 +182,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_flag'))
     )
     with op.batch_alter_table('flag', schema=None) as batch_op:
+        batch_op.create_index('ix_flag_candidate_rule_resolved', ['candidate_id', 'rule', 'resolved_at'], unique=False)
         batch_op.create_index('ix_flag_open_severity_raised', ['resolved_at', 'severity', 'raised_at'], unique=False)
         batch_op.create_index('uq_flag_open_candidate_rule', ['candidate_id', 'rule'], unique=True, sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
 
@@ -248,6 +250,7 @@ def downgrade():
 
     op.drop_table('portal_link')
     with op.batch_alter_table('flag', schema=None) as batch_op:
+        batch_op.drop_index('ix_flag_candidate_rule_resolved')
         batch_op.drop_index('uq_flag_open_candidate_rule', sqlite_where=sa.text('resolved_at IS NULL'), postgresql_where=sa.text('resolved_at IS NULL'))
         batch_op.drop_index('ix_flag_open_severity_raised')
 

@@ -29,7 +29,14 @@ def back_office_context():
         return db.session.scalar(open_flag_count(current_user, utcnow()))
 
     return {"current_user": current_user, "rule_label": rule_label, "outcome_choices": outcome_choices,
-            "outcome_label": outcome_label, "open_flag_total": open_flag_total}
+            "outcome_label": outcome_label, "open_flag_total": open_flag_total, "tier_label": tier_label}
+
+
+def tier_label(tier: str) -> str:
+    """What a risk tier means."""
+    from flask_babel import gettext as _
+
+    return {"A": _("on track"), "B": _("watch"), "C": _("at risk"), "D": _("likely lost")}.get(tier, tier)
 
 
 def rule_label(name: str) -> str:

@@ -24,7 +24,8 @@ def candidates_list(user: User, search: str = "") -> sa.Select:
     """The candidates page: newest activity first, stage and cohort loaded in the same statement."""
     query = (
         visible_candidates(user)
-        .options(sa.orm.joinedload(Candidate.current_stage), sa.orm.joinedload(Candidate.cohort))
+        .options(sa.orm.joinedload(Candidate.current_stage), sa.orm.joinedload(Candidate.cohort),
+                 sa.orm.joinedload(Candidate.risk_tier_override_by))
         .order_by(Candidate.last_seen_at.desc().nulls_last(), Candidate.id.desc())
     )
     if search:
@@ -73,6 +74,12 @@ def queue_query(user: User, filters: QueueFilters, now: datetime) -> sa.Select:
 def open_flag_count(user: User, now: datetime) -> sa.Select:
     """How many flags wait in the user's queue (the navigation badge)."""
     return sa.select(sa.func.count()).select_from(_visible_flags(user, now).subquery())
+
+
+def open_rules_by_candidate(candidate_ids: list[int]) -> sa.Select:
+    """(candidate_id, rule) of open flags, for the reasons beside each tier on a page."""
+    return (sa.select(Flag.candidate_id, Flag.rule)
+            .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None)).order_by(Flag.id))
 
 
 def visible_flag(user: User, flag_id: int) -> sa.Select:

@@ -1,15 +1,19 @@
 """Back-office pages: candidates and their links."""
 
+from collections import defaultdict
+
 import segno
-import sqlalchemy as sa
-from flask import abort, render_template, request
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.extensions import db
 from portal.hr import bp
-from portal.hr.queries import candidates_list, visible_candidates
-from portal.models import Candidate
+from portal.hr.queries import candidates_list, open_rules_by_candidate, visible_candidates
+from portal.models import Candidate, utcnow
+from portal.models.candidates import TIERS
+from portal.services.tiers import override_tier
+from portal.site import safe_next
 from portal.services.audit import record_audit
 from portal.services.links import issue_link, public_link_url
 
@@ -33,7 +37,24 @@ def candidates():
     search = request.args.get("q", "").strip()[:100]
     pagination = db.paginate(candidates_list(current_user, search), page=request.args.get("page", 1, type=int),
                              per_page=CANDIDATES_PER_PAGE, error_out=False)
-    return render_template("hr/candidates.html", pagination=pagination, search=search)
+    reasons = defaultdict(list)
+    for candidate_id, rule in db.session.execute(open_rules_by_candidate([c.id for c in pagination.items])):
+        reasons[candidate_id].append(rule)
+    return render_template("hr/candidates.html", pagination=pagination, search=search, reasons=reasons,
+                           tiers=TIERS)
+
+
+@bp.post("/candidates/<int:candidate_id>/tier")
+@login_required
+def set_tier(candidate_id: int):
+    """HR's override of the derived risk tier ("" clears it)."""
+    candidate = get_candidate_or_404(candidate_id)
+    tier = request.form.get("tier", "")
+    if tier not in TIERS + ("",):
+        abort(400)
+    override_tier(candidate, tier or None, current_user, now=utcnow())
+    db.session.commit()
+    return redirect(safe_next(request.form.get("next"), url_for("hr.candidates")), 303)
 
 
 @bp.post("/candidates/<int:candidate_id>/link")

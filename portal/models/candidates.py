@@ -46,8 +46,14 @@ class Candidate(Base):
     left_at: Mapped[datetime | None]
 
     owner = relationship("User", foreign_keys=[owner_id])
+    risk_tier_override_by = relationship("User", foreign_keys=[risk_tier_override_by_id])
     current_stage = relationship("Stage")
     cohort = relationship("Cohort")
+
+    @property
+    def tier(self) -> str:
+        """The tier HR act on: their override when set, else the derived one."""
+        return self.risk_tier_override or self.risk_tier
 
 
 class PortalLink(Base):

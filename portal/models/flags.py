@@ -39,6 +39,8 @@ class Flag(Base):
     # The time the reason is about: last visit, link issued, stage reached.
     evidence_at: Mapped[datetime | None]
     raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the flag was raised as, or escalated to, urgent: "urgent for 7 days" makes tier D.
+    urgent_since: Mapped[datetime | None]
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     claimed_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]

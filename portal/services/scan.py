@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from portal.extensions import db
 from portal.models import Candidate, Cohort, Flag, PortalLink, Stage
 from portal.models.flags import CLEARED
+from portal.services import tiers
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class ScanResult:
     now: datetime
     dry_run: bool
     rules: dict = field(default_factory=dict)  # rule name -> RuleResult
+    tiers_changed: int = 0
 
     @property
     def failed(self) -> list[str]:
@@ -168,13 +170,16 @@ def _closing_filter(rule: Rule, matches: sa.Subquery):
 def _insert_flags(rule: Rule, rows: sa.Select, now: datetime) -> int:
     dialect = db.session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    at_now = sa.literal(now, type_=Flag.raised_at.type)
     source = sa.select(rows.c.candidate_id, sa.literal(rule.name), rows.c.severity, sa.literal(rule.summary),
-                       rows.c.evidence_at, sa.literal(now, type_=Flag.raised_at.type)).select_from(rows)
+                       rows.c.evidence_at, at_now,
+                       sa.case((rows.c.severity == "urgent", at_now), else_=sa.null())).select_from(rows)
     # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join unless the SELECT has a WHERE.
     source = source.where(sa.true())
     statement = (
         insert(flag)
-        .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at"], source)
+        .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at", "urgent_since"],
+                     source)
         # A concurrent scan may have raised the same flag a moment ago: the partial unique index decides.
         .on_conflict_do_nothing(index_elements=["candidate_id", "rule"], index_where=flag.c.resolved_at.is_(None))
     )
@@ -195,7 +200,7 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult
     closed = db.session.execute(
         sa.update(flag).where(closing).values(resolved_at=now, outcome=CLEARED)).rowcount
     escalated = db.session.execute(
-        sa.update(flag).where(escalation).values(severity="urgent")).rowcount
+        sa.update(flag).where(escalation).values(severity="urgent", urgent_since=now)).rowcount
     raised = _insert_flags(rule, to_raise, now)
     return RuleResult(raised=raised, escalated=escalated, closed=closed)
 
@@ -213,4 +218,6 @@ def run_scan(now: datetime, *, dry_run: bool = False) -> ScanResult:
             savepoint.rollback()
             log.exception("risk rule %s failed", rule.name)
             result.rules[rule.name] = RuleResult(error=f"{type(error).__name__}: {error}")
+    if not dry_run:
+        result.tiers_changed = tiers.refresh_tiers(tiers.candidates_touched_by_scan(now), now)
     return result
