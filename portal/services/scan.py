@@ -205,10 +205,33 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult
     return RuleResult(raised=raised, escalated=escalated, closed=closed)
 
 
+# Any constant will do: it names "the scan" among PostgreSQL's advisory locks.
+SCAN_LOCK_KEY = 7_245_001
+
+
+def _one_scan_at_a_time() -> None:
+    """Concurrent scans queue up instead of racing; the later one then finds nothing left to do.
+
+    Must be the transaction's first statement. PostgreSQL: an advisory lock held until commit.
+    SQLite: take the write lock before reading anything, since a WAL read snapshot that another
+    writer overtook can never be upgraded to a write ("database is locked", without waiting).
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCAN_LOCK_KEY})
+    else:
+        db.session.execute(sa.text("PRAGMA busy_timeout = 300000"))  # a long scan ahead may take minutes
+        db.session.execute(sa.update(flag).where(sa.false()).values(rule=flag.c.rule))
+
+
 def run_scan(now: datetime, *, dry_run: bool = False) -> ScanResult:
-    """Evaluate every rule; a rule that fails is rolled back and reported, the others still run."""
+    """Evaluate every rule; a rule that fails is rolled back and reported, the others still run.
+
+    Call at the start of a transaction; the caller commits.
+    """
     config = current_app.config
     result = ScanResult(now=now, dry_run=dry_run)
+    if not dry_run:
+        _one_scan_at_a_time()
     for rule in RULES:
         savepoint = db.session.begin_nested()
         try:
