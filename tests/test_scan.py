@@ -232,7 +232,9 @@ def test_tier_recomputation_touches_only_changed_candidates(app, site):
     with count_statements() as statements:
         result = scan(NOW + timedelta(minutes=1))
     assert result.tiers_changed == 0
-    assert sum(s.startswith("UPDATE") for s in statements) == 2 * len(scan_module.RULES) + 1  # no row-by-row work
+    # Close + escalate per rule, one tier update, and on SQLite the no-op UPDATE that takes the write lock.
+    lock = 1 if db.engine.dialect.name == "sqlite" else 0
+    assert sum(s.startswith("UPDATE") for s in statements) == 2 * len(scan_module.RULES) + 1 + lock
 
 
 def test_hr_override_sits_beside_the_derived_tier(app, site):
