@@ -207,3 +207,22 @@ def test_healthz_is_503_only_without_a_database(make_app, tmp_path):
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and response.data.startswith(b"down\ndatabase:")
     assert b"@" not in response.data  # nothing personal, no connection string
+
+
+def test_a_failed_rule_shows_in_healthz(app, site, monkeypatch):
+    from portal.services import scan as scan_module
+
+    def broken(now, config):
+        raise RuntimeError("rule exploded")
+
+    monkeypatch.setattr(scan_module, "RULES", (scan_module.Rule("broken", "Broken", broken),) + scan_module.RULES)
+    connection = redis_connection()
+    worker = SimpleWorker([queue(connection)], connection=connection, serializer=JSONSerializer)
+    worker.register_birth()
+    try:
+        enqueue_due(NOW, connection)
+        SimpleWorker([queue(connection)], connection=connection, serializer=JSONSerializer).work(burst=True)
+        body = app.test_client().get("/healthz").data.decode()
+        assert body.startswith("degraded") and "scan: rule broken failed: RuntimeError: rule exploded" in body
+    finally:
+        worker.register_death()
