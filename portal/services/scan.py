@@ -164,7 +164,10 @@ def _escalation_filter(rule: Rule, matches: sa.Subquery):
 
 
 def _closing_filter(rule: Rule, matches: sa.Subquery):
-    return sa.and_(_open(rule.name), ~sa.exists().where(matches.c.candidate_id == flag.c.candidate_id))
+    # EXCEPT computes "open but no longer matching" once as a set; a correlated NOT EXISTS let
+    # PostgreSQL re-run the rule's query for every open flag when its estimates were off.
+    no_longer = sa.except_(sa.select(flag.c.candidate_id).where(_open(rule.name)), sa.select(matches.c.candidate_id))
+    return sa.and_(_open(rule.name), flag.c.candidate_id.in_(no_longer))
 
 
 def _insert_flags(rule: Rule, rows: sa.Select, now: datetime) -> int:
@@ -218,6 +221,9 @@ def _one_scan_at_a_time() -> None:
     """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCAN_LOCK_KEY})
+        # The last scan may have added or closed many flags since autovacuum last looked: give the
+        # planner the table as it is now (a sample, milliseconds), or it may pick nested loops.
+        db.session.execute(sa.text("ANALYZE flag"))
     else:
         db.session.execute(sa.text("PRAGMA busy_timeout = 300000"))  # a long scan ahead may take minutes
         db.session.execute(sa.update(flag).where(sa.false()).values(rule=flag.c.rule))
