@@ -55,6 +55,12 @@ def privacy():
     return render_template("privacy.html")
 
 
+def page_arg() -> int:
+    """The ?page= number, clamped: nonsense or absurd values never reach the database."""
+    page = request.args.get("page", 1, type=int)
+    return min(max(page, 1), 100_000)
+
+
 def safe_next(target: str | None, default: str) -> str:
     """Only same-site relative paths: never an open redirect."""
     if not target or urlsplit(target).netloc or urlsplit(target).scheme or not target.startswith("/") \

@@ -128,7 +128,14 @@ def test_next_stage_from_the_row(app, client, site, hr):
     candidate = gen_candidate(site, [("passed", NOW - timedelta(days=3))], owner=hr)
     flag = gen_flag(candidate)
     login(client, hr)
-    assert client.post(f"/hr/flags/{flag.id}/next-stage", headers=HX).status_code == 200
+    seen_stage = {"from_stage": site["passed"].id}
+    assert client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX).status_code == 200
+    db.session.refresh(candidate)
+    assert candidate.current_stage_id == site["background_check"].id
+    # The same click again (a second tab, a double click) must not skip a stage.
+    stale = client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX)
+    assert stale.status_code == 409 and "stage has changed" in stale.data.decode()
+    assert stale.data.decode().strip().startswith(f'<tr id="flag-{flag.id}"')  # swapped in place, error shown
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["background_check"].id
     assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "stage.advance")) == 1
@@ -163,3 +170,37 @@ def test_queue_statement_count_is_constant(app, client, site, hr):
     with count_statements() as many:
         client.get("/hr/queue")
     assert len(few) == len(many), "\n".join(many)
+
+
+def test_next_stage_is_refused_on_a_closed_flag(app, client, site, hr):
+    candidate = gen_candidate(site, [("passed", NOW)], owner=hr)
+    flag = gen_flag(candidate, resolved_at=NOW, outcome="reassured")
+    login(client, hr)
+    response = client.post(f"/hr/flags/{flag.id}/next-stage", data={"from_stage": site["passed"].id}, headers=HX)
+    assert response.status_code == 409
+    db.session.refresh(candidate)
+    assert candidate.current_stage_id == site["passed"].id
+
+
+def test_no_answer_keeps_the_flag_and_brings_it_back_next_morning(app, client, site, hr):
+    flag = gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
+    login(client, hr)
+    client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "no_answer", "note": "rang twice"}, headers=HX)
+    db.session.refresh(flag)
+    assert flag.resolved_at is None and flag.note == "rang twice"
+    assert NOW < flag.snoozed_until < NOW + timedelta(days=2)
+    assert rows(client.get("/hr/queue").data.decode()) == []  # hidden until tomorrow morning
+
+
+def test_history_restore_gets_the_whole_page(app, client, site, hr):
+    gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
+    login(client, hr)
+    restore = client.get("/hr/queue?severity=warning", headers={**HX, "HX-History-Restore-Request": "true"})
+    assert "<html" in restore.data.decode() and 'id="queue-list"' in restore.data.decode()
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "-3", "abc"])
+def test_absurd_page_numbers_are_harmless(app, client, hr, page):
+    login(client, hr)
+    assert client.get(f"/hr/queue?page={page}").status_code == 200
+    assert client.get(f"/hr/?page={page}").status_code == 200

@@ -18,7 +18,7 @@ from portal.models import PortalLink, Story, utcnow
 from portal.services.checklist import item_applies, set_item_done
 from portal.services.engagement import device_class, record_event, relax_durability
 from portal.services.links import find_active_link
-from portal.site import htmx_aware, invalid_link_response
+from portal.site import htmx_aware, invalid_link_response, page_arg
 
 STORIES_PER_PAGE = 10
 
@@ -124,7 +124,7 @@ def stories():
     """All published stories, paginated."""
     now = utcnow()
     candidate = current_candidate_or_404(now)
-    page_number = request.args.get("page", 1, type=int)
+    page_number = page_arg()
     pagination = db.paginate(published_stories(), page=page_number, per_page=STORIES_PER_PAGE,
                              error_out=False, count=True)
     _track(candidate, "view", "stories", now)

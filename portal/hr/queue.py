@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.extensions import db
@@ -14,7 +15,7 @@ from portal.hr.queries import QueueFilters, open_flag_count, queue_query, visibl
 from portal.models import Cohort, Flag, User, utcnow
 from portal.services.flags import FlagActionError, advance_to_next_stage, claim_flag, resolve_flag, snooze_flag
 from portal.services.scan import RULES
-from portal.site import htmx_aware, safe_next
+from portal.site import htmx_aware, page_arg, safe_next
 
 FLAGS_PER_PAGE = 25
 
@@ -36,10 +37,11 @@ def queue():
     """Open flags, most urgent and oldest first; an htmx request gets just the list."""
     now = utcnow()
     filters = _filters()
-    pagination = db.paginate(queue_query(current_user, filters, now), page=request.args.get("page", 1, type=int),
+    pagination = db.paginate(queue_query(current_user, filters, now), page=page_arg(),
                              per_page=FLAGS_PER_PAGE, error_out=False)
     context = {"pagination": pagination, "filters": filters, "now": now}
-    if request.htmx:
+    # Back/Forward after a filter asks htmx to restore the page: that needs all of it, not the list.
+    if request.htmx and not request.htmx.history_restore_request:
         return render_template("hr/_queue_list.html", **context)
     cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc())).all()
     owners = db.session.execute(sa.select(User.id, User.name).where(User.active).order_by(User.name)).all()
@@ -136,6 +138,11 @@ def resolve(flag_id: int):
 def next_stage(flag_id: int):
     flag = _flag_or_404(flag_id)
     try:
+        if not flag.is_open:
+            raise FlagActionError(_("This flag is already closed."))
+        if request.form.get("from_stage", type=int) != flag.candidate.current_stage_id:
+            # A second tab or a double click: the candidate moved on since this row was shown.
+            raise FlagActionError(_("The stage has changed since this page was shown. Nothing was changed."))
         advance_to_next_stage(flag.candidate, current_user, now=utcnow())
     except FlagActionError as error:
         return _answer(flag, str(error), status=409)

@@ -13,7 +13,7 @@ from portal.hr.queries import candidates_list, open_rules_by_candidate, visible_
 from portal.models import Candidate, utcnow
 from portal.models.candidates import TIERS
 from portal.services.tiers import override_tier
-from portal.site import safe_next
+from portal.site import page_arg, safe_next
 from portal.services.audit import record_audit
 from portal.services.links import issue_link, public_link_url
 
@@ -35,7 +35,7 @@ def get_candidate_or_404(candidate_id: int) -> Candidate:
 def candidates():
     """Read-only, paginated list of the candidates this user looks after."""
     search = request.args.get("q", "").strip()[:100]
-    pagination = db.paginate(candidates_list(current_user, search), page=request.args.get("page", 1, type=int),
+    pagination = db.paginate(candidates_list(current_user, search), page=page_arg(),
                              per_page=CANDIDATES_PER_PAGE, error_out=False)
     reasons = defaultdict(list)
     for candidate_id, rule in db.session.execute(open_rules_by_candidate([c.id for c in pagination.items])):

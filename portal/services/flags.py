@@ -1,8 +1,10 @@
 """What HR do with a flag: claim, snooze, resolve. Each action is audited on the candidate's history."""
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
@@ -11,6 +13,16 @@ from portal.models.flags import OUTCOMES
 from portal.services.audit import record_audit
 from portal.services.stages import advance_stage
 from portal.services.tiers import refresh_tiers
+
+
+NO_ANSWER = "no_answer"
+
+
+def next_morning(now: datetime) -> datetime:
+    """09:00 tomorrow in the organisation's time zone."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(tomorrow, time(9, 0), tzinfo=zone)
 
 
 class FlagActionError(ValueError):
@@ -48,10 +60,17 @@ def snooze_flag(flag: Flag, user: User, *, until: datetime, now: datetime) -> No
 
 
 def resolve_flag(flag: Flag, user: User, *, outcome: str, note: str, now: datetime) -> None:
-    """Close the flag with what HR did; it stays closed for this episode."""
+    """Close the flag with what HR did; it stays closed for this episode. "No answer" keeps it open until tomorrow."""
     _require_open(flag)
     if outcome not in OUTCOMES:
         raise FlagActionError(_l("Choose what happened."))
+    if outcome == NO_ANSWER:
+        # Nobody reached yet: keep the flag open and bring it back the next morning.
+        flag.snoozed_until = next_morning(now)
+        flag.note = note.strip()[:2000] or flag.note
+        _audit("flag.no_answer", flag, user, f"back {flag.snoozed_until.isoformat(timespec='minutes')}")
+        db.session.flush()
+        return
     flag.resolved_at, flag.resolved_by_id, flag.outcome, flag.note = now, user.id, outcome, note.strip()[:2000]
     _audit("flag.resolve", flag, user, outcome)
     db.session.flush()
