@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import EngagementEvent, PortalLink, utcnow
-from portal.services.links import find_active_link, generate_token, hash_token, issue_link
+from portal.services.links import find_active_link, generate_token, hash_token
 from portal.weblog import redact
 from tests.builders import gen_candidate, gen_cohort, gen_link, gen_user, open_page
 

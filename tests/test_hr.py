@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, Candidate, PortalLink, User, utcnow
+from portal.models import AuditEvent, PortalLink, User, utcnow
 from tests.builders import PASSWORD, gen_candidate, gen_user
 
 

@@ -8,7 +8,6 @@ import time
 from datetime import timedelta
 
 import pytest
-import redis
 import sqlalchemy as sa
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer

@@ -69,7 +69,7 @@ def test_filters_and_htmx_partial(app, client, site, hr):
     gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr), rule="link_not_opened")
     login(client, hr)
     full = client.get(f"/hr/queue?cohort={cohort.id}", headers=EN)
-    partial = client.get(f"/hr/queue?severity=urgent&rule=gone_quiet", headers=HX)
+    partial = client.get("/hr/queue?severity=urgent&rule=gone_quiet", headers=HX)
     assert "HX-Request" in full.headers["Vary"] and "HX-Request" in partial.headers["Vary"]
     assert "<html" in full.data.decode() and rows(full.data.decode()) == [str(urgent.id)]
     partial_html = partial.data.decode()

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db

@@ -5,7 +5,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.extensions import db
@@ -13,7 +12,9 @@ from portal.hr import bp
 from portal.hr.forms import ResolveForm, SnoozeForm
 from portal.hr.queries import QueueFilters, open_flag_count, queue_query, visible_flag
 from portal.models import Cohort, Flag, User, utcnow
-from portal.services.flags import FlagActionError, advance_to_next_stage, claim_flag, resolve_flag, snooze_flag
+from portal.services.flags import (
+    FlagActionError, advance_flagged_candidate, claim_flag, resolve_flag, snooze_flag,
+)
 from portal.services.scan import RULES
 from portal.site import htmx_aware, page_arg, safe_next
 
@@ -83,17 +84,23 @@ def _back() -> str:
     return safe_next(request.form.get("next"), url_for("hr.queue"))
 
 
+def _act(flag: Flag, action, *, refused_status: int = 409, **forms):
+    """Run one service action: commit and show the row, or show it with why it was refused (nothing changed)."""
+    try:
+        action()
+    except FlagActionError as error:
+        db.session.rollback()
+        return _answer(flag, str(error), status=refused_status, **forms)
+    db.session.commit()
+    return _answer(flag)
+
+
 @bp.post("/flags/<int:flag_id>/claim")
 @login_required
 @htmx_aware
 def claim(flag_id: int):
     flag = _flag_or_404(flag_id)
-    try:
-        claim_flag(flag, current_user, now=utcnow())
-    except FlagActionError as error:
-        return _answer(flag, str(error), status=409)
-    db.session.commit()
-    return _answer(flag)
+    return _act(flag, lambda: claim_flag(flag, current_user, now=utcnow()))
 
 
 @bp.post("/flags/<int:flag_id>/snooze")
@@ -104,15 +111,10 @@ def snooze(flag_id: int):
     form = SnoozeForm()
     if not form.validate():
         return _answer(flag, "; ".join(form.until.errors) or None, snooze_form=form, status=422)
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
     # A date means "from the start of that working day" in the organisation's zone.
-    until = datetime.combine(form.until.data, time(9, 0), tzinfo=zone)
-    try:
-        snooze_flag(flag, current_user, until=until, now=utcnow())
-    except FlagActionError as error:
-        return _answer(flag, str(error), snooze_form=form, status=422)
-    db.session.commit()
-    return _answer(flag)
+    until = datetime.combine(form.until.data, time(9, 0), tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    return _act(flag, lambda: snooze_flag(flag, current_user, until=until, now=utcnow()),
+                refused_status=422, snooze_form=form)
 
 
 @bp.post("/flags/<int:flag_id>/resolve")
@@ -124,12 +126,8 @@ def resolve(flag_id: int):
     if not form.validate():
         errors = [e for field in (form.outcome, form.note) for e in field.errors]
         return _answer(flag, "; ".join(errors), resolve_form=form, status=422)
-    try:
-        resolve_flag(flag, current_user, outcome=form.outcome.data, note=form.note.data or "", now=utcnow())
-    except FlagActionError as error:
-        return _answer(flag, str(error), resolve_form=form, status=409)
-    db.session.commit()
-    return _answer(flag)
+    return _act(flag, lambda: resolve_flag(flag, current_user, outcome=form.outcome.data, note=form.note.data or "",
+                                           now=utcnow()), resolve_form=form)
 
 
 @bp.post("/flags/<int:flag_id>/next-stage")
@@ -137,14 +135,6 @@ def resolve(flag_id: int):
 @htmx_aware
 def next_stage(flag_id: int):
     flag = _flag_or_404(flag_id)
-    try:
-        if not flag.is_open:
-            raise FlagActionError(_("This flag is already closed."))
-        if request.form.get("from_stage", type=int) != flag.candidate.current_stage_id:
-            # A second tab or a double click: the candidate moved on since this row was shown.
-            raise FlagActionError(_("The stage has changed since this page was shown. Nothing was changed."))
-        advance_to_next_stage(flag.candidate, current_user, now=utcnow())
-    except FlagActionError as error:
-        return _answer(flag, str(error), status=409)
-    db.session.commit()
-    return _answer(flag)
+    seen_stage_id = request.form.get("from_stage", type=int)
+    return _act(flag, lambda: advance_flagged_candidate(flag, current_user, seen_stage_id=seen_stage_id,
+                                                        now=utcnow()))

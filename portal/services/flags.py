@@ -90,3 +90,12 @@ def advance_to_next_stage(candidate: Candidate, user: User, *, now: datetime) ->
     record_audit("stage.advance", actor_user_id=user.id, object_type="candidate", object_id=candidate.id,
                  detail=f"to {following.key}")
     return following
+
+
+def advance_flagged_candidate(flag: Flag, user: User, *, seen_stage_id: int | None, now: datetime) -> Stage:
+    """'Next stage' from a queue row: only on an open flag, and only from the stage the row showed."""
+    _require_open(flag)
+    if seen_stage_id != flag.candidate.current_stage_id:
+        # A second tab or a double click: the candidate moved on since the row was shown.
+        raise FlagActionError(_l("The stage has changed since this page was shown. Nothing was changed."))
+    return advance_to_next_stage(flag.candidate, user, now=now)
