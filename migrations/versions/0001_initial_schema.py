@@ -30,11 +30,6 @@ def upgrade():
     sa.Column('bring_en', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cohort'))
     )
-    op.create_table('content_version',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('version', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_content_version'))
-    )
     op.create_table('stage',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=40), nullable=False),
@@ -277,5 +272,4 @@ def downgrade():
 
     op.drop_table('story')
     op.drop_table('stage')
-    op.drop_table('content_version')
     op.drop_table('cohort')

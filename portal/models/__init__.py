@@ -4,7 +4,7 @@ from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.candidates import Candidate, PortalLink, StageEvent
 from portal.models.cohorts import Cohort, CohortSession
-from portal.models.content import ChecklistCompletion, ChecklistItem, ContentVersion, Story
+from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
 from portal.models.flags import Flag
 from portal.models.pipeline import Stage
@@ -12,6 +12,6 @@ from portal.models.users import User
 
 __all__ = [
     "AuditEvent", "Base", "Candidate", "ChecklistCompletion", "ChecklistItem", "Cohort",
-    "CohortSession", "ContentVersion", "EngagementEvent", "Flag", "PortalLink", "Stage",
+    "CohortSession", "EngagementEvent", "Flag", "PortalLink", "Stage",
     "StageEvent", "Story", "User", "utcnow",
 ]

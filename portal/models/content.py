@@ -40,12 +40,3 @@ class Story(Base):
     body_en: Mapped[str] = mapped_column(sa.Text, default="")
     published_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class ContentVersion(Base):
-    """One row whose number changes whenever shared page content changes (cache key)."""
-
-    __tablename__ = "content_version"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[int] = mapped_column(default=1)
