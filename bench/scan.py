@@ -144,7 +144,7 @@ class Loader:
     ``YYYY-MM-DD HH:MM:SS.ffffff`` on SQLite (SQLAlchemy's SQLite DateTime format, which the scan's bound
     parameters compare against as text) and with ``+00`` on PostgreSQL. So the SQLite batch goes to the driver
     as tuples (``exec_driver_sql`` of the compiled ``insert()``) without SQLAlchemy's per-value bind
-    processing, which tripled the load time; PostgreSQL gets tab-separated lines.
+    processing, which more than doubled the load time; PostgreSQL gets tab-separated lines.
     """
 
     def __init__(self, session, columns: dict):
@@ -578,7 +578,8 @@ def measure(spec: dict) -> dict:
         raises = one_scan(now, "raises")
         if raises["error"]:
             out["scenarios"].append(raises)
-            out["stopped"] = "the first scan failed and was rolled back, so a second one would not find 'nothing changed'"
+            out["stopped"] = ("the first scan failed and was rolled back, so a second one would not find "
+                              "'nothing changed'")
             return out
         quiet = one_scan(now + timedelta(minutes=1), "nothing changed")
         out["scenarios"] += [raises, quiet]
@@ -704,7 +705,8 @@ def describe_run(run: Run, show_statements: bool) -> list[str]:
         lines.append(head)
         for rule, result in scenario["rules"].items():
             shown = (f"    {rule:<26} {scenario['rule_seconds'].get(rule, float('nan')):7.2f} s  "
-                     f"raised {result['raised']:>8,}  escalated {result['escalated']:>6,}  closed {result['closed']:>6,}")
+                     f"raised {result['raised']:>8,}  escalated {result['escalated']:>6,}  "
+                     f"closed {result['closed']:>6,}")
             if scenario["scenario"] == "raises":
                 shown += f"  (generated to match: {expected.get(rule, 0):,})"
             if result.get("error"):
@@ -748,7 +750,8 @@ def print_table(runs: list[Run], skipped: list[str], args) -> str:
             server = f"{scenario['server_cpu']:8.2f}" if scenario["server_cpu"] is not None else f"{'-':>8}"
             line = (f"{run.database:<11} {run.size:>10,}  {scenario['scenario']:<26} {scenario['seconds']:>8.2f} "
                     f"{raised:>8,} {escalated:>9,} {closed:>7,} {scenario['tiers_changed']:>13,} "
-                    f"{scenario['rss_mb']:>11.1f} {scenario['rss_mb'] - baseline:>8.1f} {scenario['cpu']:>9.2f} {server}")
+                    f"{scenario['rss_mb']:>11.1f} {scenario['rss_mb'] - baseline:>8.1f} {scenario['cpu']:>9.2f} "
+                    f"{server}")
             failed = [name for name, rule in scenario["rules"].items() if rule.get("error")]
             if scenario.get("error"):
                 line += f"  <- the scan failed (cut at --scan-limit {args.scan_limit:g} s?) and was rolled back"
