@@ -182,9 +182,9 @@ class Loader:
 
 COLUMNS = {  # the order the generator writes; checked against the models
     "candidate": ["id", "name", "phone", "email", "position", "site", "source_channel", "owner_id", "status",
-                  "risk_tier", "risk_tier_override", "risk_tier_override_by_id", "risk_tier_override_at",
+                  "risk_tier_override", "risk_tier_override_by_id", "risk_tier_override_at",
                   "tags", "locale", "current_stage_id", "stage_reached_at", "cohort_id", "last_seen_at",
-                  "created_at", "started_at", "left_at"],
+                  "link_issued_at", "created_at", "started_at", "left_at"],
     "portal_link": ["id", "candidate_id", "token_hash", "channel", "issued_at", "issued_by_id",
                     "first_opened_at", "revoked_at", "expires_at"],
     "stage_event": ["id", "candidate_id", "stage_id", "reached_at", "actor_id", "note"],
@@ -350,9 +350,10 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                                ago(second_opened) if second_opened is not None else None, None,
                                ago(second_link - 90 * D)))
             rows_c.append((candidate_id, f"候选人{candidate_id}", None, f"c{candidate_id}@example.com", "门店导购",
-                           "上海 · 浦东店", "门店招聘会", 1, "active", "A", None, None, None, tags,
+                           "上海 · 浦东店", "门店招聘会", 1, "active", None, None, None, tags,
                            "en" if candidate_id % 4 == 0 else "zh_CN", stage_ids[stage], ago(reached), cohort_id,
-                           ago(last_seen) if last_seen is not None else None, ago(created), None, None))
+                           ago(last_seen) if last_seen is not None else None,
+                           ago(second_link if second_id is not None else first_link), ago(created), None, None))
             if candidate_id % CHUNK == 0 or candidate_id == count:
                 loader.flush()
         out.candidates, out.links, out.stage_events, out.engagement_events = count, link_id, stage_event_id, event_id
@@ -391,7 +392,7 @@ def _sql_key(statement: str) -> str:
 
 
 class StatementClock:
-    """Times every statement at the cursor, labelled with the rule (or the tier step) that sent it.
+    """Times every statement at the cursor, labelled with the rule that sent it.
 
     It also enforces the scan's time limit: PostgreSQL gets a ``statement_timeout`` of the time left
     before each statement, SQLite a progress handler that interrupts the statement once it is over. A
@@ -453,12 +454,15 @@ class StatementClock:
             left = max(int((self.deadline - time.perf_counter()) * 1000), 1) if self.cancellable else 0
             cursor.connection.execute(f"SET statement_timeout = {left}")
         if index in self.explain_at:
-            # EXPLAIN ANALYZE runs the statement; every scan statement is idempotent at a given ``now``, so
-            # the real execution that follows finds nothing left to do and the state stays the same.
+            # EXPLAIN ANALYZE runs the statement: undo it, so the real execution that follows starts from
+            # the same state (filling the scan's temporary table twice would break its primary key).
             try:
                 with cursor.connection.cursor() as explain:
+                    explain.execute("SAVEPOINT scan_bench_explain")
                     explain.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
                     self.explained[index] = "\n".join(row[0] for row in explain.fetchall())
+                    explain.execute("ROLLBACK TO SAVEPOINT scan_bench_explain")
+                    explain.execute("RELEASE SAVEPOINT scan_bench_explain")
             except Exception as error:  # noqa: BLE001 - e.g. cancelled at the time limit
                 self.explained[index] = f"(EXPLAIN ANALYZE failed: {type(error).__name__}: {error})"
                 raise
@@ -511,7 +515,6 @@ def measure(spec: dict) -> dict:
     with app.app_context():
         from portal.extensions import db
         from portal.services import scan as scan_module
-        from portal.services import tiers as tiers_module
 
         postgres = db.engine.dialect.name == "postgresql"
         clock = StatementClock(db.engine, postgres)
@@ -522,9 +525,6 @@ def measure(spec: dict) -> dict:
         # Label each statement with its rule: wrap the functions run_scan calls (in this process only).
         if hasattr(scan_module, "_apply"):
             scan_module._apply = clock.labelled(lambda rule, *rest: rule.name, scan_module._apply)
-        for name in ("refresh_tiers", "candidates_touched_by_scan"):
-            if hasattr(tiers_module, name):
-                setattr(tiers_module, name, clock.labelled(lambda *args: "tiers", getattr(tiers_module, name)))
         out["baseline_rss_mb"] = rss_mb()
         out["busy_before"] = machine_busy_share()
         full = {}  # scenario -> its executions, parameters included (for the plans; not sent back)
@@ -537,11 +537,10 @@ def measure(spec: dict) -> dict:
             try:
                 result = scan_module.run_scan(at)
                 db.session.commit()
-                rules, tiers_changed, error = {name: vars(rule) for name, rule in result.rules.items()}, \
-                    result.tiers_changed, None
-            except Exception as failure:  # noqa: BLE001 - e.g. the tier step cancelled at the limit
+                rules, error = {name: vars(rule) for name, rule in result.rules.items()}, None
+            except Exception as failure:  # noqa: BLE001 - e.g. the final commit
                 db.session.rollback()
-                rules, tiers_changed = {}, 0
+                rules = {}
                 error = " ".join(f"{type(failure).__name__}: {failure}".split())[:200]
             seconds = time.perf_counter() - started
             clock.deadline = None
@@ -552,7 +551,7 @@ def measure(spec: dict) -> dict:
             record = {
                 "scenario": scenario, "seconds": seconds, "cpu": time.process_time() - cpu,
                 "server_cpu": (postgres_cpu() - server) if postgres else None,
-                "rules": rules, "tiers_changed": tiers_changed, "error": error, "rss_mb": rss_mb(),
+                "rules": rules, "error": error, "rss_mb": rss_mb(),
                 "statements": clock.slowest(10), "statement_count": len(clock.executions),
                 "rule_seconds": dict(clock.rule_seconds), "slowest_indexes": clock.slowest_indexes(3),
                 "cut": bool(error) or seconds > limit or any(rule["error"] for rule in rules.values()),
@@ -587,16 +586,17 @@ def measure(spec: dict) -> dict:
             out["server_hwm_mb"] = _vm_hwm_mb(backend_pid)
             replay(now + timedelta(minutes=1), quiet, commit=False)
             if spec["explain"] and raises["seconds"] <= explain_limit and not raises["cut"]:
-                # Put flags and tiers back as before the first scan, then replay it and commit (which leaves
+                # Put the flags back as before the first scan, then replay it and commit (which leaves
                 # the state the first scan left).
                 db.session.execute(sa.text("DELETE FROM flag"))
-                db.session.execute(sa.text("UPDATE candidate SET risk_tier = 'A' WHERE risk_tier <> 'A'"))
                 db.session.commit()
                 with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                     connection.execute(sa.text("VACUUM (ANALYZE) flag, candidate"))
             replay(now, raises, commit=True)
         elif spec["explain"]:
             # SQLite: the query plans of the slowest statements (EXPLAIN QUERY PLAN does not run them).
+            for table in getattr(scan_module, "SCRATCH_TABLES", ()):  # gone with each rule: plans need them
+                table.create(db.session.connection())
             raw = db.session.connection().connection.driver_connection
             for scenario in (raises, quiet):
                 parts = []
@@ -712,8 +712,6 @@ def describe_run(run: Run, show_statements: bool) -> list[str]:
             if result.get("error"):
                 shown += "  FAILED: " + " ".join(result["error"].split())[:110]
             lines.append(shown)
-        lines.append(f"    {'tiers':<26} {scenario['rule_seconds'].get('tiers', float('nan')):7.2f} s  "
-                     f"changed {scenario['tiers_changed']:,}")
         if scenario.get("error"):
             lines.append(f"    the whole scan FAILED and was rolled back: {scenario['error']}")
         if show_statements:
@@ -739,7 +737,7 @@ def explain_text(run: Run) -> str:
 
 def print_table(runs: list[Run], skipped: list[str], args) -> str:
     header = (f"{'database':<11} {'candidates':>10}  {'scenario':<26} {'seconds':>8} {'raised':>8} {'escalated':>9} "
-              f"{'closed':>7} {'tiers changed':>13} {'peak RSS MB':>11} {'scan +MB':>8} {'app CPU s':>9} "
+              f"{'closed':>7} {'peak RSS MB':>11} {'scan +MB':>8} {'app CPU s':>9} "
               f"{'db CPU s':>8}")
     lines = ["", header]
     for run in runs:
@@ -749,7 +747,7 @@ def print_table(runs: list[Run], skipped: list[str], args) -> str:
             raised, escalated, closed = (sum(r[key] or 0 for r in rules) for key in ("raised", "escalated", "closed"))
             server = f"{scenario['server_cpu']:8.2f}" if scenario["server_cpu"] is not None else f"{'-':>8}"
             line = (f"{run.database:<11} {run.size:>10,}  {scenario['scenario']:<26} {scenario['seconds']:>8.2f} "
-                    f"{raised:>8,} {escalated:>9,} {closed:>7,} {scenario['tiers_changed']:>13,} "
+                    f"{raised:>8,} {escalated:>9,} {closed:>7,} "
                     f"{scenario['rss_mb']:>11.1f} {scenario['rss_mb'] - baseline:>8.1f} {scenario['cpu']:>9.2f} "
                     f"{server}")
             failed = [name for name, rule in scenario["rules"].items() if rule.get("error")]

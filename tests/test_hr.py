@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, PortalLink, User, utcnow
+from portal.models import AuditEvent, Flag, PortalLink, User, utcnow
 from tests.builders import PASSWORD, gen_candidate, gen_user
 
 
@@ -246,10 +246,8 @@ def test_language_switch_on_a_post_result_page_returns_to_the_list(app, client, 
 def test_tier_override_is_kept_and_shown_beside_the_derived_tier(app, client, site):
     user = gen_user("hr", email="hr@example.com", name="Zhou")
     candidate = gen_candidate(site, [("passed", utcnow())], owner=user, name="Tiered")
-    from portal.models import Flag
     db.session.add(Flag(candidate_id=candidate.id, rule="gone_quiet", severity="warning", reason="x",
                         raised_at=utcnow()))
-    candidate.risk_tier = "B"
     db.session.commit()
     login(client, "hr@example.com")
     response = client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": "D", "next": "/hr/?q=Tiered"})

@@ -8,8 +8,10 @@ from portal.extensions import db
 from portal.models import Flag, utcnow
 from portal.models.flags import CLEARED
 from portal.services import scan as scan_module
+from portal.services.links import revoke_links
 from portal.services.scan import run_scan
-from tests.builders import gen_candidate, gen_cohort, gen_link
+from portal.services.flags import resolve_flag
+from tests.builders import gen_candidate, gen_cohort, gen_link, gen_user
 
 NOW = utcnow().replace(microsecond=0)
 DAY = timedelta(days=1)
@@ -71,6 +73,12 @@ def test_link_not_opened_after_24_hours(app, site):
     gen_link(waiting, now=NOW)
     assert scan(NOW + timedelta(minutes=1)).rules["link_not_opened"].closed == 1
     assert scan(NOW + 25 * timedelta(hours=1)).rules["link_not_opened"].raised >= 1
+    assert sorted(f.candidate_id for f in open_flags("link_not_opened")) == sorted([waiting.id, fresh.id])
+    # Every link revoked: nothing is left to open, so the flag clears.
+    revoke_links(waiting.id, now=NOW + 26 * timedelta(hours=1))
+    db.session.commit()
+    assert scan(NOW + 26 * timedelta(hours=1)).rules["link_not_opened"].closed == 1
+    assert [f.candidate_id for f in open_flags("link_not_opened")] == [fresh.id]
 
 
 def test_training_notice_not_seen_two_days_before_start(app, site):
@@ -211,34 +219,44 @@ def test_tiers_follow_open_risk_flags(app, site):
     both.current_stage_id, both.stage_reached_at = site["background_check"].id, NOW - 6 * DAY
     db.session.commit()
     urgent = quiet_candidate(site, 8, name="Urgent")
-    result = scan()
-    assert result.tiers_changed == 3
+    scan()
     assert [tier_of(c) for c in (calm, warned, both, urgent)] == ["A", "B", "C", "C"]
-    # Urgent for 7 days and more: likely lost.
-    scan(NOW + 7 * DAY)
+    # Urgent for 7 days and more (counted to the moment of reading): likely lost.
+    [flag] = open_flags_of(urgent)
+    flag.urgent_since = utcnow() - 7 * DAY - timedelta(minutes=1)
+    db.session.commit()
     assert tier_of(urgent) == "D"
-    # Back to A as soon as the flags clear.
-    seen(urgent, NOW + 7 * DAY)
-    scan(NOW + 7 * DAY + timedelta(minutes=1))
+    # Back to A as soon as the flags close, without waiting for anything else to run.
+    resolve_flag(flag, gen_user(), outcome="reached_by_phone", note="", now=NOW)
+    db.session.commit()
     assert tier_of(urgent) == "A"
+    # A snoozed flag is still open: it still counts.
+    [warning] = open_flags_of(warned)
+    warning.snoozed_until = NOW + DAY
+    db.session.commit()
+    assert tier_of(warned) == "B"
 
 
-def test_tier_recomputation_touches_only_changed_candidates(app, site):
+def open_flags_of(candidate):
+    return [f for f in open_flags() if f.candidate_id == candidate.id]
+
+
+def test_the_scan_writes_flags_only(app, site):
     from tests.sqlcount import count_statements
 
     quiet_candidate(site, 4)
     scan()
     with count_statements() as statements:
-        result = scan(NOW + timedelta(minutes=1))
-    assert result.tiers_changed == 0
-    # Close + escalate per rule, one tier update, and on SQLite the no-op UPDATE that takes the write lock.
+        scan(NOW + timedelta(minutes=1))
+    # Close + escalate per rule, and on SQLite the no-op UPDATE that takes the write lock; no candidate row.
     lock = 1 if db.engine.dialect.name == "sqlite" else 0
-    assert sum(s.startswith("UPDATE") for s in statements) == 2 * len(scan_module.RULES) + 1 + lock
+    updates = [s for s in statements if s.startswith("UPDATE")]
+    assert len(updates) == 2 * len(scan_module.RULES) + lock
+    assert not any(s.startswith("UPDATE candidate") for s in updates)
 
 
 def test_hr_override_sits_beside_the_derived_tier(app, site):
     from portal.services.tiers import override_tier
-    from tests.builders import gen_user
 
     user = gen_user()
     candidate = quiet_candidate(site, 4)

@@ -59,8 +59,8 @@ from portal.services import scan
 
 original = scan._insert_flags
 
-def slow_insert(rule, rows, now):
-    count = original(rule, rows, now)
+def slow_insert(rule, now):
+    count = original(rule, now)
     db.session.flush()
     print("inserted", os.getpid(), flush=True)  # RQ's work horse runs in its own session: report its pid
     time.sleep(60)  # the test kills us here, in the middle of the scan's transaction

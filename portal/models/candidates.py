@@ -11,6 +11,9 @@ STATUSES = ("active", "started", "left")
 TIERS = ("A", "B", "C", "D")
 LOCALES = ("zh_CN", "en")
 CHANNELS = ("qr", "cli", "email", "sms")
+# Partial-index conditions; a query uses such an index only when its WHERE repeats the condition.
+LINK_UNOPENED = "last_seen_at IS NULL OR last_seen_at < link_issued_at"
+STAGE_UNSEEN = "last_seen_at IS NULL OR last_seen_at < stage_reached_at"
 
 
 class Candidate(Base):
@@ -19,6 +22,14 @@ class Candidate(Base):
         sa.Index("ix_candidate_status_last_seen", "status", "last_seen_at"),
         sa.Index("ix_candidate_owner_id", "owner_id"),
         sa.Index("ix_candidate_cohort_id", "cohort_id"),
+        # The scan's stage rules: who sits in a given stage, and since when.
+        sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
+        # Small partial indexes of candidates who have not visited since their newest link, or since their
+        # current stage: the scan reads them instead of every candidate (services.scan spells the same SQL).
+        sa.Index("ix_candidate_link_unopened", "link_issued_at",
+                 sqlite_where=sa.text(LINK_UNOPENED), postgresql_where=sa.text(LINK_UNOPENED)),
+        sa.Index("ix_candidate_stage_unseen", "current_stage_id",
+                 sqlite_where=sa.text(STAGE_UNSEEN), postgresql_where=sa.text(STAGE_UNSEEN)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -30,7 +41,6 @@ class Candidate(Base):
     source_channel: Mapped[str] = mapped_column(sa.String(60), default="")
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     status: Mapped[str] = mapped_column(sa.String(10), default="active")
-    risk_tier: Mapped[str] = mapped_column(sa.String(1), default="A")
     risk_tier_override: Mapped[str | None] = mapped_column(sa.String(1))
     risk_tier_override_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     risk_tier_override_at: Mapped[datetime | None]
@@ -41,6 +51,8 @@ class Candidate(Base):
     stage_reached_at: Mapped[datetime | None]
     cohort_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cohort.id", ondelete="SET NULL"))
     last_seen_at: Mapped[datetime | None]
+    # When the newest unrevoked link was issued; kept by services.links so the scan needs no GROUP BY over links.
+    link_issued_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
@@ -52,7 +64,7 @@ class Candidate(Base):
 
     @property
     def tier(self) -> str:
-        """The tier HR act on: their override when set, else the derived one."""
+        """The tier HR act on: their override when set, else the one derived from open flags (models.flags)."""
         return self.risk_tier_override or self.risk_tier
 
 

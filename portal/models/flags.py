@@ -1,6 +1,6 @@
 """The HR follow-up queue: one open flag per candidate and rule."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -17,10 +17,11 @@ class Flag(Base):
     __tablename__ = "flag"
     __table_args__ = (
         # At most one open flag per candidate and rule, however often or concurrently the scan runs.
+        # Rule first: the scan also reads "the open flags of one rule" from it.
         sa.Index(
             "uq_flag_open_candidate_rule",
-            "candidate_id",
             "rule",
+            "candidate_id",
             unique=True,
             sqlite_where=sa.text("resolved_at IS NULL"),
             postgresql_where=sa.text("resolved_at IS NULL"),
@@ -55,3 +56,38 @@ class Flag(Base):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+# Rules of later issues that are HR tasks rather than risk signals (a question, a date-change
+# request): they sit in the queue but do not lower the tier.
+TASK_RULES: tuple[str, ...] = ()
+URGENT_DAYS_FOR_D = 7
+
+
+def derived_tier_of(candidate_id):
+    """A candidate's risk tier, derived from its open risk flags when the statement runs.
+
+    A on track (none), B watch (warnings only), C at risk (an urgent flag, or two warnings), D likely
+    lost (urgent for 7 days or more). Read, never stored: the scan writes flags only, so a tier is
+    never stale and a page reads it for its own rows (a few index lookups each).
+    """
+    open_risk = [Flag.candidate_id == candidate_id, Flag.resolved_at.is_(None)]
+    if TASK_RULES:
+        open_risk.append(Flag.rule.not_in(TASK_RULES))
+    urgent = Flag.severity == "urgent"
+    d_before = sa.bindparam("tier_d_before", type_=Flag.urgent_since.type,
+                            callable_=lambda: utcnow() - timedelta(days=URGENT_DAYS_FOR_D))
+    any_of = lambda condition: sa.func.max(sa.case((condition, 1), else_=0)) == 1  # noqa: E731
+    warnings = sa.func.sum(sa.case((Flag.severity == "warning", 1), else_=0))
+    return (
+        sa.select(sa.case(
+            (any_of(sa.and_(urgent, Flag.urgent_since <= d_before)), "D"),
+            (any_of(urgent), "C"),
+            (warnings >= 2, "C"),
+            (warnings >= 1, "B"),
+            else_="A",
+        ))
+        .where(*open_risk)
+        .correlate_except(Flag)
+        .scalar_subquery()
+    )

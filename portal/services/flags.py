@@ -12,7 +12,6 @@ from portal.models import Candidate, Flag, Stage, User
 from portal.models.flags import OUTCOMES
 from portal.services.audit import record_audit
 from portal.services.stages import advance_stage
-from portal.services.tiers import refresh_tiers
 
 
 NO_ANSWER = "no_answer"
@@ -74,7 +73,6 @@ def resolve_flag(flag: Flag, user: User, *, outcome: str, note: str, now: dateti
     flag.resolved_at, flag.resolved_by_id, flag.outcome, flag.note = now, user.id, outcome, note.strip()[:2000]
     _audit("flag.resolve", flag, user, outcome)
     db.session.flush()
-    refresh_tiers([flag.candidate_id], now)
 
 
 def advance_to_next_stage(candidate: Candidate, user: User, *, now: datetime) -> Stage:

@@ -57,7 +57,19 @@ def issue_link(candidate: Candidate, channel: str, *, issued_by_id: int | None =
     )
     db.session.add(link)
     db.session.flush()
+    _remember_newest_link(candidate.id)
     return link, token
+
+
+def _remember_newest_link(candidate_id: int) -> None:
+    """Keep ``candidate.link_issued_at`` (what the link-not-opened rule reads) in step with the links."""
+    newest = (
+        sa.select(sa.func.max(PortalLink.issued_at))
+        .where(PortalLink.candidate_id == candidate_id, PortalLink.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    db.session.execute(sa.update(Candidate).where(Candidate.id == candidate_id).values(link_issued_at=newest),
+                       execution_options={"synchronize_session": "fetch"})
 
 
 def revoke_links(candidate_id: int, *, now: datetime | None = None) -> int:
@@ -67,6 +79,7 @@ def revoke_links(candidate_id: int, *, now: datetime | None = None) -> int:
         .where(PortalLink.candidate_id == candidate_id, PortalLink.revoked_at.is_(None))
         .values(revoked_at=now or utcnow())
     )
+    _remember_newest_link(candidate_id)
     return result.rowcount
 
 

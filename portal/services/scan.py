@@ -1,11 +1,11 @@
 """The risk scan: rules over all active candidates that raise, escalate and close flags.
 
 Each rule is one set-based SELECT of the candidates its condition holds for, with a severity,
-the time the reason is about (``evidence_at``) and when the current episode began. One generic
-piece of code turns that SELECT into three statements per rule: raise new flags (bulk INSERT
-... SELECT ... ON CONFLICT DO NOTHING against the partial unique index of open flags), escalate
-open warnings, and close open flags whose condition no longer holds. Adding a rule is adding
-one ``Rule``. Nothing here loops over candidates in Python.
+the time the reason is about (``evidence_at``) and when the current episode began. It runs once,
+into a temporary table; one generic piece of code then turns that table into three statements per
+rule: close open flags whose condition no longer holds, escalate open warnings, and raise new
+flags (bulk INSERT ... SELECT ... ON CONFLICT DO NOTHING against the partial unique index of open
+flags). Adding a rule is adding one ``Rule``. Nothing here loops over candidates in Python.
 """
 
 import logging
@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
-from portal.models import Candidate, Cohort, Flag, PortalLink, Stage
+from portal.models import Candidate, Cohort, Flag, Stage
+from portal.models.base import UTCDateTime
 from portal.models.flags import CLEARED
-from portal.services import tiers
 
 log = logging.getLogger(__name__)
 
-candidate, link, stage, cohort, flag = (Candidate.__table__, PortalLink.__table__, Stage.__table__,
-                                        Cohort.__table__, Flag.__table__)
+candidate, stage, cohort, flag = Candidate.__table__, Stage.__table__, Cohort.__table__, Flag.__table__
 
 TRAINING_NOTICE_KEY = "training_notice"
 
@@ -49,19 +49,33 @@ def _active():
     return candidate.c.status == "active"
 
 
+class usually(sa.sql.functions.FunctionElement):
+    """A condition most rows meet. SQLite, which has no statistics unless someone ran ANALYZE, hears
+    ``likely(...)`` and stops driving the query by it; other databases get the condition as it is."""
+
+    inherit_cache = True
+
+
+@compiles(usually)
+def _usually(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(usually, "sqlite")
+def _usually_on_sqlite(element, compiler, **kw):
+    return f"likely({compiler.process(element.clauses, **kw)})"
+
+
 def _link_not_opened(now, config):
-    newest = (
-        sa.select(link.c.candidate_id, sa.func.max(link.c.issued_at).label("issued_at"))
-        .where(link.c.revoked_at.is_(None))
-        .group_by(link.c.candidate_id)
-        .subquery()
-    )
+    # link_issued_at is the newest unrevoked link's issue time (services.links keeps it). The last
+    # condition is ix_candidate_link_unopened's. SQLite would rather walk the status index through
+    # every active candidate (4.3 s at a million instead of 0.1 s) unless told that status is no filter.
     return (
         sa.select(candidate.c.id.label("candidate_id"), sa.literal("warning").label("severity"),
-                  newest.c.issued_at.label("evidence_at"), newest.c.issued_at.label("episode_start"))
-        .join(newest, newest.c.candidate_id == candidate.c.id)
-        .where(_active(), newest.c.issued_at < now - timedelta(hours=config["RULE_LINK_NOT_OPENED_HOURS"]),
-               sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < newest.c.issued_at))
+                  candidate.c.link_issued_at.label("evidence_at"), candidate.c.link_issued_at.label("episode_start"))
+        .where(usually(_active()),
+               candidate.c.link_issued_at < now - timedelta(hours=config["RULE_LINK_NOT_OPENED_HOURS"]),
+               sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.link_issued_at))
     )
 
 
@@ -86,6 +100,7 @@ def _training_notice_not_seen(now, config):
         .join(stage, stage.c.id == candidate.c.current_stage_id)
         .join(cohort, cohort.c.id == candidate.c.cohort_id)
         .where(_active(), stage.c.key == TRAINING_NOTICE_KEY,
+               # ix_candidate_stage_unseen's condition: only candidates who have not visited since their stage changed.
                sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.stage_reached_at),
                cohort.c.starts_on >= today, cohort.c.starts_on <= horizon)
     )
@@ -130,53 +145,75 @@ class ScanResult:
     now: datetime
     dry_run: bool
     rules: dict = field(default_factory=dict)  # rule name -> RuleResult
-    tiers_changed: int = 0
 
     @property
     def failed(self) -> list[str]:
         return [name for name, result in self.rules.items() if result.error]
 
 
+# Scratch tables, private to the connection and to one rule: its matches, computed once, and of those
+# the ones to raise. Holding one rule's rows only, their size is their row count, which is what the
+# planner needs (no ANALYZE); and deciding what to raise before inserting keeps the flag table still
+# while it is probed (PostgreSQL, believing it empty, once re-read it per row as it grew: 10 s).
+matched = sa.Table(
+    "scan_match", sa.MetaData(),
+    sa.Column("candidate_id", sa.Integer, primary_key=True),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("evidence_at", UTCDateTime()),
+    sa.Column("episode_start", UTCDateTime()),
+    prefixes=["TEMPORARY"],
+)
+to_raise = sa.Table(
+    "scan_raise", sa.MetaData(),
+    sa.Column("candidate_id", sa.Integer, primary_key=True),
+    sa.Column("severity", sa.String(10), nullable=False),
+    sa.Column("evidence_at", UTCDateTime()),
+    prefixes=["TEMPORARY"],
+)
+SCRATCH_TABLES = (matched, to_raise)
+
+
 def _open(rule_name):
     return sa.and_(flag.c.rule == rule_name, flag.c.resolved_at.is_(None))
 
 
-def _to_raise(rule: Rule, matches: sa.Subquery) -> sa.Select:
+def _matched_for_flag(*conditions):
+    return sa.exists().where(matched.c.candidate_id == flag.c.candidate_id, *conditions)
+
+
+def _raisable(rule: Rule) -> sa.Select:
     """Matches without an open flag, unless HR resolved this rule in the same episode at that severity or above."""
     resolved = flag.alias("resolved")
     open_flag = flag.alias("open_flag")
     return (
-        sa.select(matches.c.candidate_id, matches.c.severity, matches.c.evidence_at)
+        sa.select(matched.c.candidate_id, matched.c.severity, matched.c.evidence_at)
         .where(
-            ~sa.exists().where(open_flag.c.candidate_id == matches.c.candidate_id, open_flag.c.rule == rule.name,
+            ~sa.exists().where(open_flag.c.rule == rule.name, open_flag.c.candidate_id == matched.c.candidate_id,
                                open_flag.c.resolved_at.is_(None)),
-            ~sa.exists().where(resolved.c.candidate_id == matches.c.candidate_id, resolved.c.rule == rule.name,
+            ~sa.exists().where(resolved.c.candidate_id == matched.c.candidate_id, resolved.c.rule == rule.name,
                                resolved.c.outcome != CLEARED,
-                               resolved.c.resolved_at >= matches.c.episode_start,
-                               _rank(resolved.c.severity) >= _rank(matches.c.severity)),
+                               resolved.c.resolved_at >= matched.c.episode_start,
+                               _rank(resolved.c.severity) >= _rank(matched.c.severity)),
         )
     )
 
 
-def _escalation_filter(rule: Rule, matches: sa.Subquery):
-    return sa.and_(_open(rule.name), flag.c.severity == "warning",
-                   flag.c.candidate_id.in_(sa.select(matches.c.candidate_id).where(matches.c.severity == "urgent")))
+def _escalation_filter(rule: Rule):
+    return sa.and_(_open(rule.name), flag.c.severity == "warning", _matched_for_flag(matched.c.severity == "urgent"))
 
 
-def _closing_filter(rule: Rule, matches: sa.Subquery):
-    # EXCEPT computes "open but no longer matching" once as a set; a correlated NOT EXISTS let
-    # PostgreSQL re-run the rule's query for every open flag when its estimates were off.
-    no_longer = sa.except_(sa.select(flag.c.candidate_id).where(_open(rule.name)), sa.select(matches.c.candidate_id))
-    return sa.and_(_open(rule.name), flag.c.candidate_id.in_(no_longer))
+def _closing_filter(rule: Rule):
+    return sa.and_(_open(rule.name), ~_matched_for_flag())
 
 
-def _insert_flags(rule: Rule, rows: sa.Select, now: datetime) -> int:
+def _insert_flags(rule: Rule, now: datetime) -> int:
+    """Raise a flag for every row of ``scan_raise``."""
     dialect = db.session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     at_now = sa.literal(now, type_=Flag.raised_at.type)
-    source = sa.select(rows.c.candidate_id, sa.literal(rule.name), rows.c.severity, sa.literal(rule.summary),
-                       rows.c.evidence_at, at_now,
-                       sa.case((rows.c.severity == "urgent", at_now), else_=sa.null())).select_from(rows)
+    source = sa.select(to_raise.c.candidate_id, sa.literal(rule.name), to_raise.c.severity, sa.literal(rule.summary),
+                       to_raise.c.evidence_at, at_now,
+                       sa.case((to_raise.c.severity == "urgent", at_now), else_=sa.null()))
     # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join unless the SELECT has a WHERE.
     source = source.where(sa.true())
     statement = (
@@ -184,28 +221,42 @@ def _insert_flags(rule: Rule, rows: sa.Select, now: datetime) -> int:
         .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at", "urgent_since"],
                      source)
         # A concurrent scan may have raised the same flag a moment ago: the partial unique index decides.
-        .on_conflict_do_nothing(index_elements=["candidate_id", "rule"], index_where=flag.c.resolved_at.is_(None))
+        .on_conflict_do_nothing(index_elements=["rule", "candidate_id"], index_where=flag.c.resolved_at.is_(None))
     )
     # psycopg 3 forgets an INSERT's rowcount once the cursor closes (sqlalchemy#10696): keep it.
     return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
 
 
+def _collect_matches(rule: Rule, now: datetime, config: dict) -> None:
+    found = rule.matches(now, config).subquery("found")
+    db.session.execute(sa.insert(matched).from_select(
+        ["candidate_id", "severity", "evidence_at", "episode_start"],
+        sa.select(found.c.candidate_id, found.c.severity, found.c.evidence_at, found.c.episode_start),
+    ))
+
+
 def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult:
-    matches = rule.matches(now, config).subquery("matches")
-    to_raise = _to_raise(rule, matches).subquery("to_raise")
-    escalation, closing = _escalation_filter(rule, matches), _closing_filter(rule, matches)
-    count = lambda query: db.session.scalar(sa.select(sa.func.count()).select_from(query))  # noqa: E731
+    connection = db.session.connection()
+    for table in SCRATCH_TABLES:
+        table.create(connection)
+    _collect_matches(rule, now, config)
+    escalation, closing = _escalation_filter(rule), _closing_filter(rule)
     if dry_run:
-        return RuleResult(raised=count(to_raise),
-                          escalated=count(sa.select(flag.c.id).where(escalation).subquery()),
-                          closed=count(sa.select(flag.c.id).where(closing).subquery()))
-    # Close and escalate before raising, so that a flag raised now is not touched again in this scan.
-    closed = db.session.execute(
-        sa.update(flag).where(closing).values(resolved_at=now, outcome=CLEARED)).rowcount
-    escalated = db.session.execute(
-        sa.update(flag).where(escalation).values(severity="urgent", urgent_since=now)).rowcount
-    raised = _insert_flags(rule, to_raise, now)
-    return RuleResult(raised=raised, escalated=escalated, closed=closed)
+        count = lambda query: db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))  # noqa: E731
+        result = RuleResult(raised=count(_raisable(rule)), escalated=count(sa.select(flag.c.id).where(escalation)),
+                            closed=count(sa.select(flag.c.id).where(closing)))
+    else:
+        # Close and escalate before raising, so that a flag raised now is not touched again in this scan.
+        closed = db.session.execute(
+            sa.update(flag).where(closing).values(resolved_at=now, outcome=CLEARED)).rowcount
+        escalated = db.session.execute(
+            sa.update(flag).where(escalation).values(severity="urgent", urgent_since=now)).rowcount
+        db.session.execute(sa.insert(to_raise).from_select(["candidate_id", "severity", "evidence_at"],
+                                                           _raisable(rule)))
+        result = RuleResult(raised=_insert_flags(rule, now), escalated=escalated, closed=closed)
+    for table in SCRATCH_TABLES:
+        table.drop(connection)
+    return result
 
 
 # Any constant will do: it names "the scan" among PostgreSQL's advisory locks.
@@ -247,6 +298,4 @@ def run_scan(now: datetime, *, dry_run: bool = False) -> ScanResult:
             savepoint.rollback()
             log.exception("risk rule %s failed", rule.name)
             result.rules[rule.name] = RuleResult(error=f"{type(error).__name__}: {error}")
-    if not dry_run:
-        result.tiers_changed = tiers.refresh_tiers(tiers.candidates_touched_by_scan(now), now)
     return result
