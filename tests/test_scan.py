@@ -266,3 +266,13 @@ def test_hr_override_sits_beside_the_derived_tier(app, site):
     scan(NOW + timedelta(minutes=1))
     db.session.refresh(candidate)
     assert (candidate.risk_tier, candidate.risk_tier_override, candidate.risk_tier_override_by_id) == ("B", "D", user.id)
+
+
+def test_deleting_a_candidate_deletes_its_flags(app, site):
+    # flag.candidate_id has no foreign key (models.flags): the ORM cascade keeps flags from dangling.
+    gone = quiet_candidate(site, 4, name="Gone")
+    kept = quiet_candidate(site, 4, name="Kept")
+    scan()
+    db.session.delete(gone)
+    db.session.commit()
+    assert [f.candidate_id for f in open_flags()] == [kept.id]

@@ -1,5 +1,8 @@
-"""The risk scan at a million candidates: newest-link time on the candidate, indexes the rules read,
-and the risk tier read from open flags instead of stored (the scan then writes flags only).
+"""Risk scan at a million candidates: link_issued_at, rule indexes, tier read from flags.
+
+The candidate gets the newest link's issue time and the partial indexes the rules read; the
+risk tier is read from open flags instead of stored, so the scan writes flags only; and the flag
+no longer has a foreign key to its candidate (see portal/models/flags.py).
 
 Revision ID: 0002
 Revises: 0001
@@ -37,6 +40,8 @@ def upgrade():
     )
 
     with op.batch_alter_table('flag', schema=None) as batch_op:
+        # No foreign key to candidate: see portal/models/flags.py for the measured reason.
+        batch_op.drop_constraint('fk_flag_candidate_id_candidate', type_='foreignkey')
         batch_op.drop_index('uq_flag_open_candidate_rule')
         batch_op.create_index('uq_flag_open_candidate_rule', ['rule', 'candidate_id'], unique=True,
                               sqlite_where=sa.text('resolved_at IS NULL'),
@@ -44,11 +49,14 @@ def upgrade():
 
 
 def downgrade():
+    op.execute("DELETE FROM flag WHERE candidate_id NOT IN (SELECT id FROM candidate)")
     with op.batch_alter_table('flag', schema=None) as batch_op:
         batch_op.drop_index('uq_flag_open_candidate_rule')
         batch_op.create_index('uq_flag_open_candidate_rule', ['candidate_id', 'rule'], unique=True,
                               sqlite_where=sa.text('resolved_at IS NULL'),
                               postgresql_where=sa.text('resolved_at IS NULL'))
+        batch_op.create_foreign_key('fk_flag_candidate_id_candidate', 'candidate', ['candidate_id'], ['id'],
+                                    ondelete='CASCADE')
 
     with op.batch_alter_table('candidate', schema=None) as batch_op:
         batch_op.drop_index('ix_candidate_stage_unseen')

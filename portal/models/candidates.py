@@ -61,6 +61,10 @@ class Candidate(Base):
     risk_tier_override_by = relationship("User", foreign_keys=[risk_tier_override_by_id])
     current_stage = relationship("Stage")
     cohort = relationship("Cohort")
+    # flag.candidate_id has no foreign key (see models.flags): deleting a candidate through the ORM
+    # deletes its flags here.
+    flags = relationship("Flag", primaryjoin="Flag.candidate_id == Candidate.id", foreign_keys="Flag.candidate_id",
+                         back_populates="candidate", cascade="all, delete-orphan")
 
     @property
     def tier(self) -> str:
