@@ -93,14 +93,31 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        on_sqlite = connection.dialect.name == "sqlite"
+        if on_sqlite:
+            # Batch mode alters a SQLite table by copying it and dropping the original. With foreign
+            # keys on (portal._tune_database), that drop cascades and deletes every row referring to
+            # the table: every link, event and stage of every candidate. The pragma only takes effect
+            # outside a transaction.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if on_sqlite:
+                connection.rollback()  # nothing is pending after a migration; after a failure, end it
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")  # the pool hands this connection on
+                connection.commit()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {broken[:5]}")
 
 
 if context.is_offline_mode():

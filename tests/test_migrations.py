@@ -11,3 +11,41 @@ def test_migrations_match_the_models(app):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, db.metadata)
     assert differences == [], differences
+
+
+def test_upgrading_a_sqlite_database_keeps_its_data(make_app, tmp_path):
+    """SQLite alters a table by copying it; with foreign keys on, dropping the old copy used to
+    cascade and delete every link, flag and event of every candidate."""
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with app.app_context():
+        db.engine.dispose()  # the fixture migrated the suite's database; this app has its own file
+        upgrade(revision="0001")
+        rows = {
+            "candidate": "INSERT INTO candidate (id, name, position, site, source_channel, status, risk_tier, tags,"
+                         " created_at) VALUES (1, 'Li', '', '', '', 'active', 'B', '[]', '2026-11-01 08:00:00.000000')",
+            "portal_link": "INSERT INTO portal_link (id, candidate_id, token_hash, channel, issued_at, expires_at)"
+                           " VALUES (1, 1, 'h', 'qr', '2026-11-02 08:00:00.000000', '2027-01-01 08:00:00.000000')",
+            "flag": "INSERT INTO flag (id, candidate_id, rule, severity, reason, raised_at, note)"
+                    " VALUES (1, 1, 'gone_quiet', 'warning', 'x', '2026-11-20 08:00:00.000000', '')",
+            "engagement_event": "INSERT INTO engagement_event (id, candidate_id, link_id, kind, target, occurred_at,"
+                                " device) VALUES (1, 1, 1, 'view', 'page', '2026-11-03 08:00:00.000000', 'mobile')",
+        }
+        with db.engine.begin() as connection:
+            for statement in rows.values():
+                connection.exec_driver_sql(statement)
+
+        def counts():
+            with db.engine.connect() as connection:
+                return {table: connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() for table in rows}
+
+        upgrade()
+        assert counts() == dict.fromkeys(rows, 1)
+        with db.engine.connect() as connection:
+            issued = connection.execute(sa.text("SELECT link_issued_at FROM candidate")).scalar()
+            assert str(issued).startswith("2026-11-02 08:00:00")
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on afterwards
+        downgrade(revision="0001")
+        assert counts() == dict.fromkeys(rows, 1)

@@ -41,7 +41,8 @@ class Rule:
     name: str
     # English one-liner kept in flag.reason for exports and logs; pages word it from rule + evidence.
     summary: str
-    # (now, config) -> SELECT candidate_id, severity, evidence_at, episode_start
+    # (now, config) -> SELECT candidate_id, severity, evidence_at, episode_start; one row per candidate
+    # (a second row for the same candidate makes the rule fail, reported like any other failure).
     matches: Callable[[datetime, dict], sa.Select]
 
 
