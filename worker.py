@@ -15,11 +15,20 @@ from rq.serializers import JSONSerializer
 
 
 def build_worker(connection) -> Worker:
-    """The worker: JSON jobs, no job arguments in its logs, abandoned jobs found within about a minute."""
+    """The worker: JSON jobs, no job arguments in its logs, and abandoned jobs found in a few minutes.
+
+    A job whose worker died stays "started" until its heartbeat lapses (RQ 3.0: 90 s); the next
+    maintenance of any worker (every WORKER_MAINTENANCE_SECONDS, or when an idle worker's wait for a
+    job, WORKER_TTL_SECONDS - 15, ends) then retries it. RQ's defaults, 600 s and 420 s, took 10+ minutes.
+    """
+    from flask import current_app
+
     from portal.jobs import queue
 
+    config = current_app.config
     return Worker([queue(connection)], connection=connection, serializer=JSONSerializer,
-                  log_job_description=False, maintenance_interval=60)
+                  log_job_description=False, maintenance_interval=config["WORKER_MAINTENANCE_SECONDS"],
+                  worker_ttl=config["WORKER_TTL_SECONDS"])
 
 
 def main(argv: list[str]) -> int:

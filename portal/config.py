@@ -86,6 +86,9 @@ def from_environment(instance_path: str) -> dict:
         # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
         "ENGAGEMENT_RETENTION_DAYS": int(env.get("ENGAGEMENT_RETENTION_DAYS", "180")),
         "SCAN_INTERVAL_SECONDS": int(env.get("SCAN_INTERVAL_SECONDS", "300")),
+        # How soon a job whose worker died is found and retried (worker.py).
+        "WORKER_MAINTENANCE_SECONDS": int(env.get("WORKER_MAINTENANCE_SECONDS", "60")),
+        "WORKER_TTL_SECONDS": int(env.get("WORKER_TTL_SECONDS", "75")),
         # Risk rules (portal/services/scan.py).
         "RULE_LINK_NOT_OPENED_HOURS": int(env.get("RULE_LINK_NOT_OPENED_HOURS", "24")),
         "RULE_QUIET_WARNING_DAYS": int(env.get("RULE_QUIET_WARNING_DAYS", "3")),

@@ -80,10 +80,12 @@ def main() -> int:
     env = {"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"), "PORT": str(port)}
     fresh = "DATABASE_URL" not in os.environ
     if fresh:
-        DEMO_DATABASE.parent.mkdir(exist_ok=True)
+        # The tests point this elsewhere, so that running the suite never rebuilds a running demo's data.
+        demo_database = Path(os.environ.get("KEEPWARM_DEMO_DATABASE", DEMO_DATABASE))
+        demo_database.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
-            Path(str(DEMO_DATABASE) + suffix).unlink(missing_ok=True)
-        env["DATABASE_URL"] = f"sqlite:///{DEMO_DATABASE}"
+            Path(str(demo_database) + suffix).unlink(missing_ok=True)
+        env["DATABASE_URL"] = f"sqlite:///{demo_database}"
 
     with ExitStack() as stack:
         if not os.environ.get("REDIS_URL"):

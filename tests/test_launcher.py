@@ -32,7 +32,8 @@ def _children(pid: int) -> set[int]:
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_demo_prints_links_and_stops_everything(tmp_path, how):
     port = _free_port()
-    env = {**os.environ, "PORT": str(port)}
+    demo_database = tmp_path / "demo.sqlite"
+    env = {**os.environ, "PORT": str(port), "KEEPWARM_DEMO_DATABASE": str(demo_database)}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     # Started the way a shell starts a background job: SIGINT ignored, which the launcher must undo.
@@ -48,6 +49,7 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
             break
     output = "".join(lines)
     assert f"http://127.0.0.1:{port}/" in output, output
+    assert demo_database.exists()  # its own file: a demo running from this checkout keeps its data
     assert "hr@example.com / keepwarm-hr" in output and "admin@example.com / keepwarm-admin" in output
     assert output.count(f"http://127.0.0.1:{port}/c/") == 5
     with socket.create_connection(("127.0.0.1", port), timeout=5):

@@ -276,3 +276,20 @@ def test_deleting_a_candidate_deletes_its_flags(app, site):
     db.session.delete(gone)
     db.session.commit()
     assert [f.candidate_id for f in open_flags()] == [kept.id]
+
+
+def test_training_notice_counts_48_hours_to_the_first_session(app, site):
+    from portal.models import CohortSession
+
+    def cohort_starting_in(hours, name):
+        cohort = gen_cohort(starts_on=(NOW + hours * timedelta(hours=1)).date(), days=1, name=name)
+        session = db.session.scalar(sa.select(CohortSession).where(CohortSession.cohort_id == cohort.id))
+        session.starts_at = NOW + hours * timedelta(hours=1)
+        db.session.commit()
+        return cohort
+
+    notice = [("passed", NOW - 9 * DAY), ("training_notice", NOW - DAY)]
+    inside = gen_candidate(site, notice, cohort=cohort_starting_in(47, "In 47 h"), name="Inside")
+    gen_candidate(site, notice, cohort=cohort_starting_in(50, "In 50 h"), name="Outside")
+    scan()
+    assert [f.candidate_id for f in open_flags("training_notice_not_seen")] == [inside.id]

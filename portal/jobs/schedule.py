@@ -13,6 +13,7 @@ from datetime import datetime
 
 from flask import current_app
 from redis.exceptions import RedisError
+from rq import Retry
 from rq.exceptions import DuplicateJobError
 
 from portal.jobs import queue, redis_connection
@@ -43,8 +44,11 @@ def enqueue_due(now: datetime, connection) -> list[str]:
     for job in periodic_jobs():
         job_id = f"{job.name}-{int(now.timestamp()) // job.every_seconds}"
         try:
+            # A job whose worker died is found by the next worker's maintenance and, thanks to the
+            # retry, run again (R23); the jobs are idempotent, so a second run changes nothing.
             queue(connection).enqueue(job.function, job_id=job_id, unique=True, job_timeout=job.timeout_seconds,
-                                      result_ttl=job.every_seconds * 2, failure_ttl=7 * 24 * 3600)
+                                      result_ttl=job.every_seconds * 2, failure_ttl=7 * 24 * 3600,
+                                      retry=Retry(max=2))
         except DuplicateJobError:
             continue
         enqueued.append(job_id)

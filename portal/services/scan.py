@@ -10,7 +10,7 @@ flags). Adding a rule is adding one ``Rule``. Nothing here loops over candidates
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -20,13 +20,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
-from portal.models import Candidate, Cohort, Flag, Stage
+from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
 from portal.models.base import UTCDateTime
 from portal.models.flags import CLEARED
 
 log = logging.getLogger(__name__)
 
 candidate, stage, cohort, flag = Candidate.__table__, Stage.__table__, Cohort.__table__, Flag.__table__
+session_table = CohortSession.__table__
 
 TRAINING_NOTICE_KEY = "training_notice"
 
@@ -90,20 +91,34 @@ def _gone_quiet(now, config):
     )
 
 
-def _training_notice_not_seen(now, config):
+def _cohorts_starting_soon(now, config) -> list[int]:
+    """Cohorts whose first session (without sessions: their first day, 00:00 local) begins in the next N hours.
+
+    Cohorts are few, so their ids become bound parameters, as the overdue stages' deadlines do.
+    """
     zone = ZoneInfo(config["TIMEZONE"])
-    today = now.astimezone(zone).date()
-    horizon = (now + timedelta(hours=config["RULE_TRAINING_NOTICE_HOURS"])).astimezone(zone).date()
+    until = now + timedelta(hours=config["RULE_TRAINING_NOTICE_HOURS"])
+    first_session = (sa.select(sa.func.min(session_table.c.starts_at))
+                     .where(session_table.c.cohort_id == cohort.c.id).scalar_subquery())
+    candidates = db.session.execute(
+        sa.select(cohort.c.id, cohort.c.starts_on, first_session)
+        .where(cohort.c.starts_on >= now.astimezone(zone).date() - timedelta(days=1),
+               cohort.c.starts_on <= until.astimezone(zone).date() + timedelta(days=1))
+    )
+    return [cohort_id for cohort_id, starts_on, first in candidates
+            if now <= (first or datetime.combine(starts_on, time(0), tzinfo=zone)) <= until]
+
+
+def _training_notice_not_seen(now, config):
     return (
         sa.select(candidate.c.id.label("candidate_id"), sa.literal("urgent").label("severity"),
                   candidate.c.stage_reached_at.label("evidence_at"),
                   candidate.c.stage_reached_at.label("episode_start"))
         .join(stage, stage.c.id == candidate.c.current_stage_id)
-        .join(cohort, cohort.c.id == candidate.c.cohort_id)
         .where(_active(), stage.c.key == TRAINING_NOTICE_KEY,
                # ix_candidate_stage_unseen's condition: only candidates who have not visited since their stage changed.
                sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.stage_reached_at),
-               cohort.c.starts_on >= today, cohort.c.starts_on <= horizon)
+               candidate.c.cohort_id.in_(_cohorts_starting_soon(now, config)))
     )
 
 
