@@ -1,7 +1,6 @@
 """All models, importable from one place (Alembic and the app both need every table)."""
 
-import sqlalchemy as sa
-import sqlalchemy.orm
+from sqlalchemy.orm import column_property
 
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
@@ -14,7 +13,7 @@ from portal.models.pipeline import Stage
 from portal.models.users import User
 
 # Defined here, where both tables exist: the derived tier is a column of every Candidate read.
-Candidate.risk_tier = sa.orm.column_property(derived_tier_of(Candidate.id))
+Candidate.risk_tier = column_property(derived_tier_of(Candidate.id))
 
 __all__ = [
     "AuditEvent", "Base", "Candidate", "ChecklistCompletion", "ChecklistItem", "Cohort",
