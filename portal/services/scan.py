@@ -100,12 +100,12 @@ def _cohorts_starting_soon(now, config) -> list[int]:
     until = now + timedelta(hours=config["RULE_TRAINING_NOTICE_HOURS"])
     first_session = (sa.select(sa.func.min(session_table.c.starts_at))
                      .where(session_table.c.cohort_id == cohort.c.id).scalar_subquery())
-    candidates = db.session.execute(
+    cohorts = db.session.execute(
         sa.select(cohort.c.id, cohort.c.starts_on, first_session)
         .where(cohort.c.starts_on >= now.astimezone(zone).date() - timedelta(days=1),
                cohort.c.starts_on <= until.astimezone(zone).date() + timedelta(days=1))
     )
-    return [cohort_id for cohort_id, starts_on, first in candidates
+    return [cohort_id for cohort_id, starts_on, first in cohorts
             if now <= (first or datetime.combine(starts_on, time(0), tzinfo=zone)) <= until]
 
 
