@@ -457,28 +457,9 @@ def database_env(name: str, args, workdir: Path, redis_url: str, secret: str) ->
 
 def pg_unavailable(url: str) -> str | None:
     """Why PostgreSQL cannot be used, or None when it answers (a missing database is created)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
+    from postgres import postgres_unavailable
 
-    from portal.config import normalise_database_url
-
-    plain = normalise_database_url(url).replace("+psycopg", "")
-    try:
-        psycopg.connect(plain, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        if "does not exist" not in str(error):
-            return " ".join(f"{type(error).__name__}: {error}".split())
-        name = make_url(plain).database
-        try:
-            maintenance = make_url(plain).set(database="postgres").render_as_string(hide_password=False)
-            with psycopg.connect(maintenance, connect_timeout=3, autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{name}"')
-            log(f"Created PostgreSQL database {name}.")
-        except Exception as create_error:  # noqa: BLE001 - any failure is a reason to skip
-            return " ".join(f"{type(create_error).__name__}: {create_error}".split())
-    except Exception as error:  # noqa: BLE001 - any failure is a reason to skip
-        return " ".join(f"{type(error).__name__}: {error}".split())
-    return None
+    return postgres_unavailable(url, log)
 
 
 def redis_answers(url: str) -> bool:

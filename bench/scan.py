@@ -76,28 +76,14 @@ def make_app(url: str):
 
 def pg_unavailable(url: str) -> str | None:
     """Why PostgreSQL cannot be used, or None when it answers (a missing database is created)."""
-    import psycopg
     from sqlalchemy.engine import make_url
 
-    parsed = make_url(url)
-    if parsed.database in (None, "", "test", "postgres"):
-        return f"refusing to use database {parsed.database!r}: this benchmark drops its public schema"
-    plain = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        psycopg.connect(plain, connect_timeout=3).close()
-    except psycopg.OperationalError as error:
-        if "does not exist" not in str(error):
-            return " ".join(f"{type(error).__name__}: {error}".split())
-        try:
-            maintenance = make_url(plain).set(database="postgres").render_as_string(hide_password=False)
-            with psycopg.connect(maintenance, connect_timeout=3, autocommit=True) as connection:
-                connection.execute(f'CREATE DATABASE "{parsed.database}"')
-            log(f"Created PostgreSQL database {parsed.database}.")
-        except Exception as create_error:  # noqa: BLE001 - any failure is a reason to skip
-            return " ".join(f"{type(create_error).__name__}: {create_error}".split())
-    except Exception as error:  # noqa: BLE001
-        return " ".join(f"{type(error).__name__}: {error}".split())
-    return None
+    from postgres import postgres_unavailable
+
+    database = make_url(url).database
+    if database in (None, "", "test", "postgres"):
+        return f"refusing to use database {database!r}: this benchmark drops its public schema"
+    return postgres_unavailable(url, log)
 
 
 def machine_busy_share(seconds: float = 1.0) -> float:
