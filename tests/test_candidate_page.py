@@ -373,3 +373,22 @@ def test_anything_under_c_gets_the_invalid_link_page(app):
     for path in ("/c/", "/c/a/b", "/c/../../etc/passwd"):
         response = client.get(path)
         assert response.status_code == 404 and response.data == reference, path
+
+
+def test_cached_cohort_fragment_never_carries_one_candidates_details_to_another(app, site):
+    """Someone adds personal fields to the shared cohort partial: they must not leak across the cohort."""
+    from jinja2 import ChoiceLoader, DictLoader
+
+    source = app.jinja_loader.get_source(app.jinja_env, "candidate/_cohort.html")[0]
+    careless = source.replace("</section>", "{% if candidate is defined %}<p>{{ candidate.name }}</p>{% endif %}"
+                                            "{{ name }}</section>")
+    app.jinja_env.loader = ChoiceLoader([DictLoader({"candidate/_cohort.html": careless}), app.jinja_loader])
+    app.jinja_env.cache = {}
+    cohort = gen_cohort()
+    first = gen_candidate(site, [("passed", utcnow())], name="第一位访客", cohort=cohort)
+    second = gen_candidate(site, [("passed", utcnow())], name="第二位访客", cohort=cohort)
+    first_page = open_page(app.test_client(), first, **ZH).data.decode()
+    second_page = open_page(app.test_client(), second, **ZH).data.decode()
+    assert cohort.name in first_page and cohort.name in second_page
+    assert "第一位访客" not in second_page
+    assert "第二位访客" not in first_page

@@ -33,13 +33,10 @@ _session_query = (
         candidate.c.id.label("candidate_id"), candidate.c.name, candidate.c.locale, candidate.c.status,
         candidate.c.cohort_id, candidate.c.current_stage_id,
         owner.c.name.label("hr_name"), owner.c.phone.label("hr_phone"), owner.c.email.label("hr_email"),
-        cohort.c.name.label("cohort_name"), cohort.c.starts_on, cohort.c.ends_on, cohort.c.place_zh,
-        cohort.c.place_en, cohort.c.address, cohort.c.map_url, cohort.c.bring_zh, cohort.c.bring_en,
     )
     .select_from(
         link.join(candidate, candidate.c.id == link.c.candidate_id)
         .outerjoin(owner, owner.c.id == candidate.c.owner_id)
-        .outerjoin(cohort, cohort.c.id == candidate.c.cohort_id)
     )
     .where(link.c.id == sa.bindparam("link_id"), link.c.revoked_at.is_(None),
            link.c.expires_at > sa.bindparam("now"))
@@ -64,6 +61,7 @@ def load_candidate_session(link_id: int, now: datetime) -> sa.Row | None:
 class PageData:
     stages: list
     reached: dict  # stage_id -> first time reached
+    cohort: sa.Row | None  # shared by every member: never holds anything personal
     sessions: list
     checklist: list  # (id, label_zh, label_en, done)
     stories: list
@@ -106,11 +104,13 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
     stages = cache.get("stages", lambda: _rows(sa.select(stage).order_by(stage.c.position)))
     stories = cache.get("home_stories", lambda: _rows(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)))
     items = cache.get("checklist", lambda: _rows(sa.select(item).order_by(item.c.position, item.c.id)))
-    sessions = []
+    cohort_row, sessions = None, []
     if cohort_id is not None:
-        sessions = cache.get(("sessions", cohort_id), lambda: _rows(
-            sa.select(session_table).where(session_table.c.cohort_id == cohort_id)
-            .order_by(session_table.c.starts_at)))
+        cohort_row, sessions = cache.get(("cohort", cohort_id), lambda: (
+            db.session.connection().execute(sa.select(cohort).where(cohort.c.id == cohort_id)).first(),
+            _rows(sa.select(session_table).where(session_table.c.cohort_id == cohort_id)
+                  .order_by(session_table.c.starts_at)),
+        ))
     reached, done = {}, set()
     for row in sorted(_rows(_progress_query, candidate_id=candidate_id), key=lambda r: r.at):
         if row.kind == "stage":
@@ -119,7 +119,7 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
             done.add(row.ref)
     checklist = [ChecklistEntry(i.id, i.label_zh, i.label_en, i.id in done)
                  for i in items if i.cohort_id is None or i.cohort_id == cohort_id]
-    return PageData(stages, reached, sessions, checklist, stories)
+    return PageData(stages, reached, cohort_row, sessions, checklist, stories)
 
 
 def checklist_query(candidate_id: int, cohort_id: int | None, item_id: int | None = None) -> sa.Select:

@@ -78,16 +78,18 @@ def page():
     candidate = current_candidate_or_404(now)
     data = load_page_data(candidate.candidate_id, candidate.cohort_id)
     zone = get_timezone()
-    nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, candidate.starts_on,
+    starts_on = data.cohort.starts_on if data.cohort else None
+    nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, starts_on,
                            today=now.astimezone(zone).date(), zone=zone)
     current, upcoming = current_and_next(nodes)
     _track(candidate, "view", "page", now)
     relax_durability()
     db.session.commit()
-    # Sections everyone in the cohort sees alike are rendered once per process and locale, like their data.
+    # Sections everyone in the cohort sees alike are rendered once per process and locale, like their data,
+    # and from that shared data alone: a cached fragment can never carry one candidate's details to another.
     locale = str(get_locale())
     cohort_html = _shared_fragment(("cohort", candidate.cohort_id, locale), "candidate/_cohort.html",
-                                   candidate=candidate, sessions=data.sessions)
+                                   cohort=data.cohort, sessions=data.sessions)
     stories_html = _shared_fragment(("stories", locale), "candidate/_stories.html", stories=data.stories)
     return render_template(
         "candidate/page.html", candidate=candidate, nodes=nodes, current=current, upcoming=upcoming,
@@ -95,9 +97,9 @@ def page():
     )
 
 
-def _shared_fragment(key, template: str, **context) -> Markup:
-    """A partial that depends only on shared content, cached as long as that content is."""
-    return shared_content().get(("html",) + key, lambda: Markup(render_template(template, **context)))
+def _shared_fragment(key, template: str, **shared) -> Markup:
+    """A partial rendered from shared content only (never a candidate's row), cached as long as that content is."""
+    return shared_content().get(("html",) + key, lambda: Markup(render_template(template, **shared)))
 
 
 @bp.post("/me/checklist/<int:item_id>")
