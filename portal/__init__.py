@@ -1,19 +1,19 @@
 """Keepwarm: the application factory, read top to bottom as a table of contents."""
 
+import logging
 import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
-from babel import Locale
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
 from portal.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, mail, migrate, talisman
+from portal.i18n import forget_request_locale, select_locale
+from portal.web import IdConverter
 
-LOCALES = ("zh_CN", "en")
-# Parsed once: Flask-Babel re-parses a returned string every request, scanning all of Babel's locales.
-_PARSED_LOCALES = {name: Locale.parse(name) for name in LOCALES}
+log = logging.getLogger(__name__)
 
 CSP = {
     "default-src": "'self'",
@@ -28,53 +28,23 @@ CSP = {
 
 
 def create_app(test_config: dict | None = None) -> Flask:
-    """Build the app from the environment, then ``test_config`` on top."""
+    """Build the app from the environment; ``test_config`` wins over it (portal.config.load)."""
     app = Flask(__name__, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
-    app.config.update(config_module.from_environment(app.instance_path))
-    if test_config:
-        app.config.update(test_config)
-    configure_flask(app)
+    app.config.update(config_module.load(app.instance_path, test_config))
+    if app.config["KEEPWARM_ENV"] == "production" and not app.config["SECURE_COOKIES"]:
+        log.warning("ALLOW_INSECURE_HTTP: serving over plain http; cookies are not Secure and HSTS is off.")
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    # Ids in URLs never exceed what the database holds: a larger number is a 404, not an overflow.
+    app.url_map.converters["int"] = IdConverter
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
     return app
-
-
-def configure_flask(app: Flask) -> None:
-    """Cookie, CSRF and proxy settings derived from the configuration."""
-    secure = app.config["SECURE_COOKIES"]
-    app.config.update(
-        SESSION_COOKIE_NAME="__Host-kw_session" if secure else "kw_session",
-        SESSION_COOKIE_SECURE=secure,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        # HR idle/absolute timeouts are enforced server-side in portal.hr.auth.
-        PERMANENT_SESSION_LIFETIME=app.config["HR_ABSOLUTE_TIMEOUT"],
-        # A CSRF token lives as long as the session: nothing typed is lost to a one-hour limit.
-        WTF_CSRF_TIME_LIMIT=None,
-        BABEL_DEFAULT_LOCALE="zh_CN",
-        BABEL_DEFAULT_TIMEZONE=app.config["TIMEZONE"],
-        RATELIMIT_STORAGE_URI=config_module.limiter_storage_uri(app.config["REDIS_URL"]),
-        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
-        RATELIMIT_SWALLOW_ERRORS=True,
-        RATELIMIT_HEADERS_ENABLED=False,
-        COMPRESS_REGISTER=app.config["COMPRESS_RESPONSES"],
-        COMPRESS_MIMETYPES=["text/html", "text/css", "text/plain", "application/javascript",
-                            "text/javascript", "text/calendar", "image/svg+xml"],
-        COMPRESS_ALGORITHM=["br", "gzip"],
-        # Static files are streamed; Flask-Compress's streaming default leaves out gzip.
-        COMPRESS_ALGORITHM_STREAMING=["br", "gzip"],
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
-        # Templates link static files with their content hash (portal.templating.static_url).
-        SEND_FILE_MAX_AGE_DEFAULT=365 * 24 * 3600,
-    )
-    if app.config["TRUSTED_PROXIES"]:
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
 
 
 def register_extensions(app: Flask) -> None:
@@ -85,9 +55,12 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         _tune_database(db.engine)
     login_manager.init_app(app)
+    login_manager.login_view = "hr.login"
+    login_manager.login_message = None  # type: ignore[assignment]
     # Flask-Login would load the HR user for every template, candidate pages included; portal.hr injects it.
     app.template_context_processors[None].remove(_flask_login_context_processor())
     babel.init_app(app, locale_selector=select_locale)
+    app.teardown_request(forget_request_locale)
     csrf.init_app(app)
     htmx.init_app(app)
     mail.init_app(app)
@@ -137,18 +110,6 @@ def _tune_database(engine: sa.Engine) -> None:
         cursor.close()
 
 
-def select_locale() -> Locale:
-    """The viewer's language: explicit choice, then candidate profile, then the browser."""
-    from flask import g
-
-    chosen = request.cookies.get("lang")
-    if chosen not in LOCALES:
-        chosen = g.get("candidate_locale")
-    if chosen not in LOCALES:
-        chosen = request.accept_languages.best_match(LOCALES, default="zh_CN")
-    return _PARSED_LOCALES[chosen]
-
-
 def register_blueprints(app: Flask) -> None:
     from portal.candidate import bp as candidate_bp
     from portal.hr import bp as hr_bp
@@ -160,7 +121,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from portal.site import register_error_pages
+    from portal.errors import register_error_pages
 
     register_error_pages(app)
 

@@ -5,28 +5,27 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal.extensions import db
-from portal.models import Candidate, User
-from portal.models.users import ROLES
-from portal.services.audit import record_audit
+from portal.models import Candidate, utcnow
+from portal.models.candidates import Channel
+from portal.models.users import Role
 from portal.services.links import issue_link, public_link_url
+from portal.services.staff import StaffError, create_user
 
 
 @click.command("create-user")
 @click.argument("email")
 @click.option("--name", required=True, help="Name shown to colleagues and candidates.")
-@click.option("--role", type=click.Choice(ROLES), default="hr", show_default=True)
+@click.option("--role", type=click.Choice([role.value for role in Role]), default=Role.HR.value, show_default=True)
 @click.option("--phone", default=None, help="Phone number candidates may call.")
 @click.password_option(help="Asked for when not given.")
-def create_user(email: str, name: str, role: str, phone: str | None, password: str) -> None:
+def create_user_command(email: str, name: str, role: str, phone: str | None, password: str) -> None:
     """Create an HR or admin user."""
-    email = email.strip().lower()
-    if db.session.scalars(sa.select(User).where(sa.func.lower(User.email) == email)).first():
-        raise click.ClickException(f"A user with the email {email} already exists.")
-    user = User(email=email, name=name, role=role, phone=phone)
-    user.set_password(password)
-    db.session.add(user)
+    try:
+        user = create_user(email, name=name, password=password, role=role, phone=phone, now=utcnow())
+    except StaffError as error:
+        raise click.ClickException(str(error)) from None
     db.session.commit()
-    click.echo(f"Created {role} {email}.")
+    click.echo(f"Created {role} {user.email}.")
 
 
 @click.command("candidate-link")
@@ -39,9 +38,7 @@ def candidate_link(candidate: str) -> None:
     found = db.session.scalars(query).first()
     if found is None:
         raise click.ClickException(f"No candidate {candidate!r}.")
-    link, token = issue_link(found, "cli", revoke_others=True)
-    record_audit("link.issue", object_type="candidate", object_id=found.id,
-                 detail=f"link {link.id} from the command line, earlier links revoked")
+    _link, token = issue_link(found, Channel.CLI, revoke_others=True, now=utcnow())
     db.session.commit()
     click.echo(public_link_url(token))
 
@@ -58,7 +55,6 @@ def demo() -> None:
 @click.command("purge")
 def purge() -> None:
     """Delete engagement events older than ENGAGEMENT_RETENTION_DAYS."""
-    from portal.models import utcnow
     from portal.services.retention import purge_engagement
 
     deleted = purge_engagement(utcnow())
@@ -70,7 +66,6 @@ def purge() -> None:
 @click.option("--dry-run", is_flag=True, help="Print what the scan would do and write nothing.")
 def scan(dry_run: bool) -> None:
     """Run the risk rules once now and print what was raised, escalated and closed."""
-    from portal.models import utcnow
     from portal.services.scan import run_scan
 
     result = run_scan(utcnow(), dry_run=dry_run)
@@ -89,5 +84,5 @@ def scan(dry_run: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (create_user, candidate_link, demo, purge, scan):
+    for command in (create_user_command, candidate_link, demo, purge, scan):
         app.cli.add_command(command)

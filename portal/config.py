@@ -1,16 +1,19 @@
-"""Settings read from the environment.
+"""Settings: the environment, then what ``create_app`` is given, then what follows from both.
 
-Development needs nothing set: SQLite and a generated secret key live in the instance
-folder, and the launcher hands an embedded Redis URL to every process. Production
-(``KEEPWARM_ENV=production``) refuses to start without its secrets and services.
+Development needs nothing set: SQLite and a generated secret key live in the instance folder, and
+the launcher hands an embedded Redis URL to every process. Production (``KEEPWARM_ENV=production``)
+refuses to start without its secrets and services, with a weak key, or without https.
 """
 
 import os
 import secrets
+import string
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 PRODUCTION_REQUIRED = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PUBLIC_BASE_URL")
+MIN_SECRET_KEY_BITS = 256  # 32 random bytes
 
 
 class ConfigError(RuntimeError):
@@ -47,42 +50,45 @@ def instance_secret_key(instance_path: str) -> str:
     return path.read_text().strip()
 
 
-def _bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
+def secret_key_bits(key: str) -> int:
+    """A generous estimate of a key's randomness: hex counts 4 bits a character, anything else 6."""
+    if len(set(key)) < 8:
+        return 0
+    per_character = 4 if all(ch in string.hexdigits for ch in key) else 6
+    return len(key) * per_character
+
+
+def _bool(value: str | None, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def from_environment(instance_path: str) -> dict:
-    """Build the configuration mapping for ``create_app`` from ``os.environ``."""
-    env = os.environ
-    production = env.get("KEEPWARM_ENV") == "production"
-    if production:
-        missing = [name for name in PRODUCTION_REQUIRED if not env.get(name)]
-        if missing:
-            raise ConfigError("KEEPWARM_ENV=production needs " + ", ".join(missing))
-
-    database_url = env.get("DATABASE_URL") or "sqlite:///" + str(Path(instance_path) / "keepwarm.sqlite")
-    public_base_url = env.get("PUBLIC_BASE_URL", "http://127.0.0.1:" + env.get("PORT", "8000")).rstrip("/")
-    secure_cookies = public_base_url.startswith("https://")
-
+def from_environment(env: os._Environ | dict) -> dict[str, Any]:
+    """The settings ``os.environ`` (or ``env``) gives, with defaults for what it leaves out."""
     return {
-        "KEEPWARM_ENV": "production" if production else "development",
-        "SECRET_KEY": env.get("SECRET_KEY") or instance_secret_key(instance_path),
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "KEEPWARM_ENV": "production" if env.get("KEEPWARM_ENV") == "production" else "development",
+        "SECRET_KEY": env.get("SECRET_KEY"),
+        "DATABASE_URL": env.get("DATABASE_URL"),
         "REDIS_URL": env.get("REDIS_URL"),
-        "PUBLIC_BASE_URL": public_base_url,
+        # Where candidates' links point; a laptop's default is filled in by load().
+        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
+        "PORT": env.get("PORT", "8000"),
+        # An intranet without TLS: production then starts over plain http, and says so in its log.
+        "ALLOW_INSECURE_HTTP": _bool(env.get("ALLOW_INSECURE_HTTP"), False),
         "TIMEZONE": env.get("TIMEZONE", "Asia/Shanghai"),
+        # When the working day starts in TIMEZONE: "no answer" and snoozed flags come back then.
+        "WORKDAY_START": env.get("WORKDAY_START", "09:00"),
         "ORGANISATION_NAME": env.get("ORGANISATION_NAME", "Keepwarm Demo Retail"),
         "HR_HOTLINE": env.get("HR_HOTLINE", "400-000-0000"),
         # How many reverse proxies sit in front of the app; their X-Forwarded-For entries are trusted.
         "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
         # Off when a proxy in front already compresses.
-        "COMPRESS_RESPONSES": _bool("COMPRESS_RESPONSES", True),
-        "SECURE_COOKIES": secure_cookies,
+        "COMPRESS_RESPONSES": _bool(env.get("COMPRESS_RESPONSES"), True),
         "LINK_DAYS_AFTER_START": int(env.get("LINK_DAYS_AFTER_START", "30")),
         "LINK_DAYS_WITHOUT_START": int(env.get("LINK_DAYS_WITHOUT_START", "90")),
+        # A candidate cookie not renewed by a visit for this long stops working (the link still does).
+        "CANDIDATE_COOKIE_DAYS": int(env.get("CANDIDATE_COOKIE_DAYS", "14")),
         # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
         "ENGAGEMENT_RETENTION_DAYS": int(env.get("ENGAGEMENT_RETENTION_DAYS", "180")),
         "SCAN_INTERVAL_SECONDS": int(env.get("SCAN_INTERVAL_SECONDS", "300")),
@@ -94,11 +100,81 @@ def from_environment(instance_path: str) -> dict:
         "RULE_QUIET_WARNING_DAYS": int(env.get("RULE_QUIET_WARNING_DAYS", "3")),
         "RULE_QUIET_URGENT_DAYS": int(env.get("RULE_QUIET_URGENT_DAYS", "7")),
         "RULE_TRAINING_NOTICE_HOURS": int(env.get("RULE_TRAINING_NOTICE_HOURS", "48")),
+        # How far ahead HR may snooze a flag.
+        "SNOOZE_MAX_DAYS": int(env.get("SNOOZE_MAX_DAYS", "30")),
+        # Failed look-ups only, per address (portal.throttle).
         "FAILED_TOKEN_LIMIT": env.get("FAILED_TOKEN_LIMIT", "20 per 10 minutes"),
+        # Failed HR logins: per account and address, per address, and a growing delay per account (hr.auth).
         "HR_LOGIN_LIMIT": env.get("HR_LOGIN_LIMIT", "10 per 10 minutes"),
+        "HR_LOGIN_ADDRESS_LIMIT": env.get("HR_LOGIN_ADDRESS_LIMIT", "30 per 10 minutes"),
+        "HR_LOGIN_FREE_FAILURES": int(env.get("HR_LOGIN_FREE_FAILURES", "5")),
+        "HR_LOGIN_MAX_DELAY_SECONDS": int(env.get("HR_LOGIN_MAX_DELAY_SECONDS", "60")),
         "HR_IDLE_TIMEOUT": timedelta(minutes=int(env.get("HR_IDLE_MINUTES", "30"))),
         "HR_ABSOLUTE_TIMEOUT": timedelta(hours=int(env.get("HR_ABSOLUTE_HOURS", "10"))),
         "MAIL_SERVER": env.get("MAIL_SERVER", "127.0.0.1"),
         "MAIL_PORT": int(env.get("MAIL_PORT", "25")),
         "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "hr@keepwarm.invalid"),
     }
+
+
+def derived_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Flask and extension settings that follow from ours (cookies, CSRF, limiter, compression)."""
+    secure = config["PUBLIC_BASE_URL"].startswith("https://")
+    return {
+        "SECURE_COOKIES": secure,
+        "SESSION_COOKIE_NAME": "__Host-kw_session" if secure else "kw_session",
+        "SESSION_COOKIE_SECURE": secure,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        # HR idle/absolute timeouts are enforced server-side in portal.hr.auth.
+        "PERMANENT_SESSION_LIFETIME": config["HR_ABSOLUTE_TIMEOUT"],
+        # A CSRF token lives as long as the session: nothing typed is lost to a one-hour limit.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh_CN",
+        "BABEL_DEFAULT_TIMEZONE": config["TIMEZONE"],
+        "RATELIMIT_STORAGE_URI": limiter_storage_uri(config["REDIS_URL"]),
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "COMPRESS_REGISTER": config["COMPRESS_RESPONSES"],
+        "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "application/javascript",
+                               "text/javascript", "text/calendar", "image/svg+xml"],
+        "COMPRESS_ALGORITHM": ["br", "gzip"],
+        # Static files are streamed; Flask-Compress's streaming default leaves out gzip.
+        "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # Templates link static files with their content hash (portal.templating.static_url).
+        "SEND_FILE_MAX_AGE_DEFAULT": 365 * 24 * 3600,
+    }
+
+
+def check_production(config: dict[str, Any]) -> None:
+    """Refuse to run production without its services, with a guessable key, or over plain http."""
+    missing = [name for name in PRODUCTION_REQUIRED if not config.get(name)]
+    if missing:
+        raise ConfigError("KEEPWARM_ENV=production needs " + ", ".join(missing))
+    if secret_key_bits(config["SECRET_KEY"]) < MIN_SECRET_KEY_BITS:
+        raise ConfigError("SECRET_KEY must hold at least 32 random bytes; make one with "
+                          "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    if not config["PUBLIC_BASE_URL"].startswith("https://") and not config["ALLOW_INSECURE_HTTP"]:
+        raise ConfigError("PUBLIC_BASE_URL must be https:// in production (cookies are Secure and HSTS is on "
+                          "only then); set ALLOW_INSECURE_HTTP=1 for an intranet without TLS")
+
+
+def load(instance_path: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The whole configuration: environment, then ``given`` (which wins), then what follows from them."""
+    given = dict(given or {})
+    config = from_environment(os.environ)
+    config.update(given)
+    if config["KEEPWARM_ENV"] == "production":
+        check_production(config)
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = instance_secret_key(instance_path)
+    if not config["PUBLIC_BASE_URL"]:
+        config["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{config['PORT']}"
+    if "SQLALCHEMY_DATABASE_URI" not in given:
+        database_url = config["DATABASE_URL"] or "sqlite:///" + str(Path(instance_path) / "keepwarm.sqlite")
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(database_url)
+    config.update({key: value for key, value in derived_settings(config).items() if key not in given})
+    return config

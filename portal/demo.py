@@ -11,8 +11,10 @@ from portal.extensions import db
 from portal.models import (
     Candidate, ChecklistItem, Cohort, CohortSession, EngagementEvent, Stage, Story, User, utcnow,
 )
+from portal.models.candidates import Channel
 from portal.services.links import issue_link, public_link_url
 from portal.services.stages import advance_stage
+from portal.services.staff import create_user
 
 DEMO_USERS = (
     # email, password, name, role, phone
@@ -123,12 +125,8 @@ DEMO_STATES = (
 
 def seed(now: datetime) -> None:
     """Create the demo organisation's data in an empty database."""
-    users = []
-    for email, password, name, role, phone in DEMO_USERS:
-        user = User(email=email, name=name, role=role, phone=phone)
-        user.set_password(password)
-        db.session.add(user)
-        users.append(user)
+    users = [create_user(email, name=name, password=password, role=role, phone=phone, now=now)
+             for email, password, name, role, phone in DEMO_USERS]
     hr = users[0]
     stages = {}
     for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES):
@@ -183,7 +181,7 @@ def load_demo(now: datetime | None = None) -> list[str]:
         candidate = db.session.scalars(sa.select(Candidate).where(Candidate.email == email)).first()
         if candidate is None:
             continue
-        _link, token = issue_link(candidate, "cli", revoke_others=True, now=now)
+        _link, token = issue_link(candidate, Channel.CLI, revoke_others=True, now=now)
         lines.append(f"  {state:<40} {public_link_url(token)}")
     db.session.commit()
     return lines

@@ -9,7 +9,8 @@ from babel import dates as babel_dates
 from flask import Flask, current_app, g, request, url_for
 from flask_babel import get_locale, get_timezone, get_translations
 
-from portal import LOCALES
+from portal.i18n import LOCALES
+from portal.models.cohorts import is_web_url
 
 
 def localized(obj, field: str, locale: str | None = None) -> str:
@@ -52,6 +53,11 @@ def iso_datetime(value: datetime) -> str:
     return value.isoformat(timespec="seconds")
 
 
+def web_url(url: str | None) -> str:
+    """The address when it is http(s), else nothing: a stored link is re-checked where it is rendered."""
+    return url if url and is_web_url(url) else ""
+
+
 def tel_href(phone: str | None) -> str:
     return "tel:" + "".join(ch for ch in (phone or "") if ch.isdigit() or ch == "+")
 
@@ -91,7 +97,7 @@ def init_app(app: Flask) -> None:
     )
     app.jinja_env.filters.update(
         localized=localized, local_datetime=local_datetime, local_date=local_date,
-        iso_datetime=iso_datetime, tel_href=tel_href,
+        iso_datetime=iso_datetime, tel_href=tel_href, web_url=web_url,
     )
 
     @app.context_processor

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from portal.demo import CHECKLIST, STAGES
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, Cohort, CohortSession, Stage, Story, User, utcnow
+from portal.models import Candidate, ChecklistItem, Cohort, CohortSession, Flag, Stage, Story, User, utcnow
 from portal.services.links import issue_link
 from portal.services.stages import advance_stage
 
@@ -79,7 +79,7 @@ def gen_candidate(stages: dict | None = None, reached: list[tuple[str, datetime]
 
 def gen_link(candidate: Candidate, channel: str = "qr", now: datetime | None = None, **kwargs) -> str:
     """Issue a link and return its token."""
-    _link, token = issue_link(candidate, channel, now=now, **kwargs)
+    _link, token = issue_link(candidate, channel, now=now or utcnow(), **kwargs)
     db.session.commit()
     return token
 
@@ -90,3 +90,27 @@ def open_page(client, candidate: Candidate, **headers):
     response = client.get(f"/c/{token}", headers=headers)
     assert response.status_code == 303, response.status_code
     return client.get(response.headers["Location"], headers=headers)
+
+
+def log_in(client, who, password: str = PASSWORD, **kwargs):
+    """Post the HR login form like a browser (``who``: a user or an email); returns the response."""
+    email = getattr(who, "email", who)
+    return client.post("/hr/login", data={"email": email, "password": password}, **kwargs)
+
+
+def signed_in(client, user: User):
+    """The client, logged in as ``user`` (the login must succeed)."""
+    response = log_in(client, user)
+    assert response.status_code == 303, response.status_code
+    return client
+
+
+def gen_flag(candidate: Candidate, rule: str = "gone_quiet", severity: str = "warning", *,
+             raised_ago: timedelta = timedelta(hours=1), now: datetime | None = None, **fields) -> Flag:
+    """An open flag as the scan would raise it, about a visit four days before ``now``."""
+    now = now or utcnow()
+    flag = Flag(candidate_id=candidate.id, rule=rule, severity=severity, reason="test",
+                evidence_at=now - timedelta(days=4), raised_at=now - raised_ago, **fields)
+    db.session.add(flag)
+    db.session.commit()
+    return flag

@@ -13,6 +13,7 @@ from flask_migrate import upgrade
 from portal import create_app
 from portal.embedded import embedded_redis
 from portal.extensions import db
+from portal.models import utcnow
 from tests import builders
 
 SECRET = "test-secret-key-of-sufficient-length-0123456789"
@@ -54,7 +55,6 @@ def _config(database_url: str, redis_url: str, **overrides) -> dict:
         "SECRET_KEY": SECRET,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": None,  # derived from REDIS_URL below
         "PUBLIC_BASE_URL": "http://localhost",
         # CSRF has its own tests with it switched on (test_candidate_links, test_hr).
         "WTF_CSRF_ENABLED": False,
@@ -92,10 +92,7 @@ def make_app(database_url, redis_url):
     apps = []
 
     def factory(**overrides):
-        config = _config(database_url, redis_url, **overrides)
-        from portal.config import limiter_storage_uri
-        config["RATELIMIT_STORAGE_URI"] = limiter_storage_uri(redis_url)
-        app = create_app(config)
+        app = create_app(_config(database_url, redis_url, **overrides))
         app.test_client_class = IsolatedClient
         apps.append(app)
         return app
@@ -121,6 +118,12 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def now():
+    """The time a test runs at, whole seconds: pass it on as now= wherever time matters."""
+    return utcnow().replace(microsecond=0)
 
 
 @pytest.fixture

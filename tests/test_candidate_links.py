@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.models import EngagementEvent, PortalLink, utcnow
 from portal.services.links import find_active_link, generate_token, hash_token
 from portal.weblog import redact
-from tests.builders import gen_candidate, gen_cohort, gen_link, gen_user, open_page
+from tests.builders import gen_candidate, gen_cohort, gen_link, gen_user, log_in, open_page
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -160,7 +160,7 @@ def test_candidate_cookie_grants_no_hr_access_and_hr_session_grants_no_candidate
     assert client.get("/hr/").status_code == 302  # to the login page
     hr_client = app.test_client()
     gen_user("admin", email="boss@example.com")
-    hr_client.post("/hr/login", data={"email": "boss@example.com", "password": "correct horse battery staple"})
+    log_in(hr_client, "boss@example.com")
     assert hr_client.get("/hr/").status_code == 200
     assert hr_client.get("/me").status_code == 404
 

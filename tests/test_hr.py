@@ -1,6 +1,7 @@
 """HR login, sessions, the candidates list, link issue, audit, and the CLI."""
 
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -8,16 +9,12 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AuditEvent, Flag, PortalLink, User, utcnow
-from tests.builders import PASSWORD, gen_candidate, gen_user
-
-
-def login(client, email, password=PASSWORD):
-    return client.post("/hr/login", data={"email": email, "password": password})
+from tests.builders import PASSWORD, gen_candidate, gen_user, log_in
 
 
 def test_login_and_logout(app, client):
     user = gen_user("hr", email="hr@example.com")
-    response = login(client, "HR@example.com")
+    response = log_in(client, "HR@example.com")
     assert response.status_code == 303 and response.headers["Location"] == "/hr/queue"
     assert client.get("/hr/").status_code == 200
     assert client.post("/hr/logout").status_code == 303
@@ -28,8 +25,8 @@ def test_login_and_logout(app, client):
 
 def test_unknown_user_and_wrong_password_get_the_same_answer(app, client):
     gen_user("hr", email="hr@example.com")
-    wrong = login(client, "hr@example.com", "nope")
-    unknown = login(client, "ghost@example.com", "nope")
+    wrong = log_in(client, "hr@example.com", "nope")
+    unknown = log_in(client, "ghost@example.com", "nope")
     assert wrong.status_code == unknown.status_code == 200
     strip = lambda body: re.sub(rb'(value="|X-CSRFToken": ")[^"]*"', b"", body)  # CSRF tokens differ per second
     assert strip(wrong.data) == strip(unknown.data)
@@ -40,7 +37,7 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(app, client):
 def test_session_cookie_replayed_after_logout_is_refused(app):
     gen_user("hr", email="hr@example.com")
     client = app.test_client()
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     stolen = client.get_cookie("kw_session").value
     client.post("/hr/logout")
     thief = app.test_client()
@@ -51,11 +48,11 @@ def test_session_cookie_replayed_after_logout_is_refused(app):
 def test_disabled_user_is_logged_out_at_once(app):
     user = gen_user("hr", email="hr@example.com")
     client = app.test_client()
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     user.active = False
     db.session.commit()
     assert client.get("/hr/").status_code == 302
-    assert login(app.test_client(), "hr@example.com").status_code == 200  # login refused too
+    assert log_in(app.test_client(), "hr@example.com").status_code == 200  # login refused too
 
 
 def test_session_id_changes_on_login(app):
@@ -64,7 +61,7 @@ def test_session_id_changes_on_login(app):
     client.get("/hr/login")
     with client.session_transaction() as session:
         session["planted"] = "by attacker"
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     with client.session_transaction() as session:
         assert "planted" not in session
 
@@ -73,7 +70,7 @@ def test_session_id_changes_on_login(app):
 def test_idle_and_absolute_timeouts(app, field, age):
     gen_user("hr", email="hr@example.com")
     client = app.test_client()
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     with client.session_transaction() as session:
         session[field] = session[field] - age.total_seconds()
     response = client.get("/hr/", headers={"Accept-Language": "en"})
@@ -94,17 +91,43 @@ def test_session_cookie_attributes(make_app):
     assert "Strict-Transport-Security" in response.headers
 
 
-def test_login_is_rate_limited_per_account_and_ip(make_app):
+def test_failed_logins_are_limited_per_account_and_address(make_app):
     app = make_app(HR_LOGIN_LIMIT="3 per 10 minutes")
     with app.app_context():
         gen_user("hr", email="hr@example.com")
     client = app.test_client()
-    statuses = [login(client, "hr@example.com", "wrong").status_code for _ in range(4)]
+    statuses = [log_in(client, "hr@example.com", "wrong").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
-    # Another address cannot keep guessing the same account either.
-    other = app.test_client()
-    assert other.post("/hr/login", data={"email": "hr@example.com", "password": "x"},
-                      environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 429
+    # Another account from the same address, and the same account from another address, may still try.
+    assert log_in(client, "other@example.com", "wrong").status_code == 200
+    assert log_in(app.test_client(), "hr@example.com", environ_base={"REMOTE_ADDR": "10.9.9.9"}).status_code == 303
+
+
+def test_failed_logins_are_limited_per_address(make_app):
+    app = make_app(HR_LOGIN_ADDRESS_LIMIT="3 per 10 minutes")
+    client = app.test_client()
+    statuses = [log_in(client, f"guess{i}@example.com", "wrong").status_code for i in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_guessing_from_many_addresses_slows_the_attacker_but_never_locks_the_owner_out(make_app):
+    """Ten wrong passwords from ten addresses once locked the owner out for ten minutes."""
+    app = make_app(HR_LOGIN_FREE_FAILURES=3, HR_LOGIN_MAX_DELAY_SECONDS=2)
+    with app.app_context():
+        gen_user("hr", email="hr@example.com")
+    attacker = app.test_client()
+    answers = [log_in(attacker, "hr@example.com", "wrong", environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
+                      headers={"Accept-Language": "en"}) for i in range(10)]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[:3] == [200, 200, 200] and 429 in statuses  # past three failures, each one must wait
+    assert all(b"Please try again in" in a.data for a in answers if a.status_code == 429)
+    owner = app.test_client()
+    owner_address = {"environ_base": {"REMOTE_ADDR": "203.0.113.5"}, "headers": {"Accept-Language": "en"}}
+    deadline = time.monotonic() + 10
+    while (answer := log_in(owner, "hr@example.com", **owner_address)).status_code == 429:
+        assert b"Please try again in" in answer.data and time.monotonic() < deadline
+        time.sleep(0.2)
+    assert answer.status_code == 303  # in within the longest delay (2 s here), never ten minutes
 
 
 def test_login_keeps_what_was_typed_when_the_form_expired(make_app):
@@ -131,7 +154,7 @@ def test_candidates_list_is_paginated_and_scoped(app, client, site):
         gen_candidate(site, [("passed", utcnow())], name=f"Mine {index:02}", owner=me)
     gen_candidate(site, [("passed", utcnow())], name="Theirs", owner=other)
     gen_candidate(site, [("passed", utcnow())], name="Nobody's")
-    login(client, "me@example.com")
+    log_in(client, "me@example.com")
     first = client.get("/hr/").data.decode()
     second = client.get("/hr/?page=2").data.decode()
     names = re.findall(r"<td>(Mine \d\d|Theirs|Nobody&#39;s)<br>", first + second)
@@ -143,7 +166,7 @@ def test_admin_sees_every_candidate(app, client, site):
     gen_user("admin", email="boss@example.com")
     hr = gen_user("hr", email="hr@example.com")
     gen_candidate(site, [("passed", utcnow())], name="Theirs", owner=hr)
-    login(client, "boss@example.com")
+    log_in(client, "boss@example.com")
     assert "Theirs" in client.get("/hr/").data.decode()
 
 
@@ -151,7 +174,7 @@ def test_list_statement_count_does_not_grow_with_rows(app, client, site):
     from tests.sqlcount import count_statements
 
     gen_user("admin", email="boss@example.com")
-    login(client, "boss@example.com")
+    log_in(client, "boss@example.com")
     gen_candidate(site, [("passed", utcnow())])
     with count_statements() as few:
         client.get("/hr/")
@@ -165,7 +188,7 @@ def test_list_statement_count_does_not_grow_with_rows(app, client, site):
 def test_issue_link_shows_it_once_with_qr_and_revokes_the_old_ones(app, client, site):
     user = gen_user("hr", email="hr@example.com")
     candidate = gen_candidate(site, [("passed", utcnow())], owner=user)
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     first = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
     second = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
     url_1 = re.search(r"http://localhost/c/[A-Za-z0-9_-]{43}", first).group(0)
@@ -183,7 +206,7 @@ def test_hr_cannot_issue_links_for_someone_elses_candidate(app, client, site):
     gen_user("hr", email="hr@example.com")
     other = gen_user("hr", email="other@example.com")
     candidate = gen_candidate(site, [("passed", utcnow())], owner=other)
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     assert client.post(f"/hr/candidates/{candidate.id}/link").status_code == 404
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PortalLink)) == 0
 
@@ -237,7 +260,7 @@ def test_audit_detail_encodes_line_breaks(app):
 def test_language_switch_on_a_post_result_page_returns_to_the_list(app, client, site):
     user = gen_user("hr", email="hr@example.com")
     candidate = gen_candidate(site, [("passed", utcnow())], owner=user)
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     html = client.post(f"/hr/candidates/{candidate.id}/link").data.decode()
     assert 'name="next" value="/hr/"' in html
     assert client.get(f"/hr/candidates/{candidate.id}/link").status_code == 405
@@ -249,7 +272,7 @@ def test_tier_override_is_kept_and_shown_beside_the_derived_tier(app, client, si
     db.session.add(Flag(candidate_id=candidate.id, rule="gone_quiet", severity="warning", reason="x",
                         raised_at=utcnow()))
     db.session.commit()
-    login(client, "hr@example.com")
+    log_in(client, "hr@example.com")
     response = client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": "D", "next": "/hr/?q=Tiered"})
     assert response.status_code == 303 and response.headers["Location"] == "/hr/?q=Tiered"
     html = client.get("/hr/?q=Tiered", headers={"Accept-Language": "en"}).data.decode()
@@ -257,5 +280,7 @@ def test_tier_override_is_kept_and_shown_beside_the_derived_tier(app, client, si
     assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "tier.override")) == 1
     assert client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": "Z"}).status_code == 400
     client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": ""})
+    html = client.get("/hr/?q=Tiered", headers={"Accept-Language": "en"}).data.decode()
+    assert 'class="tier tier-B"' in html and "derived B" not in html
     db.session.refresh(candidate)
-    assert candidate.risk_tier_override is None and candidate.tier == "B"
+    assert candidate.risk_tier_override is None

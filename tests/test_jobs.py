@@ -214,7 +214,7 @@ def test_a_failed_rule_shows_in_healthz(app, site, monkeypatch):
     def broken(now, config):
         raise RuntimeError("rule exploded")
 
-    monkeypatch.setattr(scan_module, "RULES", (scan_module.Rule("broken", "Broken", broken),) + scan_module.RULES)
+    monkeypatch.setattr(scan_module, "RULES", (scan_module.Rule("broken", "Broken", "Broken", broken, str),) + scan_module.RULES)
     connection = redis_connection()
     worker = SimpleWorker([queue(connection)], connection=connection, serializer=JSONSerializer)
     worker.register_birth()

@@ -49,3 +49,20 @@ def test_upgrading_a_sqlite_database_keeps_its_data(make_app, tmp_path):
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on afterwards
         downgrade(revision="0001")
         assert counts() == dict.fromkeys(rows, 1)
+
+
+def test_vocabulary_columns_refuse_values_outside_their_vocabulary(app):
+    import pytest
+    import sqlalchemy as sa
+
+    statements = [
+        "INSERT INTO candidate (name, position, site, source_channel, status, tags, created_at)"
+        " VALUES ('Li', '', '', '', 'sleeping', '[]', '2026-11-01 08:00:00')",
+        "INSERT INTO \"user\" (email, name, password_hash, role, active, session_epoch, created_at)"
+        " VALUES ('a@example.com', 'A', 'x', 'root', true, 0, '2026-11-01 08:00:00')",
+        "INSERT INTO stage (key, position, label_zh, label_en, description_zh, description_en, side, required)"
+        " VALUES ('k', 1, 'k', 'k', '', '', 'nobody', true)",
+    ]
+    for statement in statements:
+        with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as connection:
+            connection.exec_driver_sql(statement)

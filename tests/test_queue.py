@@ -8,23 +8,10 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AuditEvent, Flag, utcnow
-from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_user
+from tests.builders import gen_candidate, gen_cohort, gen_flag, gen_user, signed_in
 
-NOW = utcnow()
 EN = {"Accept-Language": "en"}
 HX = {"HX-Request": "true", **EN}
-
-
-def gen_flag(candidate, rule="gone_quiet", severity="warning", raised_ago=timedelta(hours=1), **fields):
-    flag = Flag(candidate_id=candidate.id, rule=rule, severity=severity, reason="test",
-                evidence_at=NOW - timedelta(days=4), raised_at=NOW - raised_ago, **fields)
-    db.session.add(flag)
-    db.session.commit()
-    return flag
-
-
-def login(client, user):
-    assert client.post("/hr/login", data={"email": user.email, "password": PASSWORD}).status_code == 303
 
 
 @pytest.fixture
@@ -36,17 +23,17 @@ def rows(html):
     return re.findall(r'<tr id="flag-(\d+)"', html)
 
 
-def test_queue_orders_urgent_then_oldest_and_scopes_to_own_and_unowned(app, client, site, hr):
+def test_queue_orders_urgent_then_oldest_and_scopes_to_own_and_unowned(app, client, site, hr, now):
     other = gen_user("hr", email="other@example.com")
-    mine = gen_candidate(site, [("passed", NOW)], owner=hr, name="Mine")
-    nobody = gen_candidate(site, [("passed", NOW)], name="Nobody")
-    theirs = gen_candidate(site, [("passed", NOW)], owner=other, name="Theirs")
+    mine = gen_candidate(site, [("passed", now)], owner=hr, name="Mine")
+    nobody = gen_candidate(site, [("passed", now)], name="Nobody")
+    theirs = gen_candidate(site, [("passed", now)], owner=other, name="Theirs")
     old_warning = gen_flag(mine, raised_ago=timedelta(days=2))
     new_urgent = gen_flag(nobody, severity="urgent")
     gen_flag(theirs, severity="urgent")
-    gen_flag(mine, rule="link_not_opened", resolved_at=NOW)  # closed: not in the queue
-    gen_flag(nobody, rule="link_not_opened", snoozed_until=NOW + timedelta(days=1))  # snoozed: hidden
-    login(client, hr)
+    gen_flag(mine, rule="link_not_opened", resolved_at=now)  # closed: not in the queue
+    gen_flag(nobody, rule="link_not_opened", snoozed_until=now + timedelta(days=1))  # snoozed: hidden
+    signed_in(client, hr)
     html = client.get("/hr/queue", headers=EN).data.decode()
     assert rows(html) == [str(new_urgent.id), str(old_warning.id)]
     assert "No visit for 4 days" in html
@@ -54,20 +41,20 @@ def test_queue_orders_urgent_then_oldest_and_scopes_to_own_and_unowned(app, clie
     assert badge == "2"
 
 
-def test_admin_sees_every_flag(app, client, site, hr):
+def test_admin_sees_every_flag(app, client, site, hr, now):
     admin = gen_user("admin", email="boss@example.com")
-    gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
-    gen_flag(gen_candidate(site, [("passed", NOW)]))
-    login(client, admin)
+    gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    gen_flag(gen_candidate(site, [("passed", now)]))
+    signed_in(client, admin)
     assert len(rows(client.get("/hr/queue").data.decode())) == 2
 
 
-def test_filters_and_htmx_partial(app, client, site, hr):
+def test_filters_and_htmx_partial(app, client, site, hr, now):
     cohort = gen_cohort()
-    in_cohort = gen_candidate(site, [("passed", NOW)], owner=hr, cohort=cohort)
+    in_cohort = gen_candidate(site, [("passed", now)], owner=hr, cohort=cohort)
     urgent = gen_flag(in_cohort, severity="urgent")
-    gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr), rule="link_not_opened")
-    login(client, hr)
+    gen_flag(gen_candidate(site, [("passed", now)], owner=hr), rule="link_not_opened")
+    signed_in(client, hr)
     full = client.get(f"/hr/queue?cohort={cohort.id}", headers=EN)
     partial = client.get("/hr/queue?severity=urgent&rule=gone_quiet", headers=HX)
     assert "HX-Request" in full.headers["Vary"] and "HX-Request" in partial.headers["Vary"]
@@ -77,10 +64,10 @@ def test_filters_and_htmx_partial(app, client, site, hr):
     assert rows(partial_html) == [str(urgent.id)]
 
 
-def test_claim_with_htmx_returns_the_row_and_audits(app, client, site, hr):
-    candidate = gen_candidate(site, [("passed", NOW)], owner=hr)
+def test_claim_with_htmx_returns_the_row_and_audits(app, client, site, hr, now):
+    candidate = gen_candidate(site, [("passed", now)], owner=hr)
     flag = gen_flag(candidate)
-    login(client, hr)
+    signed_in(client, hr)
     response = client.post(f"/hr/flags/{flag.id}/claim", headers=HX)
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "queue-changed"
     html = response.data.decode()
@@ -89,9 +76,9 @@ def test_claim_with_htmx_returns_the_row_and_audits(app, client, site, hr):
     assert (audit.object_type, audit.object_id, audit.actor_user_id) == ("candidate", candidate.id, hr.id)
 
 
-def test_resolve_without_javascript_goes_back_to_the_filtered_queue(app, client, site, hr):
-    flag = gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
-    login(client, hr)
+def test_resolve_without_javascript_goes_back_to_the_filtered_queue(app, client, site, hr, now):
+    flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    signed_in(client, hr)
     response = client.post(f"/hr/flags/{flag.id}/resolve",
                            data={"outcome": "reached_by_phone", "note": "Called, all good", "next": "/hr/queue?severity=warning"})
     assert response.status_code == 303 and response.headers["Location"] == "/hr/queue?severity=warning"
@@ -100,12 +87,12 @@ def test_resolve_without_javascript_goes_back_to_the_filtered_queue(app, client,
     assert rows(client.get("/hr/queue").data.decode()) == []
 
 
-def test_bad_input_changes_nothing_and_keeps_what_was_typed(app, client, site, hr):
-    flag = gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
-    login(client, hr)
+def test_bad_input_changes_nothing_and_keeps_what_was_typed(app, client, site, hr, now):
+    flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    signed_in(client, hr)
     bad = client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "nonsense", "note": "Long note typed"}, headers=HX)
     assert bad.status_code == 422 and "Long note typed" in bad.data.decode()
-    past = client.post(f"/hr/flags/{flag.id}/snooze", data={"until": (NOW - timedelta(days=2)).date().isoformat()},
+    past = client.post(f"/hr/flags/{flag.id}/snooze", data={"until": (now - timedelta(days=2)).date().isoformat()},
                        headers=HX)
     assert past.status_code == 422 and "future" in past.data.decode()
     nojs = client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "", "note": "Typed without JS"}, headers=EN)
@@ -114,20 +101,20 @@ def test_bad_input_changes_nothing_and_keeps_what_was_typed(app, client, site, h
     assert flag.resolved_at is None and flag.snoozed_until is None
 
 
-def test_snooze_hides_the_flag_until_its_day(app, client, site, hr):
-    flag = gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
-    login(client, hr)
-    until = (NOW + timedelta(days=3)).date()
+def test_snooze_hides_the_flag_until_its_day(app, client, site, hr, now):
+    flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    signed_in(client, hr)
+    until = (now + timedelta(days=3)).date()
     assert client.post(f"/hr/flags/{flag.id}/snooze", data={"until": until.isoformat()}, headers=HX).status_code == 200
     assert rows(client.get("/hr/queue").data.decode()) == []
     db.session.refresh(flag)
     assert flag.snoozed_until.date() in (until, until - timedelta(days=1))  # 09:00 Shanghai is 01:00 UTC
 
 
-def test_next_stage_from_the_row(app, client, site, hr):
-    candidate = gen_candidate(site, [("passed", NOW - timedelta(days=3))], owner=hr)
+def test_next_stage_from_the_row(app, client, site, hr, now):
+    candidate = gen_candidate(site, [("passed", now - timedelta(days=3))], owner=hr)
     flag = gen_flag(candidate)
-    login(client, hr)
+    signed_in(client, hr)
     seen_stage = {"from_stage": site["passed"].id}
     assert client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX).status_code == 200
     db.session.refresh(candidate)
@@ -141,10 +128,10 @@ def test_next_stage_from_the_row(app, client, site, hr):
     assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "stage.advance")) == 1
 
 
-def test_flags_of_other_peoples_candidates_are_404(app, client, site, hr):
+def test_flags_of_other_peoples_candidates_are_404(app, client, site, hr, now):
     other = gen_user("hr", email="other@example.com")
-    flag = gen_flag(gen_candidate(site, [("passed", NOW)], owner=other))
-    login(client, hr)
+    flag = gen_flag(gen_candidate(site, [("passed", now)], owner=other))
+    signed_in(client, hr)
     for action in ("claim", "snooze", "resolve", "next-stage"):
         assert client.post(f"/hr/flags/{flag.id}/{action}", data={"outcome": "reassured", "until": "2099-01-01"}).status_code == 404
     db.session.refresh(flag)
@@ -156,51 +143,51 @@ def test_queue_needs_login(app, client):
     assert client.get("/hr/queue/badge").status_code == 302
 
 
-def test_queue_statement_count_is_constant(app, client, site, hr):
+def test_queue_statement_count_is_constant(app, client, site, hr, now):
     from tests.sqlcount import count_statements
 
     cohort = gen_cohort()
-    gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr, cohort=cohort))
-    login(client, hr)
+    gen_flag(gen_candidate(site, [("passed", now)], owner=hr, cohort=cohort))
+    signed_in(client, hr)
     with count_statements() as few:
         client.get("/hr/queue")
     for index in range(20):
-        gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr, cohort=gen_cohort(name=f"C{index}"), name=f"N{index}"),
+        gen_flag(gen_candidate(site, [("passed", now)], owner=hr, cohort=gen_cohort(name=f"C{index}"), name=f"N{index}"),
                  severity=("warning", "urgent")[index % 2])
     with count_statements() as many:
         client.get("/hr/queue")
     assert len(few) == len(many), "\n".join(many)
 
 
-def test_next_stage_is_refused_on_a_closed_flag(app, client, site, hr):
-    candidate = gen_candidate(site, [("passed", NOW)], owner=hr)
-    flag = gen_flag(candidate, resolved_at=NOW, outcome="reassured")
-    login(client, hr)
+def test_next_stage_is_refused_on_a_closed_flag(app, client, site, hr, now):
+    candidate = gen_candidate(site, [("passed", now)], owner=hr)
+    flag = gen_flag(candidate, resolved_at=now, outcome="reassured")
+    signed_in(client, hr)
     response = client.post(f"/hr/flags/{flag.id}/next-stage", data={"from_stage": site["passed"].id}, headers=HX)
     assert response.status_code == 409
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["passed"].id
 
 
-def test_no_answer_keeps_the_flag_and_brings_it_back_next_morning(app, client, site, hr):
-    flag = gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
-    login(client, hr)
+def test_no_answer_keeps_the_flag_and_brings_it_back_next_morning(app, client, site, hr, now):
+    flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    signed_in(client, hr)
     client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "no_answer", "note": "rang twice"}, headers=HX)
     db.session.refresh(flag)
     assert flag.resolved_at is None and flag.note == "rang twice"
-    assert NOW < flag.snoozed_until < NOW + timedelta(days=2)
+    assert now < flag.snoozed_until < now + timedelta(days=2)
     assert rows(client.get("/hr/queue").data.decode()) == []  # hidden until tomorrow morning
 
 
-def test_history_restore_gets_the_whole_page(app, client, site, hr):
-    gen_flag(gen_candidate(site, [("passed", NOW)], owner=hr))
-    login(client, hr)
+def test_history_restore_gets_the_whole_page(app, client, site, hr, now):
+    gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    signed_in(client, hr)
     restore = client.get("/hr/queue?severity=warning", headers={**HX, "HX-History-Restore-Request": "true"})
     assert "<html" in restore.data.decode() and 'id="queue-list"' in restore.data.decode()
 
 
 @pytest.mark.parametrize("page", ["99999999999999999999", "-3", "abc"])
 def test_absurd_page_numbers_are_harmless(app, client, hr, page):
-    login(client, hr)
+    signed_in(client, hr)
     assert client.get(f"/hr/queue?page={page}").status_code == 200
     assert client.get(f"/hr/?page={page}").status_code == 200

@@ -9,6 +9,7 @@ from icalendar import Calendar, Event
 
 from portal.extensions import db
 from portal.models import Cohort, CohortSession
+from portal.models.cohorts import one_line
 from portal.templating import localized
 
 
@@ -26,12 +27,13 @@ def cohort_calendar(cohort_id: int, now: datetime) -> bytes:
     calendar = Calendar()
     calendar.add("prodid", "-//Keepwarm//Candidate portal//EN")
     calendar.add("version", "2.0")
-    calendar.add("x-wr-calname", cohort.name)
+    name = one_line(cohort.name)  # older rows may hold a line break; a calendar property may not
+    calendar.add("x-wr-calname", name)
     if not sessions:
         event = Event()
         event.add("uid", f"cohort-{cohort.id}@{host}")
         event.add("dtstamp", now)
-        event.add("summary", cohort.name)
+        event.add("summary", name)
         event.add("dtstart", cohort.starts_on)
         event.add("dtend", cohort.ends_on + timedelta(days=1))
         event.add("location", location)
@@ -40,7 +42,7 @@ def cohort_calendar(cohort_id: int, now: datetime) -> bytes:
         event = Event()
         event.add("uid", f"cohort-{cohort.id}-session-{session.id}@{host}")
         event.add("dtstamp", now)
-        event.add("summary", f"{cohort.name}: {localized(session, 'title', locale)}")
+        event.add("summary", f"{name}: {localized(session, 'title', locale)}")
         event.add("dtstart", session.starts_at)
         event.add("dtend", session.ends_at)
         event.add("location", location)

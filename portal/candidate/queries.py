@@ -103,7 +103,8 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
     cache = shared_content()
     stages = cache.get("stages", lambda: _rows(sa.select(stage).order_by(stage.c.position)))
     stories = cache.get("home_stories", lambda: _rows(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)))
-    items = cache.get("checklist", lambda: _rows(sa.select(item).order_by(item.c.position, item.c.id)))
+    items = cache.get(("checklist", cohort_id), lambda: _rows(
+        sa.select(item).where(ChecklistItem.applies_to(cohort_id)).order_by(item.c.position, item.c.id)))
     cohort_row, sessions = None, []
     if cohort_id is not None:
         cohort_row, sessions = cache.get(("cohort", cohort_id), lambda: (
@@ -117,8 +118,7 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
             reached.setdefault(row.ref, row.at)
         else:
             done.add(row.ref)
-    checklist = [ChecklistEntry(i.id, i.label_zh, i.label_en, i.id in done)
-                 for i in items if i.cohort_id is None or i.cohort_id == cohort_id]
+    checklist = [ChecklistEntry(i.id, i.label_zh, i.label_en, i.id in done) for i in items]
     return PageData(stages, reached, cohort_row, sessions, checklist, stories)
 
 
@@ -133,7 +133,7 @@ def checklist_query(candidate_id: int, cohort_id: int | None, item_id: int | Non
             ChecklistCompletion.item_id == ChecklistItem.id,
             ChecklistCompletion.candidate_id == candidate_id,
         ))
-        .where(sa.or_(ChecklistItem.cohort_id.is_(None), ChecklistItem.cohort_id == cohort_id))
+        .where(ChecklistItem.applies_to(cohort_id))
         .order_by(ChecklistItem.position, ChecklistItem.id)
     )
     if item_id is not None:

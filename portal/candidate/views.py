@@ -1,48 +1,48 @@
-"""Candidate routes: open a link, the page, checklist, stories, calendar, language."""
+"""Candidate routes: open a link, the page, checklist, stories, calendar."""
 
-import sqlalchemy as sa
-from flask import abort, current_app, g, make_response, redirect, render_template, request, url_for
-
-from portal.candidate import bp
-from portal.candidate.calendar import cohort_calendar
-from portal.candidate.identity import cookie_name, link_id_from_cookie, set_candidate_cookie
+from flask import abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale, get_timezone
 from markupsafe import Markup
 
+from portal.candidate import bp
+from portal.candidate.calendar import cohort_calendar
+from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
 from portal.candidate.queries import (
     checklist_query, load_candidate_session, load_page_data, published_stories, shared_content,
 )
 from portal.candidate.timeline import build_timeline, current_and_next
-from portal.extensions import db, limiter
-from portal.models import PortalLink, Story, utcnow
+from portal.errors import invalid_link_response
+from portal.extensions import db
+from portal.models import Story, utcnow
+from portal.models.engagement import EventKind
 from portal.services.checklist import item_applies, set_item_done
-from portal.services.engagement import device_class, record_event, relax_durability
+from portal.services.engagement import record_event, record_view, relax_durability
 from portal.services.links import find_active_link
-from portal.site import htmx_aware, invalid_link_response, page_arg
+from portal.throttle import count_failure
+from portal.web import device_class, htmx_aware, page_arg
 
 STORIES_PER_PAGE = 10
 
 
-def _failed_token_limit() -> str:
-    return current_app.config["FAILED_TOKEN_LIMIT"]
-
-
 @bp.route("/c/<token>", methods=["GET"])
-@limiter.limit(_failed_token_limit, deduct_when=lambda response: response.status_code == 404)
 def open_link(token: str):
-    """Exchange the link for the candidate cookie and a token-free URL (R4, R5)."""
+    """Exchange the link for the candidate cookie and a token-free URL (R4, R5).
+
+    Only failed look-ups are counted and limited per address (FAILED_TOKEN_LIMIT): many phones share
+    one carrier address, and a valid link always goes through.
+    """
     now = utcnow()
     found = find_active_link(token, now)
     if found is None:
+        if not count_failure(current_app.config["FAILED_TOKEN_LIMIT"], "failed-token", request.remote_addr or ""):
+            abort(429)
         return invalid_link_response()
-    link_id, candidate_id = found
+    link_id, candidate_id, expires_at = found
     if request.method == "HEAD":
         # Scanners probe with HEAD: answer, but neither count it nor hand out a cookie.
         return "", 200
     # The fetch itself is only a prefetch: a view counts when /me is served with the cookie.
-    record_event(candidate_id, "prefetch", target="link", link_id=link_id,
-                 device=device_class(request.user_agent.string), now=now)
-    expires_at = db.session.get(PortalLink, link_id).expires_at
+    record_event(candidate_id, EventKind.PREFETCH, target="link", link_id=link_id, device=device_class(), now=now)
     db.session.commit()
     response = redirect(url_for("candidate.page"), 303)
     set_candidate_cookie(response, link_id, expires_at, now)
@@ -51,24 +51,23 @@ def open_link(token: str):
 
 def current_candidate_or_404(now):
     """The candidate behind the cookie, re-checked against the link every request."""
-    link_id = link_id_from_cookie(request.cookies.get(cookie_name()))
+    link_id = current_link_id(now)
     row = load_candidate_session(link_id, now) if link_id is not None else None
     if row is None:
         abort(404)
-    g.candidate_locale = row.locale
+    remember_candidate_locale(row.locale)
     return row
 
 
-def _track(candidate, kind: str, target: str, now) -> None:
-    """Record a view; the first real one (not a preview bot) also marks the link as opened."""
-    device = device_class(request.user_agent.string)
-    if candidate.first_opened_at is None and device != "bot":
-        db.session.connection().execute(
-            sa.update(PortalLink.__table__)
-            .where(PortalLink.__table__.c.id == candidate.link_id, PortalLink.__table__.c.first_opened_at.is_(None))
-            .values(first_opened_at=now)
-        )
-    record_event(candidate.candidate_id, kind, target=target, link_id=candidate.link_id, device=device, now=now)
+def _viewed(candidate, kind: str, target: str, now, response):
+    """Record the view (engagement only, so the commit may be relaxed), renew the cookie, answer."""
+    record_view(candidate.candidate_id, candidate.link_id, kind, target, device=device_class(),
+                link_unopened=candidate.first_opened_at is None, now=now)
+    relax_durability()
+    db.session.commit()
+    response = make_response(response)
+    renew_if_due(response, candidate.link_id, candidate.expires_at, now)
+    return response
 
 
 @bp.get("/me")
@@ -82,24 +81,22 @@ def page():
     nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, starts_on,
                            today=now.astimezone(zone).date(), zone=zone)
     current, upcoming = current_and_next(nodes)
-    _track(candidate, "view", "page", now)
-    relax_durability()
-    db.session.commit()
     # Sections everyone in the cohort sees alike are rendered once per process and locale, like their data,
     # and from that shared data alone: a cached fragment can never carry one candidate's details to another.
     locale = str(get_locale())
     cohort_html = _shared_fragment(("cohort", candidate.cohort_id, locale), "candidate/_cohort.html",
                                    cohort=data.cohort, sessions=data.sessions)
     stories_html = _shared_fragment(("stories", locale), "candidate/_stories.html", stories=data.stories)
-    return render_template(
+    html = render_template(
         "candidate/page.html", candidate=candidate, nodes=nodes, current=current, upcoming=upcoming,
         checklist=data.checklist, cohort_html=cohort_html, stories_html=stories_html,
     )
+    return _viewed(candidate, EventKind.VIEW, "page", now, html)
 
 
 def _shared_fragment(key, template: str, **shared) -> Markup:
     """A partial rendered from shared content only (never a candidate's row), cached as long as that content is."""
-    return shared_content().get(("html",) + key, lambda: Markup(render_template(template, **shared)))
+    return shared_content().get(("html", *key), lambda: Markup(render_template(template, **shared)))
 
 
 @bp.post("/me/checklist/<int:item_id>")
@@ -112,8 +109,8 @@ def checklist_toggle(item_id: int):
         abort(404)
     done = request.form.get("done") == "1"
     if set_item_done(candidate.candidate_id, item_id, done, now=now):
-        record_event(candidate.candidate_id, "checklist", target=f"{item_id}:{'on' if done else 'off'}",
-                     link_id=candidate.link_id, device=device_class(request.user_agent.string), now=now)
+        record_event(candidate.candidate_id, EventKind.CHECKLIST, target=f"{item_id}:{'on' if done else 'off'}",
+                     link_id=candidate.link_id, device=device_class(), now=now)
     db.session.commit()
     if not request.htmx:
         return redirect(url_for("candidate.page") + f"#item-{item_id}", 303)
@@ -126,13 +123,10 @@ def stories():
     """All published stories, paginated."""
     now = utcnow()
     candidate = current_candidate_or_404(now)
-    page_number = page_arg()
-    pagination = db.paginate(published_stories(), page=page_number, per_page=STORIES_PER_PAGE,
+    pagination = db.paginate(published_stories(), page=page_arg(), per_page=STORIES_PER_PAGE,
                              error_out=False, count=True)
-    _track(candidate, "view", "stories", now)
-    relax_durability()
-    db.session.commit()
-    return render_template("candidate/stories.html", candidate=candidate, pagination=pagination)
+    html = render_template("candidate/stories.html", candidate=candidate, pagination=pagination)
+    return _viewed(candidate, EventKind.VIEW, "stories", now, html)
 
 
 @bp.get("/me/stories/<int:story_id>")
@@ -143,10 +137,8 @@ def story(story_id: int):
     item = db.session.get(Story, story_id)
     if item is None or item.published_at is None:
         return render_template("errors/404.html"), 404
-    _track(candidate, "story", str(story_id), now)
-    relax_durability()
-    db.session.commit()
-    return render_template("candidate/story.html", candidate=candidate, story=item)
+    html = render_template("candidate/story.html", candidate=candidate, story=item)
+    return _viewed(candidate, EventKind.STORY, str(story_id), now, html)
 
 
 @bp.get("/me/calendar.ics")
@@ -156,11 +148,7 @@ def calendar():
     candidate = current_candidate_or_404(now)
     if candidate.cohort_id is None:
         return render_template("errors/404.html"), 404
-    body = cohort_calendar(candidate.cohort_id, now)
-    _track(candidate, "calendar", str(candidate.cohort_id), now)
-    relax_durability()
-    db.session.commit()
-    response = make_response(body)
+    response = make_response(cohort_calendar(candidate.cohort_id, now))
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="training.ics"'
-    return response
+    return _viewed(candidate, EventKind.CALENDAR, str(candidate.cohort_id), now, response)

@@ -1,23 +1,28 @@
 """HR login and logout, and the session rules every back-office request passes (R10, R11)."""
 
 from datetime import datetime, timezone
+from functools import cache
 
-import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from portal.extensions import db, limiter, login_manager
+from portal.errors import retry_on_expired_form
+from portal.extensions import db, login_manager
 from portal.hr import bp
 from portal.hr.forms import LoginForm
 from portal.models import User
-from portal.services.audit import record_audit
-from portal.site import RETRY_ON_EXPIRED_FORM, safe_next
+from portal.services.staff import end_all_sessions, find_user_by_email, record_login
+from portal.throttle import GrowingDelay, count_failure, is_exhausted
+from portal.web import safe_next
 
-login_manager.login_view = "hr.login"
-login_manager.login_message = None
-# A password hash that costs the same to check as a real one: unknown emails take as long as wrong passwords.
-_DUMMY_HASH = None
+
+@cache
+def _dummy_user() -> User:
+    """A password hash that costs the same to check as a real one: unknown emails take as long as wrong passwords."""
+    user = User(password_hash="")
+    user.set_password("not-a-password")
+    return user
 
 
 @login_manager.user_loader
@@ -54,45 +59,10 @@ def enforce_session_rules():
     return None
 
 
-def _login_key() -> str:
-    return "hr-login:" + (request.form.get("email") or "").strip().lower()
-
-
-def _failed_login(response) -> bool:
-    return response.status_code == 200 and request.method == "POST"
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["HR_LOGIN_LIMIT"], methods=["POST"], deduct_when=_failed_login)
-@limiter.limit(lambda: current_app.config["HR_LOGIN_LIMIT"], methods=["POST"], key_func=_login_key,
-               deduct_when=_failed_login)
-def login():
-    """Email and password; one message for every failure."""
-    global _DUMMY_HASH
-    form = LoginForm()
-    error = None
-    if form.validate_on_submit():
-        email = form.email.data.strip().lower()
-        user = db.session.scalars(sa.select(User).where(sa.func.lower(User.email) == email)).first()
-        if user is None:
-            if _DUMMY_HASH is None:
-                _DUMMY_HASH = User(password_hash="")
-                _DUMMY_HASH.set_password("not-a-password")
-            _DUMMY_HASH.check_password(form.password.data)
-        if user is not None and user.active and user.check_password(form.password.data):
-            session.clear()  # a fresh session on login (no fixation)
-            login_user(user)
-            session.permanent = True
-            session["login_at"] = session["seen_at"] = _now_ts()
-            record_audit("hr.login", actor_user_id=user.id, object_type="user", object_id=user.id)
-            db.session.commit()
-            return redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303)
-        record_audit("hr.login", actor_user_id=user.id if user else None, outcome="failed")
-        db.session.commit()
-        error = _("Email or password is not correct.")
-    elif request.method == "POST" and form.errors:
-        error = _("Please enter your email and password.")
-    return render_template("hr/login.html", form=form, error=error)
+def _account_delay() -> GrowingDelay:
+    config = current_app.config
+    return GrowingDelay("hr-login-account", window_minutes=15, free=config["HR_LOGIN_FREE_FAILURES"],
+                        cap=config["HR_LOGIN_MAX_DELAY_SECONDS"])
 
 
 def _login_form_expired():
@@ -102,16 +72,53 @@ def _login_form_expired():
                            error=_("The page had expired. Please enter your password again."))
 
 
-RETRY_ON_EXPIRED_FORM["hr.login"] = _login_form_expired
+@bp.route("/login", methods=["GET", "POST"])
+@retry_on_expired_form(_login_form_expired)
+def login():
+    """Email and password; one message for every failure. Only failures are counted (portal.throttle):
+
+    per address (HR_LOGIN_ADDRESS_LIMIT) and per account and address (HR_LOGIN_LIMIT), both refused
+    outright once used up; per account from anywhere, a growing delay that slows a guesser spread over
+    many addresses but never locks the owner out for longer than HR_LOGIN_MAX_DELAY_SECONDS.
+    """
+    form = LoginForm()
+    if not form.validate_on_submit():
+        error = _("Please enter your email and password.") if request.method == "POST" and form.errors else None
+        return render_template("hr/login.html", form=form, error=error)
+    config, address = current_app.config, request.remote_addr or ""
+    account = form.email.data.strip().lower()
+    if is_exhausted(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address) \
+            or is_exhausted(config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address):
+        return render_template("errors/429.html"), 429
+    wait = _account_delay().seconds_to_wait(account)
+    if wait:
+        error = _("Too many attempts for this account. Please try again in %(seconds)s seconds.", seconds=wait)
+        return render_template("hr/login.html", form=form, error=error), 429
+    user = find_user_by_email(account)
+    if user is not None and user.active and user.check_password(form.password.data):
+        _account_delay().succeeded(account)
+        session.clear()  # a fresh session on login (no fixation)
+        login_user(user)
+        session.permanent = True
+        session["login_at"] = session["seen_at"] = _now_ts()
+        record_login(user, succeeded=True)
+        db.session.commit()
+        return redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303)
+    if user is None:
+        _dummy_user().check_password(form.password.data)
+    count_failure(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address)
+    count_failure(config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address)
+    _account_delay().failed(account)
+    record_login(user, succeeded=False)
+    db.session.commit()
+    return render_template("hr/login.html", form=form, error=_("Email or password is not correct.")), 200
 
 
 @bp.post("/logout")
 def logout():
     """End this session and every other copy of its cookie."""
     if current_user.is_authenticated:
-        user = db.session.get(User, current_user.id)
-        user.session_epoch += 1
-        record_audit("hr.logout", actor_user_id=user.id, object_type="user", object_id=user.id)
+        end_all_sessions(db.session.get_one(User, current_user.id))
         db.session.commit()
     logout_user()
     session.clear()

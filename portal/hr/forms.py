@@ -6,6 +6,8 @@ from wtforms import DateField, EmailField, PasswordField, SelectField, TextAreaF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length
 
+from portal.hr.wording import OUTCOME_CHOICES
+
 
 class LoginForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Email(), Length(max=254)])
@@ -16,17 +18,6 @@ class SnoozeForm(FlaskForm):
     until = DateField(_l("Snooze until"), validators=[DataRequired()])
 
 
-# How a closed flag's outcome reads (portal.models.flags.OUTCOMES are the stored values).
-OUTCOME_LABELS = {
-    "reached_by_phone": _l("Reached by phone"),
-    "reassured": _l("Candidate reassured"),
-    "rescheduled": _l("Rescheduled"),
-    "withdrew": _l("Candidate withdrew"),
-    "no_answer": _l("No answer"),
-}
-
-
 class ResolveForm(FlaskForm):
-    outcome = SelectField(_l("What happened"), choices=[SelectChoice(v, l) for v, l in OUTCOME_LABELS.items()],
-                          validators=[DataRequired()])
+    outcome = SelectField(_l("What happened"), choices=[SelectChoice(value, label) for value, label in OUTCOME_CHOICES], validators=[DataRequired()])
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])

@@ -6,6 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from portal.models import Candidate, Flag, User
+from portal.models.flags import Severity, with_derived_tier
 
 
 def _scope(user: User):
@@ -20,12 +21,12 @@ def visible_candidates(user: User) -> sa.Select:
     return sa.select(Candidate).where(_scope(user))
 
 
-def candidates_list(user: User, search: str = "") -> sa.Select:
-    """The candidates page: newest activity first, stage and cohort loaded in the same statement."""
+def candidates_list(user: User, now: datetime, search: str = "") -> sa.Select:
+    """The candidates page: newest activity first; stage, cohort and tier at ``now`` in the same statement."""
     query = (
         visible_candidates(user)
         .options(sa.orm.joinedload(Candidate.current_stage), sa.orm.joinedload(Candidate.cohort),
-                 sa.orm.joinedload(Candidate.risk_tier_override_by))
+                 sa.orm.joinedload(Candidate.risk_tier_override_by), with_derived_tier(now))
         .order_by(Candidate.last_seen_at.desc().nulls_last(), Candidate.id.desc())
     )
     if search:
@@ -57,8 +58,9 @@ def queue_query(user: User, filters: QueueFilters, now: datetime) -> sa.Select:
         _visible_flags(user, now)
         .options(sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.current_stage),
                  sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.cohort),
+                 with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)),
                  sa.orm.joinedload(Flag.claimed_by))
-        .order_by(sa.case((Flag.severity == "urgent", 0), else_=1), Flag.raised_at, Flag.id)
+        .order_by(sa.case((Flag.severity == Severity.URGENT, 0), else_=1), Flag.raised_at, Flag.id)
     )
     if filters.rule:
         query = query.where(Flag.rule == filters.rule)
@@ -82,6 +84,10 @@ def open_rules_by_candidate(candidate_ids: list[int]) -> sa.Select:
             .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None)).order_by(Flag.id))
 
 
-def visible_flag(user: User, flag_id: int) -> sa.Select:
-    """One flag the user may act on, snoozed or not (deny by default)."""
-    return sa.select(Flag).join(Candidate, Candidate.id == Flag.candidate_id).where(Flag.id == flag_id, _scope(user))
+def visible_flag(user: User, flag_id: int, now: datetime) -> sa.Select:
+    """One flag the user may act on, snoozed or not (deny by default), its candidate's tier at ``now``."""
+    return (
+        sa.select(Flag).join(Candidate, Candidate.id == Flag.candidate_id)
+        .options(with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)))
+        .where(Flag.id == flag_id, _scope(user))
+    )

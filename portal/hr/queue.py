@@ -1,8 +1,5 @@
 """The HR follow-up queue: list, claim, snooze, resolve, next stage. htmx swaps one row; without JS, 303 back."""
 
-from datetime import datetime, time
-from zoneinfo import ZoneInfo
-
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -12,11 +9,12 @@ from portal.hr import bp
 from portal.hr.forms import ResolveForm, SnoozeForm
 from portal.hr.queries import QueueFilters, open_flag_count, queue_query, visible_flag
 from portal.models import Cohort, Flag, User, utcnow
-from portal.services.flags import (
-    FlagActionError, advance_flagged_candidate, claim_flag, resolve_flag, snooze_flag,
-)
-from portal.services.scan import RULES
-from portal.site import htmx_aware, page_arg, safe_next
+from portal.models.flags import Severity
+from portal.services.flags import FlagActionError, claim_flag, require_open, resolve_flag, snooze_flag
+from portal.services.scan import RULES, RULES_BY_NAME
+from portal.services.stages import StageError, advance_to_next_stage
+from portal.services.worktime import start_of_working_day
+from portal.web import htmx_aware, id_arg, page_arg, safe_next
 
 FLAGS_PER_PAGE = 25
 
@@ -24,10 +22,10 @@ FLAGS_PER_PAGE = 25
 def _filters() -> QueueFilters:
     args = request.args
     return QueueFilters(
-        rule=args.get("rule", "") if args.get("rule") in {r.name for r in RULES} else "",
-        severity=args.get("severity", "") if args.get("severity") in ("warning", "urgent") else "",
-        cohort_id=args.get("cohort", type=int),
-        owner_id=args.get("owner", type=int),
+        rule=args.get("rule", "") if args.get("rule") in RULES_BY_NAME else "",
+        severity=args.get("severity", "") if args.get("severity") in set(Severity) else "",
+        cohort_id=id_arg("cohort"),
+        owner_id=id_arg("owner"),
     )
 
 
@@ -57,7 +55,7 @@ def queue_badge():
 
 
 def _flag_or_404(flag_id: int) -> Flag:
-    flag = db.session.scalars(visible_flag(current_user, flag_id)).first()
+    flag = db.session.scalars(visible_flag(current_user, flag_id, utcnow())).first()
     if flag is None:
         abort(404)
     return flag
@@ -88,7 +86,7 @@ def _act(flag: Flag, action, *, refused_status: int = 409, **forms):
     """Run one service action: commit and show the row, or show it with why it was refused (nothing changed)."""
     try:
         action()
-    except FlagActionError as error:
+    except (FlagActionError, StageError) as error:
         db.session.rollback()
         return _answer(flag, str(error), status=refused_status, **forms)
     db.session.commit()
@@ -112,7 +110,7 @@ def snooze(flag_id: int):
     if not form.validate():
         return _answer(flag, "; ".join(form.until.errors) or None, snooze_form=form, status=422)
     # A date means "from the start of that working day" in the organisation's zone.
-    until = datetime.combine(form.until.data, time(9, 0), tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+    until = start_of_working_day(form.until.data)
     return _act(flag, lambda: snooze_flag(flag, current_user, until=until, now=utcnow()),
                 refused_status=422, snooze_form=form)
 
@@ -135,6 +133,10 @@ def resolve(flag_id: int):
 @htmx_aware
 def next_stage(flag_id: int):
     flag = _flag_or_404(flag_id)
-    seen_stage_id = request.form.get("from_stage", type=int)
-    return _act(flag, lambda: advance_flagged_candidate(flag, current_user, seen_stage_id=seen_stage_id,
-                                                        now=utcnow()))
+    seen_stage_id = id_arg("from_stage", request.form)
+
+    def advance() -> None:
+        require_open(flag)
+        advance_to_next_stage(flag.candidate, current_user, seen_stage_id=seen_stage_id, now=utcnow())
+
+    return _act(flag, advance)

@@ -11,11 +11,10 @@ from portal.extensions import db
 from portal.hr import bp
 from portal.hr.queries import candidates_list, open_rules_by_candidate, visible_candidates
 from portal.models import Candidate, utcnow
-from portal.models.candidates import TIERS
-from portal.services.tiers import override_tier
-from portal.site import page_arg, safe_next
-from portal.services.audit import record_audit
+from portal.models.candidates import Channel, Tier
 from portal.services.links import issue_link, public_link_url
+from portal.services.tiers import override_tier
+from portal.web import page_arg, safe_next
 
 CANDIDATES_PER_PAGE = 25
 
@@ -35,13 +34,13 @@ def get_candidate_or_404(candidate_id: int) -> Candidate:
 def candidates():
     """Read-only, paginated list of the candidates this user looks after."""
     search = request.args.get("q", "").strip()[:100]
-    pagination = db.paginate(candidates_list(current_user, search), page=page_arg(),
+    pagination = db.paginate(candidates_list(current_user, utcnow(), search), page=page_arg(),
                              per_page=CANDIDATES_PER_PAGE, error_out=False)
     reasons = defaultdict(list)
     for candidate_id, rule in db.session.execute(open_rules_by_candidate([c.id for c in pagination.items])):
         reasons[candidate_id].append(rule)
     return render_template("hr/candidates.html", pagination=pagination, search=search, reasons=reasons,
-                           tiers=TIERS)
+                           tiers=list(Tier))
 
 
 @bp.post("/candidates/<int:candidate_id>/tier")
@@ -50,7 +49,7 @@ def set_tier(candidate_id: int):
     """HR's override of the derived risk tier ("" clears it)."""
     candidate = get_candidate_or_404(candidate_id)
     tier = request.form.get("tier", "")
-    if tier not in TIERS + ("",):
+    if tier and tier not in set(Tier):
         abort(400)
     override_tier(candidate, tier or None, current_user, now=utcnow())
     db.session.commit()
@@ -62,9 +61,7 @@ def set_tier(candidate_id: int):
 def issue_candidate_link(candidate_id: int):
     """Issue a new link (revoking the earlier ones) and show it once, with a QR code."""
     candidate = get_candidate_or_404(candidate_id)
-    link, token = issue_link(candidate, "qr", issued_by_id=current_user.id, revoke_others=True)
-    record_audit("link.issue", actor_user_id=current_user.id, object_type="candidate", object_id=candidate.id,
-                 detail=f"link {link.id}, earlier links revoked")
+    link, token = issue_link(candidate, Channel.QR, issued_by_id=current_user.id, revoke_others=True, now=utcnow())
     db.session.commit()
     url = public_link_url(token)
     qr_svg = Markup(segno.make(url, error="m").svg_inline(scale=4, omitsize=True))

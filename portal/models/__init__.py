@@ -1,19 +1,14 @@
 """All models, importable from one place (Alembic and the app both need every table)."""
 
-from sqlalchemy.orm import column_property
-
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.candidates import Candidate, PortalLink, StageEvent
 from portal.models.cohorts import Cohort, CohortSession
 from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
-from portal.models.flags import Flag, derived_tier_of
+from portal.models.flags import Flag
 from portal.models.pipeline import Stage
 from portal.models.users import User
-
-# Defined here, where both tables exist: the derived tier is a column of every Candidate read.
-Candidate.risk_tier = column_property(derived_tier_of(Candidate.id))
 
 __all__ = [
     "AuditEvent", "Base", "Candidate", "ChecklistCompletion", "ChecklistItem", "Cohort",

@@ -1,6 +1,7 @@
 """Declarative base and the column types every model shares."""
 
 from datetime import datetime, timezone
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, registry
@@ -32,6 +33,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+def one_of(column: str, vocabulary: type[StrEnum] | tuple[str, ...]) -> sa.CheckConstraint:
+    """A CHECK that ``column`` holds one of a vocabulary's values (NULL passes, as SQL has it)."""
+    return sa.CheckConstraint(sa.column(column).in_([str(value) for value in vocabulary]), name=column)
 
 
 class Base(DeclarativeBase):

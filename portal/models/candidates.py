@@ -1,16 +1,38 @@
 """Candidates, their portal links and their stage history."""
 
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
-from portal.models.base import Base, utcnow
+from portal.i18n import LOCALES
+from portal.models.base import Base, one_of, utcnow
 
-STATUSES = ("active", "started", "left")
-TIERS = ("A", "B", "C", "D")
-LOCALES = ("zh_CN", "en")
-CHANNELS = ("qr", "cli", "email", "sms")
+
+class Status(StrEnum):
+    ACTIVE = "active"  # hired, not started: the risk rules watch them
+    STARTED = "started"
+    LEFT = "left"
+
+
+class Tier(StrEnum):
+    """Risk tiers, derived from open risk flags (models.flags.derived_tier) or set by HR."""
+
+    A = "A"  # on track
+    B = "B"  # watch
+    C = "C"  # at risk
+    D = "D"  # likely lost
+
+
+class Channel(StrEnum):
+    """How a link reached the candidate: one link per delivery."""
+
+    QR = "qr"
+    CLI = "cli"
+    EMAIL = "email"
+    SMS = "sms"
+
 # Partial-index conditions; a query uses such an index only when its WHERE repeats the condition.
 LINK_UNOPENED = "last_seen_at IS NULL OR last_seen_at < link_issued_at"
 STAGE_UNSEEN = "last_seen_at IS NULL OR last_seen_at < stage_reached_at"
@@ -30,6 +52,9 @@ class Candidate(Base):
                  sqlite_where=sa.text(LINK_UNOPENED), postgresql_where=sa.text(LINK_UNOPENED)),
         sa.Index("ix_candidate_stage_unseen", "current_stage_id",
                  sqlite_where=sa.text(STAGE_UNSEEN), postgresql_where=sa.text(STAGE_UNSEEN)),
+        one_of("status", Status),
+        one_of("risk_tier_override", Tier),
+        one_of("locale", LOCALES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -40,7 +65,7 @@ class Candidate(Base):
     site: Mapped[str] = mapped_column(sa.String(120), default="")
     source_channel: Mapped[str] = mapped_column(sa.String(60), default="")
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
-    status: Mapped[str] = mapped_column(sa.String(10), default="active")
+    status: Mapped[str] = mapped_column(sa.String(10), default=Status.ACTIVE)
     risk_tier_override: Mapped[str | None] = mapped_column(sa.String(1))
     risk_tier_override_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     risk_tier_override_at: Mapped[datetime | None]
@@ -63,6 +88,8 @@ class Candidate(Base):
     cohort = relationship("Cohort")
     # flag.candidate_id has no foreign key (see models.flags): deleting a candidate through the ORM
     # deletes its flags here.
+    # The tier derived from open flags at a time the query chooses: models.flags.with_derived_tier(now).
+    risk_tier: Mapped[str | None] = query_expression()
     flags = relationship("Flag", primaryjoin="Flag.candidate_id == Candidate.id", foreign_keys="Flag.candidate_id",
                          back_populates="candidate", cascade="all, delete-orphan")
 
@@ -76,7 +103,7 @@ class PortalLink(Base):
     """One delivered link. Only the SHA-256 of its token is stored."""
 
     __tablename__ = "portal_link"
-    __table_args__ = (sa.Index("ix_portal_link_candidate_id", "candidate_id"),)
+    __table_args__ = (sa.Index("ix_portal_link_candidate_id", "candidate_id"), one_of("channel", Channel))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))

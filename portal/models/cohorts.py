@@ -1,11 +1,25 @@
 """Monthly training cohorts and their curriculum."""
 
 from datetime import date, datetime
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from portal.models.base import Base
+
+
+def is_web_url(url: str | None) -> bool:
+    """An absolute http(s) address: the only kind of link we store or render (no javascript:, data: …)."""
+    if not url or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
+def one_line(text: str) -> str:
+    """Line breaks and other control characters as single spaces (names end up in headers and calendars)."""
+    return " ".join("".join(" " if ord(ch) < 32 or ch in "\u2028\u2029" else ch for ch in text).split())
 
 
 class Cohort(Base):
@@ -22,6 +36,16 @@ class Cohort(Base):
     capacity: Mapped[int] = mapped_column(default=30)
     bring_zh: Mapped[str] = mapped_column(sa.Text, default="")
     bring_en: Mapped[str] = mapped_column(sa.Text, default="")
+
+    @validates("name")
+    def _single_line(self, _key: str, name: str) -> str:
+        return one_line(name)
+
+    @validates("map_url")
+    def _web_url_only(self, _key: str, url: str | None) -> str | None:
+        if url and not is_web_url(url):
+            raise ValueError("A map link must be an http:// or https:// address.")
+        return url or None
 
 
 class CohortSession(Base):

@@ -18,6 +18,13 @@ class ChecklistItem(Base):
     # None: every candidate; otherwise only members of that cohort.
     cohort_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cohort.id", ondelete="CASCADE"))
 
+    @classmethod
+    def applies_to(cls, cohort_id: int | None) -> sa.ColumnElement[bool]:
+        """The one rule for which items a candidate sees: everyone's, and their own cohort's."""
+        if cohort_id is None:
+            return cls.cohort_id.is_(None)
+        return sa.or_(cls.cohort_id.is_(None), cls.cohort_id == cohort_id)
+
 
 class ChecklistCompletion(Base):
     __tablename__ = "checklist_completion"

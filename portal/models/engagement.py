@@ -1,20 +1,38 @@
 """Engagement events: every real view, story open, tick and download, with its time."""
 
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.models.base import Base, utcnow
+from portal.models.base import Base, one_of, utcnow
 
-# "prefetch": a link scanner or preview fetched /c/<token> without following the redirect.
-KINDS = ("view", "story", "checklist", "calendar", "prefetch")
-DEVICES = ("mobile", "tablet", "desktop", "bot", "unknown")
+
+class EventKind(StrEnum):
+    VIEW = "view"
+    STORY = "story"
+    CHECKLIST = "checklist"
+    CALENDAR = "calendar"
+    # A link scanner, chat preview or bot fetched a page: stored, never counted as a visit.
+    PREFETCH = "prefetch"
+
+
+class Device(StrEnum):
+    MOBILE = "mobile"
+    TABLET = "tablet"
+    DESKTOP = "desktop"
+    BOT = "bot"
+    UNKNOWN = "unknown"
 
 
 class EngagementEvent(Base):
     __tablename__ = "engagement_event"
-    __table_args__ = (sa.Index("ix_engagement_event_candidate_occurred", "candidate_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_engagement_event_candidate_occurred", "candidate_id", "occurred_at"),
+        one_of("kind", EventKind),
+        one_of("device", Device),
+    )
 
     id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))

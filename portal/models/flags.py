@@ -1,16 +1,33 @@
 """The HR follow-up queue: one open flag per candidate and rule."""
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, with_expression
 
-from portal.models.base import Base, utcnow
+from portal.models.base import Base, one_of, utcnow
+from portal.models.candidates import Candidate, Tier
 
-SEVERITIES = ("warning", "urgent")
-# What HR record when they close a flag.
-OUTCOMES = ("reached_by_phone", "reassured", "rescheduled", "withdrew", "no_answer")
-CLEARED = "cleared"  # outcome of a flag the scan closed because its condition no longer holds
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    URGENT = "urgent"
+
+
+class Outcome(StrEnum):
+    """How a flag was closed: what HR did, or that the scan found its cause gone."""
+
+    REACHED_BY_PHONE = "reached_by_phone"
+    REASSURED = "reassured"
+    RESCHEDULED = "rescheduled"
+    WITHDREW = "withdrew"
+    NO_ANSWER = "no_answer"  # not a closing: the flag stays open and comes back the next working morning
+    CLEARED = "cleared"  # the scan closed it because its condition no longer holds
+
+
+# What HR may choose when they act on a flag.
+HR_OUTCOMES = tuple(outcome for outcome in Outcome if outcome != Outcome.CLEARED)
 
 
 class Flag(Base):
@@ -29,6 +46,8 @@ class Flag(Base):
         sa.Index("ix_flag_open_severity_raised", "resolved_at", "severity", "raised_at"),
         # The scan asks "did HR already resolve this rule for this candidate, and when?"
         sa.Index("ix_flag_candidate_rule_resolved", "candidate_id", "rule", "resolved_at"),
+        one_of("severity", Severity),
+        one_of("outcome", Outcome),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,36 +82,40 @@ class Flag(Base):
         return self.resolved_at is None
 
 
-# Rules of later issues that are HR tasks rather than risk signals (a question, a date-change
-# request): they sit in the queue but do not lower the tier.
-TASK_RULES: tuple[str, ...] = ()
 URGENT_DAYS_FOR_D = 7
 
 
-def derived_tier_of(candidate_id):
-    """A candidate's risk tier, derived from its open risk flags when the statement runs.
+def derived_tier(candidate_id, now: datetime) -> sa.ScalarSelect:
+    """A candidate's risk tier at ``now``, derived from its open risk flags.
 
     A on track (none), B watch (warnings only), C at risk (an urgent flag, or two warnings), D likely
-    lost (urgent for 7 days or more). Read, never stored: the scan writes flags only, so a tier is
+    lost (urgent for 7 days or more). Only warning and urgent flags count: a task for HR (a question,
+    a request) is not a risk signal. Read, never stored: the scan writes flags only, so a tier is
     never stale and a page reads it for its own rows (a few index lookups each).
     """
-    open_risk = [Flag.candidate_id == candidate_id, Flag.resolved_at.is_(None)]
-    if TASK_RULES:
-        open_risk.append(Flag.rule.not_in(TASK_RULES))
-    urgent = Flag.severity == "urgent"
-    d_before = sa.bindparam("tier_d_before", type_=Flag.urgent_since.type,
-                            callable_=lambda: utcnow() - timedelta(days=URGENT_DAYS_FOR_D))
-    any_of = lambda condition: sa.func.max(sa.case((condition, 1), else_=0)) == 1  # noqa: E731
-    warnings = sa.func.sum(sa.case((Flag.severity == "warning", 1), else_=0))
+    open_flags = [Flag.candidate_id == candidate_id, Flag.resolved_at.is_(None)]
+    urgent = Flag.severity == Severity.URGENT
+    d_before = sa.literal(now - timedelta(days=URGENT_DAYS_FOR_D), type_=Flag.urgent_since.type)
+
+    def any_of(condition):
+        return sa.func.max(sa.case((condition, 1), else_=0)) == 1
+
+    warnings = sa.func.sum(sa.case((Flag.severity == Severity.WARNING, 1), else_=0))
     return (
         sa.select(sa.case(
-            (any_of(sa.and_(urgent, Flag.urgent_since <= d_before)), "D"),
-            (any_of(urgent), "C"),
-            (warnings >= 2, "C"),
-            (warnings >= 1, "B"),
-            else_="A",
+            (any_of(sa.and_(urgent, Flag.urgent_since <= d_before)), Tier.D.value),
+            (any_of(urgent), Tier.C.value),
+            (warnings >= 2, Tier.C.value),
+            (warnings >= 1, Tier.B.value),
+            else_=Tier.A.value,
         ))
-        .where(*open_risk)
+        .where(*open_flags)
         .correlate_except(Flag)
         .scalar_subquery()
     )
+
+
+def with_derived_tier(now: datetime, path=None):
+    """The loader option that fills ``Candidate.risk_tier`` at ``now`` (``path``: e.g. a contains_eager)."""
+    return (path.with_expression if path is not None else with_expression)(
+        Candidate.risk_tier, derived_tier(Candidate.id, now))

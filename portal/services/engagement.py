@@ -1,54 +1,51 @@
 """The one place that records an engagement event."""
 
-import re
 from datetime import datetime
 
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Candidate, EngagementEvent
+from portal.models import Candidate, EngagementEvent, PortalLink
+from portal.models.engagement import Device, EventKind
 
-_BOT = re.compile(
-    r"bot|crawl|spider|preview|scan|slurp|facebookexternalhit|whatsapp|curl|wget|python-|"
-    r"go-http|headless|safelinks|proofpoint|mimecast|barracuda|microsoft office",
-    re.IGNORECASE,
-)
-_TABLET = re.compile(r"ipad|tablet|kindle|silk", re.IGNORECASE)
-_MOBILE = re.compile(r"mobi|iphone|android|micromessenger|dingtalk", re.IGNORECASE)
-
-
+# Core on the tables: this runs on every page view, and the ORM layer would double its cost.
 _insert_event = sa.insert(EngagementEvent.__table__)
 _touch_candidate = (
     sa.update(Candidate.__table__)
     .where(Candidate.__table__.c.id == sa.bindparam("candidate_id"))
     .values(last_seen_at=sa.bindparam("now"))
 )
+_link = PortalLink.__table__
+_mark_link_opened = (
+    sa.update(_link)
+    .where(_link.c.id == sa.bindparam("link_id"), _link.c.first_opened_at.is_(None))
+    .values(first_opened_at=sa.bindparam("now"))
+)
 
 
-def device_class(user_agent: str | None) -> str:
-    """A coarse device class; the raw user agent is never stored (R19)."""
-    if not user_agent:
-        return "unknown"
-    if _BOT.search(user_agent):
-        return "bot"
-    if _TABLET.search(user_agent):
-        return "tablet"
-    if _MOBILE.search(user_agent):
-        return "mobile"
-    return "desktop"
+def counts_as_visit(kind: str, device: str) -> bool:
+    """Prefetches and bots (link scanners, chat previews) are stored but never count as a person's visit."""
+    return kind != EventKind.PREFETCH and device != Device.BOT
 
 
 def record_event(candidate_id: int, kind: str, *, target: str = "", link_id: int | None = None,
-                 device: str = "unknown", now: datetime) -> None:
-    """Store one engagement event; real ones (not prefetches, not bots) also move last_seen_at."""
-    if device == "bot":
-        kind = "prefetch"
-    # Core on the tables: this runs on every page view, and the ORM layer would double its cost.
+                 device: str = Device.UNKNOWN, now: datetime) -> None:
+    """Store one engagement event; real visits also move last_seen_at."""
+    visit = counts_as_visit(kind, device)
     connection = db.session.connection()
-    connection.execute(_insert_event, {"candidate_id": candidate_id, "link_id": link_id, "kind": kind,
-                                       "target": target, "occurred_at": now, "device": device})
-    if kind != "prefetch":
+    connection.execute(_insert_event, {"candidate_id": candidate_id, "link_id": link_id,
+                                       "kind": kind if visit else EventKind.PREFETCH, "target": target,
+                                       "occurred_at": now, "device": device})
+    if visit:
         connection.execute(_touch_candidate, {"candidate_id": candidate_id, "now": now})
+
+
+def record_view(candidate_id: int, link_id: int, kind: str, target: str, *, device: str,
+                link_unopened: bool, now: datetime) -> None:
+    """A page of the candidate's was served; the first real visit through a link marks it opened."""
+    if link_unopened and counts_as_visit(kind, device):
+        db.session.connection().execute(_mark_link_opened, {"link_id": link_id, "now": now})
+    record_event(candidate_id, kind, target=target, link_id=link_id, device=device, now=now)
 
 
 def relax_durability() -> None:

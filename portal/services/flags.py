@@ -1,27 +1,15 @@
 """What HR do with a flag: claim, snooze, resolve. Each action is audited on the candidate's history."""
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.models import Candidate, Flag, Stage, User
-from portal.models.flags import OUTCOMES
+from portal.models import Flag, User
+from portal.models.flags import HR_OUTCOMES, Outcome
 from portal.services.audit import record_audit
-from portal.services.stages import advance_stage
-
-
-NO_ANSWER = "no_answer"
-
-
-def next_morning(now: datetime) -> datetime:
-    """09:00 tomorrow in the organisation's time zone."""
-    zone = ZoneInfo(current_app.config["TIMEZONE"])
-    tomorrow = now.astimezone(zone).date() + timedelta(days=1)
-    return datetime.combine(tomorrow, time(9, 0), tzinfo=zone)
+from portal.services.worktime import next_morning
 
 
 class FlagActionError(ValueError):
@@ -33,14 +21,15 @@ def _audit(action: str, flag: Flag, user: User, detail: str = "") -> None:
                  detail=f"flag {flag.id} ({flag.rule}){': ' + detail if detail else ''}")
 
 
-def _require_open(flag: Flag) -> None:
+def require_open(flag: Flag) -> None:
+    """Refuse to act on a flag that was closed since the page was shown."""
     if flag.resolved_at is not None:
         raise FlagActionError(_l("This flag is already closed."))
 
 
 def claim_flag(flag: Flag, user: User, *, now: datetime) -> None:
     """Take the flag on; claiming again is harmless, taking it from a colleague is recorded."""
-    _require_open(flag)
+    require_open(flag)
     if flag.claimed_by_id == user.id:
         return
     flag.claimed_by_id, flag.claimed_at = user.id, now
@@ -49,10 +38,13 @@ def claim_flag(flag: Flag, user: User, *, now: datetime) -> None:
 
 
 def snooze_flag(flag: Flag, user: User, *, until: datetime, now: datetime) -> None:
-    """Hide the flag until ``until``; it returns then if its condition still holds."""
-    _require_open(flag)
+    """Hide the flag until ``until`` (at most SNOOZE_MAX_DAYS ahead); it returns then if its condition still holds."""
+    require_open(flag)
     if until <= now:
         raise FlagActionError(_l("Choose a time in the future."))
+    max_days = current_app.config["SNOOZE_MAX_DAYS"]
+    if until > now + timedelta(days=max_days):
+        raise FlagActionError(_l("Choose a date within %(days)s days.", days=max_days))
     flag.snoozed_until = until
     _audit("flag.snooze", flag, user, f"until {until.isoformat(timespec='minutes')}")
     db.session.flush()
@@ -60,11 +52,11 @@ def snooze_flag(flag: Flag, user: User, *, until: datetime, now: datetime) -> No
 
 def resolve_flag(flag: Flag, user: User, *, outcome: str, note: str, now: datetime) -> None:
     """Close the flag with what HR did; it stays closed for this episode. "No answer" keeps it open until tomorrow."""
-    _require_open(flag)
-    if outcome not in OUTCOMES:
+    require_open(flag)
+    if outcome not in HR_OUTCOMES:
         raise FlagActionError(_l("Choose what happened."))
-    if outcome == NO_ANSWER:
-        # Nobody reached yet: keep the flag open and bring it back the next morning.
+    if outcome == Outcome.NO_ANSWER:
+        # Nobody reached yet: keep the flag open and bring it back at the start of the next working day.
         flag.snoozed_until = next_morning(now)
         flag.note = note.strip()[:2000] or flag.note
         _audit("flag.no_answer", flag, user, f"back {flag.snoozed_until.isoformat(timespec='minutes')}")
@@ -73,27 +65,3 @@ def resolve_flag(flag: Flag, user: User, *, outcome: str, note: str, now: dateti
     flag.resolved_at, flag.resolved_by_id, flag.outcome, flag.note = now, user.id, outcome, note.strip()[:2000]
     _audit("flag.resolve", flag, user, outcome)
     db.session.flush()
-
-
-def advance_to_next_stage(candidate: Candidate, user: User, *, now: datetime) -> Stage:
-    """Move the candidate one stage on in the pipeline."""
-    current = db.session.get(Stage, candidate.current_stage_id) if candidate.current_stage_id else None
-    query = sa.select(Stage).order_by(Stage.position)
-    if current is not None:
-        query = query.where(Stage.position > current.position)
-    following = db.session.scalars(query.limit(1)).first()
-    if following is None:
-        raise FlagActionError(_l("The candidate is already at the last stage."))
-    advance_stage(candidate, following, now=now, actor_id=user.id)
-    record_audit("stage.advance", actor_user_id=user.id, object_type="candidate", object_id=candidate.id,
-                 detail=f"to {following.key}")
-    return following
-
-
-def advance_flagged_candidate(flag: Flag, user: User, *, seen_stage_id: int | None, now: datetime) -> Stage:
-    """'Next stage' from a queue row: only on an open flag, and only from the stage the row showed."""
-    _require_open(flag)
-    if seen_stage_id != flag.candidate.current_stage_id:
-        # A second tab or a double click: the candidate moved on since the row was shown.
-        raise FlagActionError(_l("The stage has changed since this page was shown. Nothing was changed."))
-    return advance_to_next_stage(flag.candidate, user, now=now)

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.extensions import db
-from portal.models import Candidate, Cohort, PortalLink, utcnow
+from portal.models import Candidate, Cohort, PortalLink
+from portal.services.audit import record_audit
 
 TOKEN_BYTES = 32  # 256 bits (R1)
 
@@ -40,10 +41,9 @@ def _candidate_start_date(candidate: Candidate) -> date | None:
     return db.session.get(Cohort, candidate.cohort_id).starts_on
 
 
-def issue_link(candidate: Candidate, channel: str, *, issued_by_id: int | None = None,
-               revoke_others: bool = False, now: datetime | None = None) -> tuple[PortalLink, str]:
-    """Create a link for one delivery and return it with its token (shown once, never stored)."""
-    now = now or utcnow()
+def issue_link(candidate: Candidate, channel: str, *, now: datetime, issued_by_id: int | None = None,
+               revoke_others: bool = False) -> tuple[PortalLink, str]:
+    """Create a link for one delivery and return it with its token (shown once, never stored); audited."""
     if revoke_others:
         revoke_links(candidate.id, now=now)
     token = generate_token()
@@ -58,6 +58,8 @@ def issue_link(candidate: Candidate, channel: str, *, issued_by_id: int | None =
     db.session.add(link)
     db.session.flush()
     _remember_newest_link(candidate.id)
+    record_audit("link.issue", actor_user_id=issued_by_id, object_type="candidate", object_id=candidate.id,
+                 detail=f"link {link.id} by {channel}" + (", earlier links revoked" if revoke_others else ""))
     return link, token
 
 
@@ -72,12 +74,12 @@ def _remember_newest_link(candidate_id: int) -> None:
                        execution_options={"synchronize_session": "fetch"})
 
 
-def revoke_links(candidate_id: int, *, now: datetime | None = None) -> int:
+def revoke_links(candidate_id: int, *, now: datetime) -> int:
     """Revoke every active link of a candidate; returns how many were revoked."""
     result = db.session.execute(
         sa.update(PortalLink)
         .where(PortalLink.candidate_id == candidate_id, PortalLink.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
+        .values(revoked_at=now)
     )
     _remember_newest_link(candidate_id)
     return result.rowcount
@@ -94,16 +96,16 @@ def refresh_link_expiry(candidate: Candidate) -> None:
     db.session.flush()
 
 
-def find_active_link(token: str, now: datetime) -> tuple[int, int] | None:
-    """Return (link_id, candidate_id) for a usable token, or None for unknown, revoked and expired alike."""
+def find_active_link(token: str, now: datetime) -> tuple[int, int, datetime] | None:
+    """(link_id, candidate_id, expires_at) for a usable token; None for unknown, revoked and expired alike."""
     row = db.session.execute(
-        sa.select(PortalLink.id, PortalLink.candidate_id).where(
+        sa.select(PortalLink.id, PortalLink.candidate_id, PortalLink.expires_at).where(
             PortalLink.token_hash == hash_token(token),
             PortalLink.revoked_at.is_(None),
             PortalLink.expires_at > now,
         )
     ).first()
-    return (row.id, row.candidate_id) if row else None
+    return (row.id, row.candidate_id, row.expires_at) if row else None
 
 
 def public_link_url(token: str) -> str:

@@ -11,18 +11,22 @@ flags). Adding a rule is adding one ``Rule``. Nothing here loops over candidates
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
 from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
 from portal.models.base import UTCDateTime
-from portal.models.flags import CLEARED
+from portal.models.candidates import Status
+from portal.models.flags import Outcome, Severity
+from portal.models.pipeline import Side
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +38,27 @@ TRAINING_NOTICE_KEY = "training_notice"
 
 def _rank(severity):
     """Severities compared in SQL: an urgent flag outranks a warning."""
-    return sa.case((severity == "urgent", 2), else_=1)
+    return sa.case((severity == Severity.URGENT, 2), else_=1)
 
 
 @dataclass(frozen=True)
 class Rule:
+    """One risk rule: its key, how HR read it, and the SELECT that finds who it holds for."""
+
     name: str
-    # English one-liner kept in flag.reason for exports and logs; pages word it from rule + evidence.
+    # How HR name the rule (filters, the candidates list).
+    label: Any
+    # English one-liner kept in flag.reason for exports and logs.
     summary: str
     # (now, config) -> SELECT candidate_id, severity, evidence_at, episode_start; one row per candidate
     # (a second row for the same candidate makes the rule fail, reported like any other failure).
     matches: Callable[[datetime, dict], sa.Select]
+    # (facts about one flag, see hr.reasons) -> the reason as HR read it on a page, in their language.
+    describe: Callable[[dict], str]
 
 
 def _active():
-    return candidate.c.status == "active"
+    return candidate.c.status == Status.ACTIVE
 
 
 class usually(sa.sql.functions.FunctionElement):
@@ -73,7 +83,7 @@ def _link_not_opened(now, config):
     # condition is ix_candidate_link_unopened's. SQLite would rather walk the status index through
     # every active candidate (4.3 s at a million instead of 0.1 s) unless told that status is no filter.
     return (
-        sa.select(candidate.c.id.label("candidate_id"), sa.literal("warning").label("severity"),
+        sa.select(candidate.c.id.label("candidate_id"), sa.literal(Severity.WARNING.value).label("severity"),
                   candidate.c.link_issued_at.label("evidence_at"), candidate.c.link_issued_at.label("episode_start"))
         .where(usually(_active()),
                candidate.c.link_issued_at < now - timedelta(hours=config["RULE_LINK_NOT_OPENED_HOURS"]),
@@ -85,7 +95,8 @@ def _gone_quiet(now, config):
     urgent_before = now - timedelta(days=config["RULE_QUIET_URGENT_DAYS"])
     return (
         sa.select(candidate.c.id.label("candidate_id"),
-                  sa.case((candidate.c.last_seen_at < urgent_before, "urgent"), else_="warning").label("severity"),
+                  sa.case((candidate.c.last_seen_at < urgent_before, Severity.URGENT.value),
+                          else_=Severity.WARNING.value).label("severity"),
                   candidate.c.last_seen_at.label("evidence_at"), candidate.c.last_seen_at.label("episode_start"))
         .where(_active(), candidate.c.last_seen_at < now - timedelta(days=config["RULE_QUIET_WARNING_DAYS"]))
     )
@@ -111,7 +122,7 @@ def _cohorts_starting_soon(now, config) -> list[int]:
 
 def _training_notice_not_seen(now, config):
     return (
-        sa.select(candidate.c.id.label("candidate_id"), sa.literal("urgent").label("severity"),
+        sa.select(candidate.c.id.label("candidate_id"), sa.literal(Severity.URGENT.value).label("severity"),
                   candidate.c.stage_reached_at.label("evidence_at"),
                   candidate.c.stage_reached_at.label("episode_start"))
         .join(stage, stage.c.id == candidate.c.current_stage_id)
@@ -129,23 +140,35 @@ def _company_side_overdue(now, config):
         sa.and_(candidate.c.current_stage_id == stage_id, candidate.c.stage_reached_at < now - timedelta(days=days))
         for stage_id, days in db.session.execute(
             sa.select(stage.c.id, stage.c.expected_days)
-            .where(stage.c.side == "company", stage.c.expected_days.is_not(None))
+            .where(stage.c.side == Side.COMPANY, stage.c.expected_days.is_not(None))
         )
     ]
     return (
-        sa.select(candidate.c.id.label("candidate_id"), sa.literal("warning").label("severity"),
+        sa.select(candidate.c.id.label("candidate_id"), sa.literal(Severity.WARNING.value).label("severity"),
                   candidate.c.stage_reached_at.label("evidence_at"),
                   candidate.c.stage_reached_at.label("episode_start"))
         .where(_active(), sa.or_(sa.false(), *overdue))
     )
 
 
+def _our_step_reason(facts: dict) -> str:
+    if facts["stage_side"] != Side.COMPANY:
+        return _("Our step was overdue; the candidate has moved on since (clears at the next scan)")
+    return _('Our step "%(stage)s" started %(when)s and is past its expected duration', **facts)
+
+
 RULES = (
-    Rule("link_not_opened", "Link not opened since it was sent", _link_not_opened),
-    Rule("gone_quiet", "No visit for several days", _gone_quiet),
-    Rule("training_notice_not_seen", "Training notice not seen and training starts soon", _training_notice_not_seen),
-    Rule("company_side_overdue", "A step on our side is overdue", _company_side_overdue),
+    Rule("link_not_opened", _l("Link not opened"), "Link not opened since it was sent", _link_not_opened,
+         lambda facts: _("Link sent %(when)s has not been opened", **facts)),
+    Rule("gone_quiet", _l("Gone quiet"), "No visit for several days", _gone_quiet,
+         lambda facts: _("No visit for %(days)s days (last visit %(when)s)", **facts)),
+    Rule("training_notice_not_seen", _l("Training notice not seen"),
+         "Training notice not seen and training starts soon", _training_notice_not_seen,
+         lambda facts: _("Training notice of %(when)s not seen; training starts %(date)s", **facts)),
+    Rule("company_side_overdue", _l("Our step overdue"), "A step on our side is overdue", _company_side_overdue,
+         _our_step_reason),
 )
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
 
 @dataclass
@@ -207,7 +230,7 @@ def _raisable(rule: Rule) -> sa.Select:
             ~sa.exists().where(open_flag.c.rule == rule.name, open_flag.c.candidate_id == matched.c.candidate_id,
                                open_flag.c.resolved_at.is_(None)),
             ~sa.exists().where(resolved.c.candidate_id == matched.c.candidate_id, resolved.c.rule == rule.name,
-                               resolved.c.outcome != CLEARED,
+                               resolved.c.outcome != Outcome.CLEARED,
                                resolved.c.resolved_at >= matched.c.episode_start,
                                _rank(resolved.c.severity) >= _rank(matched.c.severity)),
         )
@@ -215,7 +238,8 @@ def _raisable(rule: Rule) -> sa.Select:
 
 
 def _escalation_filter(rule: Rule):
-    return sa.and_(_open(rule.name), flag.c.severity == "warning", _matched_for_flag(matched.c.severity == "urgent"))
+    return sa.and_(_open(rule.name), flag.c.severity == Severity.WARNING,
+                   _matched_for_flag(matched.c.severity == Severity.URGENT))
 
 
 def _closing_filter(rule: Rule):
@@ -229,7 +253,7 @@ def _insert_flags(rule: Rule, now: datetime) -> int:
     at_now = sa.literal(now, type_=Flag.raised_at.type)
     source = sa.select(to_raise.c.candidate_id, sa.literal(rule.name), to_raise.c.severity, sa.literal(rule.summary),
                        to_raise.c.evidence_at, at_now,
-                       sa.case((to_raise.c.severity == "urgent", at_now), else_=sa.null()))
+                       sa.case((to_raise.c.severity == Severity.URGENT, at_now), else_=sa.null()))
     # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join unless the SELECT has a WHERE.
     source = source.where(sa.true())
     statement = (
@@ -264,9 +288,9 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult
     else:
         # Close and escalate before raising, so that a flag raised now is not touched again in this scan.
         closed = db.session.execute(
-            sa.update(flag).where(closing).values(resolved_at=now, outcome=CLEARED)).rowcount
+            sa.update(flag).where(closing).values(resolved_at=now, outcome=Outcome.CLEARED)).rowcount
         escalated = db.session.execute(
-            sa.update(flag).where(escalation).values(severity="urgent", urgent_since=now)).rowcount
+            sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now)).rowcount
         db.session.execute(sa.insert(to_raise).from_select(["candidate_id", "severity", "evidence_at"],
                                                            _raisable(rule)))
         result = RuleResult(raised=_insert_flags(rule, now), escalated=escalated, closed=closed)

@@ -3,9 +3,15 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.models import Candidate, Stage, StageEvent
+from portal.models import Candidate, Stage, StageEvent, User
+from portal.services.audit import record_audit
+
+
+class StageError(ValueError):
+    """The stage cannot change; the message says why, and nothing changed."""
 
 
 def stage_by_key(key: str) -> Stage:
@@ -23,3 +29,20 @@ def advance_stage(candidate: Candidate, stage: Stage, *, now: datetime, actor_id
     candidate.stage_reached_at = now
     db.session.flush()
     return event
+
+
+def advance_to_next_stage(candidate: Candidate, user: User, *, seen_stage_id: int | None, now: datetime) -> Stage:
+    """Move the candidate one stage on, only from the stage the person was shown (a second tab changes nothing)."""
+    if seen_stage_id != candidate.current_stage_id:
+        raise StageError(_l("The stage has changed since this page was shown. Nothing was changed."))
+    current = db.session.get(Stage, candidate.current_stage_id) if candidate.current_stage_id else None
+    query = sa.select(Stage).order_by(Stage.position)
+    if current is not None:
+        query = query.where(Stage.position > current.position)
+    following = db.session.scalars(query.limit(1)).first()
+    if following is None:
+        raise StageError(_l("The candidate is already at the last stage."))
+    advance_stage(candidate, following, now=now, actor_id=user.id)
+    record_audit("stage.advance", actor_user_id=user.id, object_type="candidate", object_id=candidate.id,
+                 detail=f"to {following.key}")
+    return following

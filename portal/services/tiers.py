@@ -4,13 +4,13 @@ from datetime import datetime
 
 from portal.extensions import db
 from portal.models import Candidate, User
-from portal.models.candidates import TIERS
+from portal.models.candidates import Tier
 from portal.services.audit import record_audit
 
 
 def override_tier(target: Candidate, tier: str | None, user: User, *, now: datetime) -> None:
     """HR's own judgement beside the derived tier; None clears it."""
-    if tier is not None and tier not in TIERS:
+    if tier is not None and tier not in set(Tier):
         raise ValueError(tier)
     target.risk_tier_override = tier
     target.risk_tier_override_by_id = user.id if tier else None

@@ -1,0 +1,58 @@
+"""How the back-office words each vocabulary: tiers, severities, outcomes, rules and flag reasons."""
+
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+
+from portal.models import Flag
+from portal.models.candidates import Tier
+from portal.models.flags import HR_OUTCOMES, Outcome, Severity
+from portal.services.scan import RULES_BY_NAME
+from portal.templating import local_date, local_datetime, localized
+
+TIER_LABELS = {Tier.A: _l("on track"), Tier.B: _l("watch"), Tier.C: _l("at risk"), Tier.D: _l("likely lost")}
+SEVERITY_LABELS = {Severity.URGENT: _l("Urgent"), Severity.WARNING: _l("Warning")}
+OUTCOME_LABELS = {
+    Outcome.REACHED_BY_PHONE: _l("Reached by phone"),
+    Outcome.REASSURED: _l("Candidate reassured"),
+    Outcome.RESCHEDULED: _l("Rescheduled"),
+    Outcome.WITHDREW: _l("Candidate withdrew"),
+    Outcome.NO_ANSWER: _l("No answer"),
+    Outcome.CLEARED: _l("cleared by itself"),
+}
+# What HR choose from when they close a flag, in this order.
+OUTCOME_CHOICES = [(outcome.value, OUTCOME_LABELS[outcome]) for outcome in HR_OUTCOMES]
+
+
+def tier_label(tier: str) -> str:
+    return str(TIER_LABELS.get(tier, tier))  # type: ignore[call-overload]
+
+
+def severity_label(severity: str) -> str:
+    return str(SEVERITY_LABELS.get(severity, severity))  # type: ignore[call-overload]
+
+
+def outcome_label(outcome: str | None) -> str:
+    return str(OUTCOME_LABELS.get(outcome, outcome or ""))  # type: ignore[call-overload]
+
+
+def rule_label(name: str) -> str:
+    rule = RULES_BY_NAME.get(name)
+    return str(rule.label) if rule else name
+
+
+def flag_reason(flag: Flag, now: datetime) -> str:
+    """The flag's reason in the reader's language, worded by its rule from what the flag is about."""
+    rule = RULES_BY_NAME.get(flag.rule)
+    if rule is None:
+        return flag.reason
+    candidate = flag.candidate
+    stage = candidate.current_stage
+    facts = {
+        "when": local_datetime(flag.evidence_at),
+        "days": (now - flag.evidence_at).days if flag.evidence_at else "?",
+        "date": local_date(candidate.cohort.starts_on) if candidate.cohort else "?",
+        "stage": localized(stage, "label") if stage else "?",
+        "stage_side": stage.side if stage else None,
+    }
+    return rule.describe(facts)
