@@ -177,28 +177,16 @@ def _cookie_from(set_cookie_headers: list[str], wanted: str, required: bool = Tr
     return None
 
 
-def count_rows(database_url: str, table: str, where: str = "") -> int:
+def query_value(url: str, sql: str) -> int:
+    """One number from the database at ``url``, read outside the servers under test."""
     import sqlalchemy as sa
 
     from portal.config import normalise_database_url
 
-    engine = sa.create_engine(normalise_database_url(database_url))
+    engine = sa.create_engine(normalise_database_url(url))
     try:
         with engine.connect() as connection:
-            return connection.execute(sa.text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
-    finally:
-        engine.dispose()
-
-
-def max_id(database_url: str, table: str) -> int:
-    import sqlalchemy as sa
-
-    from portal.config import normalise_database_url
-
-    engine = sa.create_engine(normalise_database_url(database_url))
-    try:
-        with engine.connect() as connection:
-            return connection.execute(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+            return connection.execute(sa.text(sql)).scalar_one()
     finally:
         engine.dispose()
 
@@ -438,7 +426,9 @@ def redis_for(name: str) -> Iterator[str]:
         pass
 
 
-def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path) -> list[Row]:
+@contextmanager
+def prepared(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[tuple[dict[str, str], Population]]:
+    """Redis and a populated database ``name``: the environment the app is built from, and the candidates."""
     with redis_for(name) as redis_url:
         env = harness.app_environment(harness.database_url(name, args, workdir), redis_url, args.port)
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates, one link opening each ...")
@@ -446,6 +436,11 @@ def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Pat
         population = populate(harness.make_app(env), args.candidates, args.session_cookie)
         log(f"  ... {time.monotonic() - started:.1f} s; {len(population.cookies)} cookies, "
             f"{population.stage_events} stage events, {population.engagement_rows} engagement events")
+        yield env, population
+
+
+def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path) -> list[Row]:
+    with prepared(name, args, workdir) as (env, population):
         cookie_file = workdir / f"cookies-{name}.txt"
         cookie_file.write_text("\n".join(population.cookies) + "\n")
 
@@ -470,15 +465,16 @@ def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Pat
             url = f"http://127.0.0.1:{args.port}/me"
             run_wrk(wrk, args, url, cookie_file, args.warmup)
             time.sleep(0.3)
-            events_before = count_rows(env["DATABASE_URL"], "engagement_event")
-            id_before = max_id(env["DATABASE_URL"], "engagement_event")
+            database = env["DATABASE_URL"]
+            events_before = query_value(database, "SELECT count(*) FROM engagement_event")
+            id_before = query_value(database, "SELECT coalesce(max(id), 0) FROM engagement_event")
             result, cpu = measured_wrk(wrk, args, url, cookie_file, server.pid)
             time.sleep(0.5)  # let requests still queued in gunicorn's backlog finish
-            events_after = count_rows(env["DATABASE_URL"], "engagement_event")
-            candidates_seen = count_rows(env["DATABASE_URL"], "engagement_event",
-                                         f"WHERE id > {id_before} AND kind = 'view'")
-            distinct = count_rows(env["DATABASE_URL"],
-                                  f"(SELECT DISTINCT candidate_id FROM engagement_event WHERE id > {id_before}) AS d")
+            events_after = query_value(database, "SELECT count(*) FROM engagement_event")
+            candidates_seen = query_value(
+                database, f"SELECT count(*) FROM engagement_event WHERE id > {id_before} AND kind = 'view'")
+            distinct = query_value(database, "SELECT count(*) FROM (SELECT DISTINCT candidate_id FROM engagement_event "
+                                             f"WHERE id > {id_before}) AS d")
             harness.result_file(f"wrk-{name}-me.txt").write_text(result.raw)
             rows.append(Row(name, "/me", result, cpu))
             written = events_after - events_before
@@ -605,10 +601,7 @@ def _package_of(filename: str) -> str:
 def profile_database(name: str, args: argparse.Namespace, workdir: Path) -> None:
     import sqlalchemy as sa
 
-    with redis_for(name) as redis_url:
-        env = harness.app_environment(harness.database_url(name, args, workdir), redis_url, args.port)
-        log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates ...")
-        population = populate(harness.make_app(env), args.candidates, args.session_cookie)
+    with prepared(name, args, workdir) as (env, population):
         app = harness.make_app(env)
         client = app.test_client(use_cookies=False)
         cookies = population.cookies
