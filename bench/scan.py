@@ -166,20 +166,16 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
         if postgres:
             # The rows are consistent by construction: skip the per-row foreign-key triggers during the load.
             session.execute(sa.text("SET session_replication_role = replica"))
-            tags = "[]"
-            base = now.astimezone(timezone.utc).replace(tzinfo=None)
-
-            def ago(seconds):
-                return (base - timedelta(seconds=seconds)).isoformat(" ", "microseconds") + "+00"
         else:
             session.commit()
             session.connection().exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction: it applies
             session.connection().exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MB for the random index inserts
-            tags = "[]"
-            base = now.astimezone(timezone.utc).replace(tzinfo=None)
+        tags = "[]"
+        base = now.astimezone(timezone.utc).replace(tzinfo=None)
+        zone = "+00" if postgres else ""  # the stored text form, see Loader
 
-            def ago(seconds):
-                return (base - timedelta(seconds=seconds)).isoformat(" ", "microseconds")
+        def ago(seconds):
+            return (base - timedelta(seconds=seconds)).isoformat(" ", "microseconds") + zone
 
         limits, total = [], 0.0
         for situation, share in MIX:
