@@ -19,31 +19,25 @@ import html
 import http.client
 import io
 import os
-import platform
 import pstats
 import re
 import resource
-import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"
-LUA = BENCH / "rotate_cookies.lua"
-sys.path.insert(0, str(ROOT))
+import harness
+from harness import ROOT, log
 
-# Its own database: the test suite empties "test", and this script drops its schema.
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/keepwarm_bench"
+LUA = harness.BENCH / "rotate_cookies.lua"
 PG_REDIS_URL = "redis://127.0.0.1:6379/0"
 COOKIE_NAME = "kw_cand"  # PUBLIC_BASE_URL is http:// here, so not the __Host- variant
 # The same phone browser the Lua script claims to be (a real candidate opens the page in WeChat).
@@ -53,10 +47,6 @@ USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKi
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜戚谢邹喻柏水窦章云苏潘葛奚范彭郎"
 GIVEN_1 = "小晓文志建春海丽佳子雨思嘉俊梓欣一浩宇明"
 GIVEN_2 = "伟芳娜敏静磊洋艳勇军杰娟涛超霞平刚桂英华"
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,22 +76,26 @@ def populate(app, count: int, with_session: bool) -> Population:
     the session cookie the first visit set.
     """
     import sqlalchemy as sa
-    from flask_migrate import upgrade
 
     from portal.demo import seed
     from portal.extensions import db
     from portal.models import (
-        Candidate, ChecklistCompletion, ChecklistItem, Cohort, EngagementEvent, Stage, StageEvent, User, utcnow,
+        Candidate,
+        ChecklistCompletion,
+        ChecklistItem,
+        Cohort,
+        EngagementEvent,
+        Stage,
+        StageEvent,
+        User,
+        utcnow,
     )
     from portal.services.links import issue_link
     from portal.services.stages import advance_stage
 
     now = utcnow()
     with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as connection:
-                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
+        harness.migrate_fresh()
         seed(now)
         db.session.commit()
 
@@ -183,42 +177,16 @@ def _cookie_from(set_cookie_headers: list[str], wanted: str, required: bool = Tr
     return None
 
 
-def make_app(env: dict):
-    """The app exactly as gunicorn builds it (from the same environment), with the settings spelled out."""
-    from portal import create_app
-    from portal.config import normalise_database_url
-
-    os.environ.update(env)
-    return create_app({
-        "SECRET_KEY": env["SECRET_KEY"],
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(env["DATABASE_URL"]),
-        "REDIS_URL": env["REDIS_URL"],
-        "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
-    })
-
-
-def count_rows(database_url: str, table: str, where: str = "") -> int:
+def query_value(url: str, sql: str) -> int:
+    """One number from the database at ``url``, read outside the servers under test."""
     import sqlalchemy as sa
 
     from portal.config import normalise_database_url
 
-    engine = sa.create_engine(normalise_database_url(database_url))
+    engine = sa.create_engine(normalise_database_url(url))
     try:
         with engine.connect() as connection:
-            return connection.execute(sa.text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
-    finally:
-        engine.dispose()
-
-
-def max_id(database_url: str, table: str) -> int:
-    import sqlalchemy as sa
-
-    from portal.config import normalise_database_url
-
-    engine = sa.create_engine(normalise_database_url(database_url))
-    try:
-        with engine.connect() as connection:
-            return connection.execute(sa.text(f"SELECT coalesce(max(id), 0) FROM {table}")).scalar_one()
+            return connection.execute(sa.text(sql)).scalar_one()
     finally:
         engine.dispose()
 
@@ -376,11 +344,6 @@ class CpuUse:
     others_share: float  # of the machine's capacity during the run
 
 
-def _cpu_of(process) -> float:
-    times = process.cpu_times()
-    return times.user + times.system
-
-
 def cpu_snapshot(server_pid: int) -> CpuSnapshot:
     import psutil
 
@@ -389,18 +352,12 @@ def cpu_snapshot(server_pid: int) -> CpuSnapshot:
         root = psutil.Process(server_pid)
         for process in (root, *root.children(recursive=True)):
             try:
-                server += _cpu_of(process)
+                server += harness.cpu_seconds(process)
             except psutil.NoSuchProcess:
                 pass
     except psutil.NoSuchProcess:
         pass
-    services = {}
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] in ("postgres", "redis-server"):
-            try:
-                services[process.pid] = _cpu_of(process)
-            except psutil.NoSuchProcess:
-                pass
+    services = harness.cpu_by_process(("postgres", "redis-server"))
     machine = psutil.cpu_times()
     busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq + machine.steal
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -424,13 +381,6 @@ def measured_wrk(wrk: str, args, url: str, cookie_file: Path, server_pid: int) -
     return result, cpu_use(before, after, result.requests)
 
 
-def machine_busy_share(seconds: float = 1.0) -> float:
-    """How busy the machine is with nothing of ours running, 0..1."""
-    import psutil
-
-    return psutil.cpu_percent(interval=seconds) / 100
-
-
 # --------------------------------------------------------------------------------------------
 # One database: prepare, then hello and /me under the same settings
 # --------------------------------------------------------------------------------------------
@@ -444,24 +394,6 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
 
-def database_env(name: str, args, workdir: Path, redis_url: str, secret: str) -> dict:
-    url = f"sqlite:///{workdir / 'bench.sqlite'}" if name == "sqlite" else args.pg_url
-    return {
-        "SECRET_KEY": secret,
-        "DATABASE_URL": url,
-        "REDIS_URL": redis_url,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{args.port}",
-        # COMPRESS_RESPONSES stays at its default (on); wrk sends no Accept-Encoding, so nothing is compressed.
-    }
-
-
-def pg_unavailable(url: str) -> str | None:
-    """Why PostgreSQL cannot be used, or None when it answers (a missing database is created)."""
-    from postgres import postgres_unavailable
-
-    return postgres_unavailable(url, log)
-
-
 def redis_answers(url: str) -> bool:
     try:
         import redis
@@ -473,7 +405,7 @@ def redis_answers(url: str) -> bool:
 
 
 @contextmanager
-def redis_for(name: str):
+def redis_for(name: str) -> Iterator[str]:
     """Embedded Redis for SQLite (as a laptop runs it); the machine's Redis for PostgreSQL."""
     from portal.embedded import embedded_redis
 
@@ -494,48 +426,56 @@ def redis_for(name: str):
         pass
 
 
-def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
-    secret = secrets.token_urlsafe(48)
+@contextmanager
+def prepared(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[tuple[dict[str, str], Population]]:
+    """Redis and a populated database ``name``: the environment the app is built from, and the candidates."""
     with redis_for(name) as redis_url:
-        env = database_env(name, args, workdir, redis_url, secret)
+        env = harness.app_environment(harness.database_url(name, args, workdir), redis_url, args.port)
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates, one link opening each ...")
         started = time.monotonic()
-        population = populate(make_app(env), args.candidates, args.session_cookie)
+        population = populate(harness.make_app(env), args.candidates, args.session_cookie)
         log(f"  ... {time.monotonic() - started:.1f} s; {len(population.cookies)} cookies, "
             f"{population.stage_events} stage events, {population.engagement_rows} engagement events")
+        yield env, population
+
+
+def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Path) -> list[Row]:
+    with prepared(name, args, workdir) as (env, population):
         cookie_file = workdir / f"cookies-{name}.txt"
         cookie_file.write_text("\n".join(population.cookies) + "\n")
 
-        busy = machine_busy_share()
+        busy = harness.machine_busy_share()
         log(f"  machine before measuring: {busy:.0%} of {os.cpu_count()} CPUs busy with other work"
-            + ("  <-- WARNING: numbers below are not trustworthy" if busy > 0.10 else ""))
+            + ("  <-- WARNING: numbers below are not trustworthy" if busy > harness.BUSY_LIMIT else ""))
 
         rows = []
-        with gunicorn("hello:app", args.port, env, RESULTS / f"gunicorn-{name}-hello.log", chdir=BENCH) as server:
+        hello_log = harness.result_file(f"gunicorn-{name}-hello.log")
+        with gunicorn("hello:app", args.port, env, hello_log, chdir=harness.BENCH) as server:
             url = f"http://127.0.0.1:{args.port}/"
             run_wrk(wrk, args, url, cookie_file, args.warmup)
             result, cpu = measured_wrk(wrk, args, url, cookie_file, server.pid)
-            (RESULTS / f"wrk-{name}-hello.txt").write_text(result.raw)
+            harness.result_file(f"wrk-{name}-hello.txt").write_text(result.raw)
             rows.append(Row(name, "hello", result, cpu))
             log(f"  hello: {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
                 f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}")
 
-        app_log = RESULTS / f"gunicorn-{name}-app.log"
+        app_log = harness.result_file(f"gunicorn-{name}-app.log")
         with gunicorn("portal:create_app()", args.port, env, app_log, ready_path="/robots.txt") as server:
             verify_page(args.port, population, app_log)
             url = f"http://127.0.0.1:{args.port}/me"
             run_wrk(wrk, args, url, cookie_file, args.warmup)
             time.sleep(0.3)
-            events_before = count_rows(env["DATABASE_URL"], "engagement_event")
-            id_before = max_id(env["DATABASE_URL"], "engagement_event")
+            database = env["DATABASE_URL"]
+            events_before = query_value(database, "SELECT count(*) FROM engagement_event")
+            id_before = query_value(database, "SELECT coalesce(max(id), 0) FROM engagement_event")
             result, cpu = measured_wrk(wrk, args, url, cookie_file, server.pid)
             time.sleep(0.5)  # let requests still queued in gunicorn's backlog finish
-            events_after = count_rows(env["DATABASE_URL"], "engagement_event")
-            candidates_seen = count_rows(env["DATABASE_URL"], "engagement_event",
-                                         f"WHERE id > {id_before} AND kind = 'view'")
-            distinct = count_rows(env["DATABASE_URL"],
-                                  f"(SELECT DISTINCT candidate_id FROM engagement_event WHERE id > {id_before}) AS d")
-            (RESULTS / f"wrk-{name}-me.txt").write_text(result.raw)
+            events_after = query_value(database, "SELECT count(*) FROM engagement_event")
+            candidates_seen = query_value(
+                database, f"SELECT count(*) FROM engagement_event WHERE id > {id_before} AND kind = 'view'")
+            distinct = query_value(database, "SELECT count(*) FROM (SELECT DISTINCT candidate_id FROM engagement_event "
+                                             f"WHERE id > {id_before}) AS d")
+            harness.result_file(f"wrk-{name}-me.txt").write_text(result.raw)
             rows.append(Row(name, "/me", result, cpu))
             written = events_after - events_before
             log(f"  /me:   {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
@@ -556,10 +496,6 @@ def measure_database(name: str, args, wrk: str, workdir: Path) -> list[Row]:
     return rows
 
 
-class BenchFailure(Exception):
-    """This database's measurement cannot be trusted; the others still run."""
-
-
 def verify_page(port: int, population: Population, log_file: Path) -> None:
     """Before measuring: /me with a cookie is the candidate's full page, by name."""
     count = len(population.cookies)
@@ -567,11 +503,11 @@ def verify_page(port: int, population: Population, log_file: Path) -> None:
         status, body = http_get(port, "/me", population.cookies[index])
         name = population.names[index]
         if status != 200 or html.escape(name) not in body or "</html>" not in body:
-            raise BenchFailure(f"/me for candidate {index} ({name}) answered {status}, not their page"
-                               + _last_error(log_file))
+            raise harness.BenchFailure(f"/me for candidate {index} ({name}) answered {status}, not their page"
+                                       + _last_error(log_file))
     status, _body = http_get(port, "/me")
     if status != 404:
-        raise BenchFailure(f"/me without a cookie answered {status}, expected 404" + _last_error(log_file))
+        raise harness.BenchFailure(f"/me without a cookie answered {status}, expected 404" + _last_error(log_file))
     log(f"  verified: /me with a cookie is 200 and names the candidate ({len(body.encode()) / 1024:.1f} KB); "
         "without one it is 404")
 
@@ -662,15 +598,11 @@ def _package_of(filename: str) -> str:
     return "stdlib:" + Path(filename).stem
 
 
-def profile_database(name: str, args, workdir: Path) -> None:
+def profile_database(name: str, args: argparse.Namespace, workdir: Path) -> None:
     import sqlalchemy as sa
 
-    secret = secrets.token_urlsafe(48)
-    with redis_for(name) as redis_url:
-        env = database_env(name, args, workdir, redis_url, secret)
-        log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates ...")
-        population = populate(make_app(env), args.candidates, args.session_cookie)
-        app = make_app(env)
+    with prepared(name, args, workdir) as (env, population):
+        app = harness.make_app(env)
         client = app.test_client(use_cookies=False)
         cookies = population.cookies
 
@@ -777,7 +709,7 @@ def profile_database(name: str, args, workdir: Path) -> None:
     text = buffer.getvalue()
     out.write("\n===== top 60 by cumulative, with paths =====\n" + text[text.find("   ncalls"):])
 
-    path = RESULTS / f"profile-{name}.txt"
+    path = harness.result_file(f"profile-{name}.txt")
     path.write_text(out.getvalue())
     report = out.getvalue()
     log(report[: report.find("===== top 25 by tottime")].rstrip())
@@ -785,7 +717,7 @@ def profile_database(name: str, args, workdir: Path) -> None:
 
 
 def _hello_in_process_ms(n: int) -> float:
-    sys.path.insert(0, str(BENCH))
+    sys.path.insert(0, str(harness.BENCH))
     from hello import app as hello_app
 
     client = hello_app.test_client(use_cookies=False)
@@ -799,7 +731,7 @@ def _hello_in_process_ms(n: int) -> float:
 
 # --------------------------------------------------------------------------------------------
 
-def print_table(rows: list[Row], skipped: dict[str, str], args) -> str:
+def print_table(rows: list[Row], skipped: dict[str, str], args: argparse.Namespace) -> None:
     lines = [
         "",
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s --latency; gunicorn 2 sync workers, "
@@ -820,7 +752,7 @@ def print_table(rows: list[Row], skipped: dict[str, str], args) -> str:
         lines.append(f"{row.database:<11} {row.app:<6} {r.rps:>8,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
                      f"{ratio:>9.2f} {c.server_ms:>8.2f} {c.database_ms:>7.2f} {r.kb_per_response:>8.1f} "
                      f"{r.requests:>9} {r.non_2xx_3xx:>8} {c.others_share:>7.0%}"
-                     + ("  <- disturbed" if c.others_share > 0.10 else ""))
+                     + ("  <- disturbed" if c.others_share > harness.BUSY_LIMIT else ""))
         if r.socket_errors != "none":
             lines.append(f"{'':<18} socket errors: {r.socket_errors}")
         for note in row.notes:
@@ -834,22 +766,17 @@ def print_table(rows: list[Row], skipped: dict[str, str], args) -> str:
             ratio = me / hello[database]
             lines.append(f"{database}: /me is {ratio:.2f} of hello (goal >= {goal:.2f}: "
                          f"{'met' if ratio >= goal else 'NOT met'})")
-    text = "\n".join(lines)
-    log(text)
-    return text
+    harness.report(lines, "last-run.txt")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = harness.argument_parser(__doc__, "keepwarm_bench")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (default 2)")
     parser.add_argument("--connections", type=int, default=8, help="wrk -c (default 8)")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--candidates", type=int, default=600, help="returning candidates (default 600)")
     parser.add_argument("--port", type=int, default=8765, help="where gunicorn listens (default 8765)")
-    parser.add_argument("--pg-url", default=PG_URL,
-                        help=f"PostgreSQL to use; its public schema is dropped and recreated (default {PG_URL})")
     parser.add_argument("--no-session-cookie", dest="session_cookie", action="store_false",
                         help="send only the candidate cookie, as a browser that dropped its session cookie "
                              "(by default the session cookie of the candidate's previous visit is sent too)")
@@ -863,25 +790,11 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    skipped = {}
-    if "postgresql" in databases:
-        reason = pg_unavailable(args.pg_url)
-        if reason:
-            log(f"PostgreSQL at {args.pg_url} does not answer, skipping it: {reason}")
-            skipped["postgresql"] = reason
-            databases.remove("postgresql")
-
-    from importlib.metadata import version
-
-    log(f"Keepwarm bench: Python {platform.python_version()}, Flask {version('flask')}, "
-        f"SQLAlchemy {version('sqlalchemy')}, gunicorn {version('gunicorn')}, {os.cpu_count()} CPUs")
-    with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="keepwarm-bench-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    databases, skipped = harness.chosen_databases(args)
+    log(f"Keepwarm bench: {harness.software('Flask', 'SQLAlchemy', 'gunicorn')}")
+    with harness.scratch_folder("keepwarm-bench-") as workdir:
         if args.profile:
             for name in databases:
                 log(f"\n== profile: {name} ==")
@@ -894,12 +807,11 @@ def main(argv=None) -> int:
             log(f"\n== {name} ==")
             try:
                 rows += measure_database(name, args, wrk, workdir)
-            except BenchFailure as failure:
+            except harness.BenchFailure as failure:
                 log(f"  FAILED: {failure}")
                 skipped[name] = f"FAILED: {failure}"
                 failed = True
-        table = print_table(rows, skipped, args)
-        (RESULTS / "last-run.txt").write_text(table + "\n")
+        print_table(rows, skipped, args)
     return 1 if failed else 0
 
 

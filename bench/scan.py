@@ -12,27 +12,18 @@ for ~10 % of the candidates, then at now + 1 minute, when nothing changed. See b
 
 import argparse
 import json
-import os
-import platform
 import random
 import resource
-import secrets
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"
-sys.path.insert(0, str(ROOT))
+import harness
+from harness import ROOT, log
 
-# Its own database: this script drops its public schema. Never the test suite's "test".
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/keepwarm_scan_bench"
 CHUNK = 50_000  # candidates per load batch (each brings ~10 engagement events and 1-4 stage events)
 GOAL_RAISES_S, GOAL_QUIET_S = 5.0, 3.0  # for 1,000,000 candidates
 H, D = 3600.0, 86400.0
@@ -50,61 +41,14 @@ RULE_OF = {"gone_quiet": "gone_quiet", "never_opened": "link_not_opened", "new_l
            "company_side_overdue": "company_side_overdue", "training_notice_not_seen": "training_notice_not_seen"}
 
 
-def log(message: str = "") -> None:
-    print(message, flush=True)
-
-
 def rss_mb() -> float:
     """This process's resident-set high-water mark (Linux reports kilobytes)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-# --------------------------------------------------------------------------------------------
-# The app and the databases
-# --------------------------------------------------------------------------------------------
-
-def make_app(url: str):
-    from portal import create_app
-
-    return create_app({
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "SQLALCHEMY_DATABASE_URI": url,
-        "REDIS_URL": None,
-        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
-    })
-
-
-def pg_unavailable(url: str) -> str | None:
-    """Why PostgreSQL cannot be used, or None when it answers (a missing database is created)."""
-    from sqlalchemy.engine import make_url
-
-    from postgres import postgres_unavailable
-
-    database = make_url(url).database
-    if database in (None, "", "test", "postgres"):
-        return f"refusing to use database {database!r}: this benchmark drops its public schema"
-    return postgres_unavailable(url, log)
-
-
-def machine_busy_share(seconds: float = 1.0) -> float:
-    import psutil
-
-    return psutil.cpu_percent(interval=seconds) / 100
-
-
 def postgres_cpu() -> float:
     """CPU seconds used so far by every postgres process (the server's share of a scan)."""
-    import psutil
-
-    total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] == "postgres":
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-    return total
+    return sum(harness.cpu_by_process(("postgres",)).values())
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,7 +125,6 @@ COLUMNS = {  # the order the generator writes; checked against the models
 def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
     """Migrate a fresh database and load ``count`` candidates, every time relative to ``now``."""
     import sqlalchemy as sa
-    from flask_migrate import upgrade
 
     from portal.demo import STAGES
     from portal.extensions import db
@@ -192,10 +135,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
     rng = random.Random(seed)
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
-        if postgres:
-            with db.engine.begin() as connection:
-                connection.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade()
+        harness.migrate_fresh()
         for name, columns in COLUMNS.items():
             found = [column.name for column in Base.metadata.tables[name].columns]
             if found != columns:
@@ -226,20 +166,16 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
         if postgres:
             # The rows are consistent by construction: skip the per-row foreign-key triggers during the load.
             session.execute(sa.text("SET session_replication_role = replica"))
-            tags = "[]"
-            base = now.astimezone(timezone.utc).replace(tzinfo=None)
-
-            def ago(seconds):
-                return (base - timedelta(seconds=seconds)).isoformat(" ", "microseconds") + "+00"
         else:
             session.commit()
             session.connection().exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction: it applies
             session.connection().exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MB for the random index inserts
-            tags = "[]"
-            base = now.astimezone(timezone.utc).replace(tzinfo=None)
+        tags = "[]"
+        base = now.astimezone(timezone.utc).replace(tzinfo=None)
+        zone = "+00" if postgres else ""  # the stored text form, see Loader
 
-            def ago(seconds):
-                return (base - timedelta(seconds=seconds)).isoformat(" ", "microseconds")
+        def ago(seconds):
+            return (base - timedelta(seconds=seconds)).isoformat(" ", "microseconds") + zone
 
         limits, total = [], 0.0
         for situation, share in MIX:
@@ -494,7 +430,7 @@ def measure(spec: dict) -> dict:
     """Runs in the child: the scans, their statements and the peak RSS, then the slowest statements' plans."""
     import sqlalchemy as sa
 
-    app = make_app(spec["url"])
+    app = harness.make_app(harness.app_environment(spec["url"]))
     now = datetime.fromisoformat(spec["now"])
     limit, explain_limit = spec["scan_limit"], spec["explain_limit"]
     out = {"scenarios": [], "explain": [], "used_plans": []}
@@ -512,7 +448,7 @@ def measure(spec: dict) -> dict:
         if hasattr(scan_module, "_apply"):
             scan_module._apply = clock.labelled(lambda rule, *rest: rule.name, scan_module._apply)
         out["baseline_rss_mb"] = rss_mb()
-        out["busy_before"] = machine_busy_share()
+        out["busy_before"] = harness.machine_busy_share()
         full = {}  # scenario -> its executions, parameters included (for the plans; not sent back)
 
         def one_scan(at: datetime, scenario: str) -> dict:
@@ -638,10 +574,6 @@ def child_main(spec_path: str) -> None:
 # Orchestration and the table
 # --------------------------------------------------------------------------------------------
 
-class BenchFailure(Exception):
-    pass
-
-
 @dataclass
 class Run:
     database: str
@@ -668,16 +600,10 @@ def run_child(context, url: str, now: datetime, args, workdir: Path) -> dict:
     if process.is_alive():
         process.terminate()
         process.join(10)
-        raise BenchFailure(f"the scans did not finish within {timeout:.0f} s")
+        raise harness.BenchFailure(f"the scans did not finish within {timeout:.0f} s")
     if process.exitcode != 0 or not out_path.exists():
-        raise BenchFailure(f"the measuring process exited with {process.exitcode}")
+        raise harness.BenchFailure(f"the measuring process exited with {process.exitcode}")
     return json.loads(out_path.read_text())
-
-
-def database_url(name: str, args, workdir: Path, size: int) -> str:
-    if name == "sqlite":
-        return f"sqlite:///{workdir / f'scan-{size}.sqlite'}"
-    return args.pg_url
 
 
 def describe_run(run: Run, show_statements: bool) -> list[str]:
@@ -721,7 +647,7 @@ def explain_text(run: Run) -> str:
     return "\n".join(parts)
 
 
-def print_table(runs: list[Run], skipped: list[str], args) -> str:
+def print_table(runs: list[Run], skipped: list[str], args: argparse.Namespace) -> None:
     header = (f"{'database':<11} {'candidates':>10}  {'scenario':<26} {'seconds':>8} {'raised':>8} {'escalated':>9} "
               f"{'closed':>7} {'peak RSS MB':>11} {'scan +MB':>8} {'app CPU s':>9} "
               f"{'db CPU s':>8}")
@@ -756,7 +682,8 @@ def print_table(runs: list[Run], skipped: list[str], args) -> str:
         notes = [f"generation {generated.seconds:.0f} s ({generated.writing:.0f} s writing)"]
         if hwm is not None:
             notes.append(f"PostgreSQL backend VmHWM {hwm:.0f} MB (the shared buffers it touched included)")
-        notes.append(f"machine {busy:.0%} busy with other work just before" + (" <- disturbed" if busy > 0.10 else ""))
+        notes.append(f"machine {busy:.0%} busy with other work just before"
+                     + (" <- disturbed" if busy > harness.BUSY_LIMIT else ""))
         lines.append(f"{run.database} {run.size:,}: " + "; ".join(notes))
     for run in runs:
         if run.measured.get("stopped"):
@@ -770,19 +697,14 @@ def print_table(runs: list[Run], skipped: list[str], args) -> str:
                          + (" (a scan was cut at the limit: the real time is longer)"
                             if raises["cut"] or quiet["cut"] else ""))
     lines += skipped
-    text = "\n".join(lines)
-    log(text)
-    return text
+    harness.report(lines, "scan-last-run.txt")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = harness.argument_parser(__doc__, "keepwarm_scan_bench")
     parser.add_argument("--sizes", default="100000,1000000",
                         help="candidate counts, comma-separated (default 100000,1000000)")
     parser.add_argument("--quick", action="store_true", help="10,000 candidates only")
-    parser.add_argument("--pg-url", default=PG_URL,
-                        help=f"PostgreSQL to use; its public schema is dropped and recreated (default {PG_URL})")
     parser.add_argument("--scan-limit", type=float, default=60.0,
                         help="cancel a scan's statements once the scan has run this long, so one bad plan "
                              "cannot take hours; the rules cut are reported as failed (default 60 s)")
@@ -806,7 +728,7 @@ def estimate_seconds(run: Run, size: int, args) -> float:
     return run.generated.seconds * ratio * 1.15 + scans * (2 if args.explain else 1)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Start the process the measurements fork from now, while this one has imported nothing big.
     import multiprocessing
@@ -815,30 +737,19 @@ def main(argv=None) -> int:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([])
     multiprocessing.forkserver.ensure_running()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    skipped = []
-    if "postgresql" in databases:
-        reason = pg_unavailable(args.pg_url)
-        if reason:
-            log(f"PostgreSQL at {args.pg_url} does not answer, skipping it: {reason}")
-            skipped.append(f"postgresql skipped: {reason}")
-            databases.remove("postgresql")
-
-    from importlib.metadata import version
+    databases, unavailable = harness.chosen_databases(args)
+    skipped = [f"{name} skipped: {reason}" for name, reason in unavailable.items()]
 
     from portal.models import utcnow
 
-    log(f"Keepwarm scan bench: Python {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}, "
-        f"psycopg {version('psycopg')}, SQLite {__import__('sqlite3').sqlite_version}, {os.cpu_count()} CPUs; "
+    log(f"Keepwarm scan bench: {harness.software('SQLAlchemy', 'psycopg', 'SQLite')}; "
         f"sizes {', '.join(f'{size:,}' for size in args.sizes)}")
     started = time.monotonic()
     budget = args.budget_minutes * 60 or float("inf")
     runs, failed = [], False
     last = {}  # database -> its previous Run
     explains = {name: [] for name in databases}
-    workdir = Path(tempfile.mkdtemp(prefix="keepwarm-scan-bench-"))
-    try:
+    with harness.scratch_folder("keepwarm-scan-bench-") as workdir:
         for size in args.sizes:
             for name in databases:
                 if name in last:
@@ -852,15 +763,15 @@ def main(argv=None) -> int:
                         skipped.append(message)
                         continue
                 log(f"\n== {name}, {size:,} candidates ==")
-                url = database_url(name, args, workdir, size)
+                url = harness.database_url(name, args, workdir, f"scan-{size}.sqlite")
                 now = utcnow().replace(microsecond=0)
-                generated = generate(make_app(url), size, now)
+                generated = generate(harness.make_app(harness.app_environment(url)), size, now)
                 log(f"  generated in {generated.seconds:.1f} s ({generated.writing:.1f} s writing): "
                     f"{generated.candidates:,} candidates, {generated.links:,} links, "
                     f"{generated.stage_events:,} stage events, {generated.engagement_events:,} engagement events")
                 try:
                     measured = run_child(context, url, now, args, workdir)
-                except BenchFailure as failure:
+                except harness.BenchFailure as failure:
                     log(f"  FAILED: {failure}")
                     skipped.append(f"{name} {size:,} FAILED: {failure}")
                     failed = True
@@ -877,13 +788,10 @@ def main(argv=None) -> int:
                 text = explain_text(run)
                 if text:
                     explains[name].append(text)
-                    path = RESULTS / f"scan-explain-{name}.txt"
+                    path = harness.result_file(f"scan-explain-{name}.txt")
                     path.write_text("\n".join(explains[name]))
                     log(f"  plans of the slowest statements: {path.relative_to(ROOT)}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    table = print_table(runs, skipped, args)
-    (RESULTS / "scan-last-run.txt").write_text(table + "\n")
+    print_table(runs, skipped, args)
     log(f"\n(whole run {(time.monotonic() - started) / 60:.1f} min)")
     return 1 if failed else 0
 
