@@ -127,3 +127,11 @@ def client(app):
 def site(app):
     """The shared content every candidate page shows: pipeline, stories, checklist."""
     return builders.gen_site()
+
+
+@pytest.fixture
+def now():
+    """The test's "now", fixed for the whole test: pass it on instead of reading the clock again."""
+    from portal.models import utcnow
+
+    return utcnow().replace(microsecond=0)
