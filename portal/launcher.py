@@ -1,4 +1,4 @@
-"""``./dev demo``: migrate, load demo data, and run web, worker and scheduler until Ctrl-C.
+"""``./dev demo``: migrate, load demo data, and run web, workers and scheduler until Ctrl-C.
 
 Starts the embedded Redis when REDIS_URL is unset and hands its URL to every child process.
 """
@@ -31,6 +31,16 @@ def _wait_until_listening(port: int, process: subprocess.Popen, seconds: float =
             return True
         time.sleep(0.1)
     return False
+
+
+def worker_queues() -> tuple[str, ...]:
+    """The demo's two workers, as in production (README): one for scans, one for everything else.
+
+    A message must never wait for a scan, and two workers and the scheduler are all a laptop needs.
+    """
+    from portal.jobs import QueueName
+
+    return (QueueName.SCAN.value, ",".join(name for name in QueueName if name != QueueName.SCAN))
 
 
 class Stop(Exception):
@@ -103,7 +113,8 @@ def main() -> int:
                  "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "portal:create_app()"],
                 env=child_env,
             ),
-            subprocess.Popen([sys.executable, worker_py], env=child_env),
+            *(subprocess.Popen([sys.executable, worker_py, "--queues", queues], env=child_env)
+              for queues in worker_queues()),
             subprocess.Popen([sys.executable, worker_py, "scheduler"], env=child_env),
         ]
         try:

@@ -6,6 +6,7 @@ from flask import Blueprint, make_response, redirect, render_template, request, 
 from portal.candidate.identity import current_link_id
 from portal.extensions import db
 from portal.i18n import LOCALES, remember_language
+from portal.jobs.health import queue_health
 from portal.models import utcnow
 from portal.services.candidates import set_preferred_locale
 from portal.web import safe_next
@@ -21,16 +22,19 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    """200 "ok", or 200 "degraded" with reasons while pages still work; 503 only without a database."""
-    from portal.jobs.health import queue_problems
+    """200 "ok", or 200 "degraded" with reasons while pages still work; 503 only without a database.
 
+    The first line is the status; reasons follow, then one line per queue (depth, oldest job's wait,
+    running jobs, workers listening).
+    """
     try:
         db.session.execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError as error:
         db.session.rollback()
         return _plain(f"down\ndatabase: {type(error).__name__}\n", 503)
-    problems = queue_problems(utcnow())
-    return _plain("degraded\n" + "\n".join(problems) + "\n" if problems else "ok\n", 200)
+    health = queue_health(utcnow())
+    status = "degraded" if health.problems else "ok"
+    return _plain("\n".join([status, *health.problems, *health.queues]) + "\n", 200)
 
 
 def _plain(text: str, status: int):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -20,12 +22,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _children(pid: int) -> set[int]:
+def _worker_arguments(pids) -> list[list[str]]:
+    """What each ``worker.py`` among ``pids`` was started with."""
+    found = []
+    for pid in pids:
+        line = Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+        found += [line[index + 1:] for index, part in enumerate(line[:2]) if part.endswith("worker.py")]
+    return sorted(found)
+
+
+def _alive(pids) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+
+
+def _children(pid: int, recursive: bool = True) -> set[int]:
     found = set()
     for line in subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout.splitlines():
         child, parent = map(int, line.split())
         if parent == pid:
-            found |= {child} | _children(child)
+            found |= {child} | (_children(child) if recursive else set())
     return found
 
 
@@ -54,17 +70,21 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
     assert output.count(f"http://127.0.0.1:{port}/c/") == 5
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass  # listening when the banner appears
-    # Worker and scheduler run beside the web: the first scan happens right away.
-    health = ""
-    while time.monotonic() < deadline and health != "ok\n":
-        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read().decode()
-        time.sleep(0.5)
-    assert health == "ok\n", health
+    # Two workers (scans alone; messages and the rest) and the scheduler run beside the web:
+    # the first scan happens right away, and every queue has its worker.
+    health = []
+
+    def healthy():
+        health[:] = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read().decode().splitlines()
+        return health[0] == "ok"
+
+    wait_until(healthy, timeout=max(deadline - time.monotonic(), 1), interval=0.5, what="/healthz to say ok")
+    assert [line.split(":")[0] for line in health[1:]] == ["queue messages", "queue default", "queue scan"], health
+    assert all(line.endswith(", workers 1") for line in health[1:]), health
     children = _children(process.pid)
-    assert children
+    workers = _worker_arguments(_children(process.pid, recursive=False))
+    assert workers == [["--queues", "messages,default"], ["--queues", "scan"], ["scheduler"]], workers
     process.send_signal(how)
     process.wait(timeout=30)
-    time.sleep(0.5)
-    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
-             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
-    assert alive == [], f"left running: {alive}"
+    # Children the launcher waited for are gone already; give any grandchild a moment to follow.
+    wait_until(lambda: not _alive(children), timeout=10, what="every process it started to stop")

@@ -11,17 +11,16 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Flag, utcnow
+from portal.models import Flag
 from tests.builders import gen_candidate
 
 ROOT = Path(__file__).resolve().parent.parent
-NOW = utcnow()
 
 
-def _quiet_candidates(site, count):
+def _quiet_candidates(site, now, count):
     for index in range(count):
-        candidate = gen_candidate(site, [("passed", NOW - timedelta(days=20))], name=f"Q{index}")
-        candidate.last_seen_at = NOW - timedelta(days=4 + index % 6)
+        candidate = gen_candidate(site, [("passed", now - timedelta(days=20))], name=f"Q{index}")
+        candidate.last_seen_at = now - timedelta(days=4 + index % 6)
     db.session.commit()
 
 
@@ -37,8 +36,8 @@ def _open_flags_per_candidate_and_rule():
     ).all()
 
 
-def test_two_scans_at_once_leave_exactly_one_open_flag_each(app, site):
-    _quiet_candidates(site, 120)
+def test_two_scans_at_once_leave_exactly_one_open_flag_each(app, site, now):
+    _quiet_candidates(site, now, 120)
     command = [sys.executable, "-m", "flask", "scan"]
     runs = [subprocess.Popen(command, cwd=ROOT, env=_env(app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True) for _ in range(2)]
@@ -63,7 +62,7 @@ def slow_insert(rule, now):
     count = original(rule, now)
     db.session.flush()
     print("inserted", os.getpid(), flush=True)  # RQ's work horse runs in its own session: report its pid
-    time.sleep(60)  # the test kills us here, in the middle of the scan's transaction
+    time.sleep(60)  # holds the scan's transaction open until the test kills us (bounded, should the test fail first)
     return count
 
 scan._insert_flags = slow_insert
@@ -75,18 +74,19 @@ with app.app_context():
 """
 
 
-def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(app, site, tmp_path):
+def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(app, site, now, tmp_path):
     from rq import SimpleWorker
     from rq.job import Job
     from rq.registry import StartedJobRegistry
     from rq.serializers import JSONSerializer
 
-    from portal.jobs import queue, redis_connection
+    import worker
+    from portal.jobs import QueueName, queue, redis_connection
     from portal.jobs.schedule import enqueue_due
 
-    _quiet_candidates(site, 50)
+    _quiet_candidates(site, now, 50)
     connection = redis_connection()
-    enqueue_due(NOW, connection)
+    enqueue_due(now, connection)
     script = tmp_path / "slow_worker.py"
     script.write_text(WORKER)
     env = _env(app)
@@ -107,15 +107,16 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(app, site, tmp_pa
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Flag)) == 0  # the killed scan committed nothing
     # The killed job is not lost: once its heartbeat lapses (RQ 3.0: 90 s after the last one; the clock
     # is moved on here rather than waited for), a worker's maintenance finds it and retries it.
-    started = StartedJobRegistry(queue=queue(connection))
+    scans = queue(connection, QueueName.SCAN)
+    started = StartedJobRegistry(queue=scans)
     [killed_job] = [job_id.split(":")[0] for job_id in started.get_job_ids()]
     started.cleanup(timestamp=time.time() + 91)
-    assert killed_job in queue(connection).get_job_ids()
-    fresh = SimpleWorker([queue(connection)], connection=connection, serializer=JSONSerializer)
+    assert killed_job in scans.get_job_ids()
+    fresh = worker.build_worker(connection, [QueueName.SCAN], worker_class=SimpleWorker)
     fresh.work(burst=True)
     assert Job.fetch(killed_job, connection=connection, serializer=JSONSerializer).get_status() == "finished"
     # And the next period's scan completes too, duplicating nothing.
-    enqueue_due(NOW + timedelta(seconds=app.config["SCAN_INTERVAL_SECONDS"]), connection)
+    enqueue_due(now + timedelta(seconds=app.config["SCAN_INTERVAL_SECONDS"]), connection)
     fresh.work(burst=True)
     db.session.expire_all()
     counts = _open_flags_per_candidate_and_rule()

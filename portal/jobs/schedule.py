@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 from rq.exceptions import DuplicateJobError
 
-from portal.jobs import queue, redis_connection
+from portal.jobs import QueueName, queue, redis_connection
 from portal.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -26,15 +26,17 @@ log = logging.getLogger(__name__)
 class PeriodicJob:
     name: str
     function: str
+    queue: QueueName
     every_seconds: int
     timeout_seconds: int
 
 
 def periodic_jobs() -> tuple[PeriodicJob, ...]:
+    """Every periodic job, with the queue it runs on."""
     config = current_app.config
     return (
-        PeriodicJob("scan", "portal.jobs.scan.scan_job", config["SCAN_INTERVAL_SECONDS"], 600),
-        PeriodicJob("purge", "portal.jobs.retention.purge_job", 24 * 3600, 600),
+        PeriodicJob("scan", "portal.jobs.scan.scan_job", QueueName.SCAN, config["SCAN_INTERVAL_SECONDS"], 600),
+        PeriodicJob("purge", "portal.jobs.retention.purge_job", QueueName.DEFAULT, 24 * 3600, 600),
     )
 
 
@@ -44,11 +46,11 @@ def enqueue_due(now: datetime, connection) -> list[str]:
     for job in periodic_jobs():
         job_id = f"{job.name}-{int(now.timestamp()) // job.every_seconds}"
         try:
-            # A job whose worker died is found by the next worker's maintenance and, thanks to the
-            # retry, run again (R23); the jobs are idempotent, so a second run changes nothing.
-            queue(connection).enqueue(job.function, job_id=job_id, unique=True, job_timeout=job.timeout_seconds,
-                                      result_ttl=job.every_seconds * 2, failure_ttl=7 * 24 * 3600,
-                                      retry=Retry(max=2))
+            # A job whose worker died is found by the next maintenance of a worker on its queue and,
+            # thanks to the retry, run again (R23); the jobs are idempotent, so a second run changes nothing.
+            queue(connection, job.queue).enqueue(
+                job.function, job_id=job_id, unique=True, job_timeout=job.timeout_seconds,
+                result_ttl=job.every_seconds * 2, failure_ttl=7 * 24 * 3600, retry=Retry(max=2))
         except DuplicateJobError:
             continue
         enqueued.append(job_id)

@@ -320,16 +320,18 @@ def _one_scan_at_a_time() -> None:
         db.session.execute(sa.update(flag).where(sa.false()).values(rule=flag.c.rule))
 
 
-def run_scan(now: datetime, *, dry_run: bool = False) -> ScanResult:
+def run_scan(now: datetime, *, dry_run: bool = False,
+             progress: Callable[[int, int, str], None] | None = None) -> ScanResult:
     """Evaluate every rule; a rule that fails is rolled back and reported, the others still run.
 
-    Call at the start of a transaction; the caller commits.
+    Call at the start of a transaction; the caller commits. ``progress(done_rules, total_rules,
+    rule_name)`` is called after each rule, failed or not.
     """
     config = current_app.config
     result = ScanResult(now=now, dry_run=dry_run)
     if not dry_run:
         _one_scan_at_a_time()
-    for rule in RULES:
+    for done, rule in enumerate(RULES, start=1):
         savepoint = db.session.begin_nested()
         try:
             result.rules[rule.name] = _apply(rule, now, config, dry_run)
@@ -338,4 +340,6 @@ def run_scan(now: datetime, *, dry_run: bool = False) -> ScanResult:
             savepoint.rollback()
             log.exception("risk rule %s failed", rule.name)
             result.rules[rule.name] = RuleResult(error=f"{type(error).__name__}: {error}")
+        if progress is not None:
+            progress(done, len(RULES), rule.name)
     return result
