@@ -1,7 +1,6 @@
 """The candidate's token page: opened from a link, no password."""
 
-from flask import Blueprint
+from portal.candidate import views  # noqa: F401  (registers its routes on blueprint.bp)
+from portal.candidate.blueprint import bp
 
-bp = Blueprint("candidate", __name__)
-
-from portal.candidate import views  # noqa: E402,F401  (routes register themselves on bp)
+__all__ = ["bp"]

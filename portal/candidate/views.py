@@ -4,7 +4,7 @@ from flask import abort, current_app, make_response, redirect, render_template, 
 from flask_babel import get_locale, get_timezone
 from markupsafe import Markup
 
-from portal.candidate import bp
+from portal.candidate.blueprint import bp
 from portal.candidate.calendar import cohort_calendar
 from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
 from portal.candidate.queries import (

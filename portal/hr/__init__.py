@@ -1,29 +1,6 @@
-"""The HR back-office."""
+"""The HR back-office: login (auth), the follow-up queue (queue), candidates and links (views)."""
 
-from flask import Blueprint
-from flask_login import current_user
+from portal.hr import auth, queue, views  # noqa: F401  (each registers its routes on blueprint.bp)
+from portal.hr.blueprint import bp
 
-from portal.hr import wording
-
-bp = Blueprint("hr", __name__)
-
-
-@bp.context_processor
-def back_office_context() -> dict:
-    """The logged-in user (only back-office templates need it), the navigation badge and the wording."""
-    from portal.extensions import db
-    from portal.hr.queries import open_flag_count
-    from portal.models import utcnow
-
-    def open_flag_total() -> int:
-        return db.session.scalar(open_flag_count(current_user, utcnow())) or 0
-
-    return {
-        "current_user": current_user, "open_flag_total": open_flag_total,
-        "rule_label": wording.rule_label, "tier_label": wording.tier_label, "flag_reason": wording.flag_reason,
-        "severity_label": wording.severity_label, "outcome_label": wording.outcome_label,
-        "outcome_choices": wording.OUTCOME_CHOICES, "severities": list(wording.SEVERITY_LABELS),
-    }
-
-
-from portal.hr import auth, queue, views  # noqa: E402,F401  (routes register themselves on bp)
+__all__ = ["bp"]

@@ -9,7 +9,7 @@ from flask_login import current_user, login_user, logout_user
 
 from portal.errors import retry_on_expired_form
 from portal.extensions import db, login_manager
-from portal.hr import bp
+from portal.hr.blueprint import bp
 from portal.hr.forms import LoginForm
 from portal.models import User
 from portal.services.staff import end_all_sessions, find_user_by_email, record_login

@@ -5,7 +5,7 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 
 from portal.extensions import db
-from portal.hr import bp
+from portal.hr.blueprint import bp
 from portal.hr.forms import ResolveForm, SnoozeForm
 from portal.hr.queries import QueueFilters, open_flag_count, queue_query, visible_flag
 from portal.models import Cohort, Flag, User, utcnow

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.extensions import db
-from portal.hr import bp
+from portal.hr.blueprint import bp
 from portal.hr.queries import candidates_list, open_rules_by_candidate, visible_candidates
 from portal.models import Candidate, utcnow
 from portal.models.candidates import Channel, Tier
