@@ -38,11 +38,16 @@ def queue_names(text: str) -> list[QueueName]:
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="worker.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", nargs="?", choices=["scheduler"], help="run the periodic scheduler instead")
-    parser.add_argument("--queues", type=queue_names, metavar="NAME,...",
-                        help="the queues to take work from, in order (default: " + ",".join(QueueName) + ")")
+    parser.add_argument(
+        "--queues",
+        type=queue_names,
+        metavar="NAME,...",
+        help="the queues to take work from, in order (default: " + ",".join(QueueName) + ")",
+    )
     arguments = parser.parse_args(argv)
     if arguments.command == "scheduler" and arguments.queues:
         parser.error("the scheduler enqueues on every queue; --queues is for workers")
@@ -64,10 +69,14 @@ def build_worker(connection, queues: Sequence[QueueName] = tuple(QueueName), wor
     from portal.jobs import queue
 
     config = current_app.config
-    return worker_class([queue(connection, name) for name in queues], connection=connection,
-                        serializer=JSONSerializer, log_job_description=False,
-                        maintenance_interval=config["WORKER_MAINTENANCE_SECONDS"],
-                        worker_ttl=config["WORKER_TTL_SECONDS"])
+    return worker_class(
+        [queue(connection, name) for name in queues],
+        connection=connection,
+        serializer=JSONSerializer,
+        log_job_description=False,
+        maintenance_interval=config["WORKER_MAINTENANCE_SECONDS"],
+        worker_ttl=config["WORKER_TTL_SECONDS"],
+    )
 
 
 def main(argv: list[str]) -> int:

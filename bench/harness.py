@@ -46,14 +46,18 @@ def log(message: str = "") -> None:
 # Arguments and the databases they choose
 # --------------------------------------------------------------------------------------------
 
+
 def argument_parser(doc: str, database: str) -> argparse.ArgumentParser:
     """A parser described by the script's docstring, with ``--db`` and ``--pg-url`` (default: ``database``)."""
     default_url = f"{PG_SERVER}/{database}"
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--pg-url", default=default_url,
-                        help="PostgreSQL to use; its public schema is dropped and recreated, so 'test' and "
-                             f"'postgres' are refused (default {default_url})")
+    parser.add_argument(
+        "--pg-url",
+        default=default_url,
+        help="PostgreSQL to use; its public schema is dropped and recreated, so 'test' and "
+        f"'postgres' are refused (default {default_url})",
+    )
     return parser
 
 
@@ -87,8 +91,7 @@ def postgres_unavailable(url: str) -> str | None:
         if "does not exist" not in str(error):
             return _one_line(error)
         try:
-            maintenance = parsed.set(drivername="postgresql", database="postgres").render_as_string(
-                hide_password=False)
+            maintenance = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
             with psycopg.connect(maintenance, connect_timeout=3, autocommit=True) as connection:
                 connection.execute(f'CREATE DATABASE "{parsed.database}"')
             log(f"Created PostgreSQL database {parsed.database}.")
@@ -124,10 +127,14 @@ def scratch_folder(prefix: str) -> Iterator[Path]:
 # The app and a fresh schema
 # --------------------------------------------------------------------------------------------
 
+
 def app_environment(database_url: str, redis_url: str | None = None, port: int = 8000) -> dict[str, str]:
     """The environment the benchmarked app is built from, with a new secret key."""
-    env = {"SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": database_url,
-           "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
     if redis_url:
         env["REDIS_URL"] = redis_url
     # COMPRESS_RESPONSES stays at its default (on); wrk sends no Accept-Encoding, so nothing is compressed.
@@ -140,12 +147,14 @@ def make_app(env: Mapping[str, str]) -> "Flask":
     from portal.config import normalise_database_url
 
     os.environ.update(env)
-    return create_app({
-        "SECRET_KEY": env["SECRET_KEY"],
-        "SQLALCHEMY_DATABASE_URI": normalise_database_url(env["DATABASE_URL"]),
-        "REDIS_URL": env.get("REDIS_URL"),
-        "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
-    })
+    return create_app(
+        {
+            "SECRET_KEY": env["SECRET_KEY"],
+            "SQLALCHEMY_DATABASE_URI": normalise_database_url(env["DATABASE_URL"]),
+            "REDIS_URL": env.get("REDIS_URL"),
+            "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
+        }
+    )
 
 
 def migrate_fresh() -> None:
@@ -167,6 +176,7 @@ def migrate_fresh() -> None:
 # --------------------------------------------------------------------------------------------
 # The machine
 # --------------------------------------------------------------------------------------------
+
 
 def software(*packages: str) -> str:
     """What the figures were measured with: "Python 3.11.2, Flask 3.1.0, SQLite 3.40.1, 2 CPUs"."""
@@ -207,6 +217,7 @@ def cpu_seconds(process) -> float:
 # --------------------------------------------------------------------------------------------
 # Output
 # --------------------------------------------------------------------------------------------
+
 
 def result_file(name: str) -> Path:
     """Where a benchmark writes its file ``name``: bench/results/, which git ignores."""

@@ -41,8 +41,10 @@ LUA = harness.BENCH / "rotate_cookies.lua"
 PG_REDIS_URL = "redis://127.0.0.1:6379/0"
 COOKIE_NAME = "kw_cand"  # PUBLIC_BASE_URL is http:// here, so not the __Host- variant
 # The same phone browser the Lua script claims to be (a real candidate opens the page in WeChat).
-USER_AGENT = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-              "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN")
+USER_AGENT = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323b) NetType/WIFI Language/zh_CN"
+)
 
 SURNAMES = "赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜戚谢邹喻柏水窦章云苏潘葛奚范彭郎"
 GIVEN_1 = "小晓文志建春海丽佳子雨思嘉俊梓欣一浩宇明"
@@ -52,6 +54,7 @@ GIVEN_2 = "伟芳娜敏静磊洋艳勇军杰娟涛超霞平刚桂英华"
 # --------------------------------------------------------------------------------------------
 # Data: the demo content, then many returning candidates, each with a link and its cookie
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Population:
@@ -103,34 +106,57 @@ def populate(app, count: int, with_session: bool) -> Population:
         cohorts = db.session.scalars(sa.select(Cohort).order_by(Cohort.id)).all()
         hr = db.session.scalars(sa.select(User).where(User.role == "hr")).first()
         items = db.session.scalars(sa.select(ChecklistItem).order_by(ChecklistItem.position)).all()
-        common = {"position": "门店导购", "site": "上海 · 浦东店", "source_channel": "门店招聘会",
-                  "phone": "+86 139 0000 0000"}
+        common = {
+            "position": "门店导购",
+            "site": "上海 · 浦东店",
+            "source_channel": "门店招聘会",
+            "phone": "+86 139 0000 0000",
+        }
 
         tokens, names, completions, views = [], [], [], []
         for index in range(count):
             cohort = (cohorts[0], cohorts[1], None)[index % 3]
             locale = ("zh_CN", None, "zh_CN", "en")[index % 4]
-            candidate = Candidate(name=candidate_name(index), owner_id=hr.id if index % 3 else None,
-                                  cohort_id=cohort.id if cohort else None, locale=locale,
-                                  email=f"bench-{index}@example.com", created_at=now - timedelta(days=30), **common)
+            candidate = Candidate(
+                name=candidate_name(index),
+                owner_id=hr.id if index % 3 else None,
+                cohort_id=cohort.id if cohort else None,
+                locale=locale,
+                email=f"bench-{index}@example.com",
+                created_at=now - timedelta(days=30),
+                **common,
+            )
             db.session.add(candidate)
             db.session.flush()
             # Six stage events spread over the first 2-4 stages (re-checks and re-sent notices repeat
             # a stage); the last one is the current stage.
             last = 1 + index % 3
             for step in range(6):
-                advance_stage(candidate, stages[min(step * (last + 1) // 6, last)],
-                              now=now - timedelta(days=30 - 4 * step, hours=index % 24), actor_id=hr.id)
+                advance_stage(
+                    candidate,
+                    stages[min(step * (last + 1) // 6, last)],
+                    now=now - timedelta(days=30 - 4 * step, hours=index % 24),
+                    actor_id=hr.id,
+                )
             link, token = issue_link(candidate, "sms", issued_by_id=hr.id, now=now - timedelta(days=10))
             tokens.append(token)
             names.append(candidate.name)
             for item in items[: index % 4]:
                 if item.cohort_id in (None, candidate.cohort_id):
-                    completions.append({"candidate_id": candidate.id, "item_id": item.id,
-                                        "done_at": now - timedelta(days=5)})
+                    completions.append(
+                        {"candidate_id": candidate.id, "item_id": item.id, "done_at": now - timedelta(days=5)}
+                    )
             for day in range(10):
-                views.append({"candidate_id": candidate.id, "link_id": link.id, "kind": "view", "target": "page",
-                              "occurred_at": now - timedelta(days=10 - day, minutes=index % 60), "device": "mobile"})
+                views.append(
+                    {
+                        "candidate_id": candidate.id,
+                        "link_id": link.id,
+                        "kind": "view",
+                        "target": "page",
+                        "occurred_at": now - timedelta(days=10 - day, minutes=index % 60),
+                        "device": "mobile",
+                    }
+                )
             candidate.last_seen_at = now - timedelta(days=1)
         if completions:
             db.session.execute(sa.insert(ChecklistCompletion), completions)
@@ -195,19 +221,38 @@ def query_value(url: str, sql: str) -> int:
 # Servers and load
 # --------------------------------------------------------------------------------------------
 
+
 def gunicorn_command(app_spec: str, port: int, log_file: Path, chdir: Path) -> list[str]:
     """The one server configuration both apps get: 2 sync workers, no control socket, no access log."""
-    return [str(Path(sys.executable).parent / "gunicorn"), "--workers", "2", "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--chdir", str(chdir),
-            "--error-logfile", str(log_file), "--log-level", "warning", app_spec]
+    return [
+        str(Path(sys.executable).parent / "gunicorn"),
+        "--workers",
+        "2",
+        "--worker-class",
+        "sync",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--no-control-socket",
+        "--chdir",
+        str(chdir),
+        "--error-logfile",
+        str(log_file),
+        "--log-level",
+        "warning",
+        app_spec,
+    ]
 
 
 @contextmanager
 def gunicorn(app_spec: str, port: int, env: dict, log_file: Path, chdir: Path = ROOT, ready_path: str = "/"):
     if not _port_free(port):
         raise SystemExit(f"Port {port} is in use; pass --port with a free one.")
-    process = subprocess.Popen(gunicorn_command(app_spec, port, log_file, chdir), env={**os.environ, **env},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        gunicorn_command(app_spec, port, log_file, chdir),
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -287,7 +332,7 @@ class WrkResult:
 
 
 _UNITS_TIME = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-_UNITS_SIZE = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+_UNITS_SIZE = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 
 def parse_wrk(raw: str) -> WrkResult:
@@ -315,8 +360,21 @@ def parse_wrk(raw: str) -> WrkResult:
 
 
 def run_wrk(wrk: str, args, url: str, cookie_file: Path, seconds: int) -> WrkResult:
-    command = [wrk, f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-               "-s", str(LUA), url, "--", str(cookie_file), str(args.threads)]
+    command = [
+        wrk,
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-s",
+        str(LUA),
+        url,
+        "--",
+        str(cookie_file),
+        str(args.threads),
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -326,6 +384,7 @@ def run_wrk(wrk: str, args, url: str, cookie_file: Path, seconds: int) -> WrkRes
 # Where the CPU went during a measurement: the gunicorn tree, the database and Redis servers, wrk
 # (this script's only child that exits meanwhile), and everything else on the machine. The last one
 # tells whether the run shared the machine with other work (tests, a browser) and is to be trusted.
+
 
 @dataclass
 class CpuSnapshot:
@@ -385,6 +444,7 @@ def measured_wrk(wrk: str, args, url: str, cookie_file: Path, server_pid: int) -
 # One database: prepare, then hello and /me under the same settings
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Row:
     database: str
@@ -434,8 +494,10 @@ def prepared(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[tup
         log(f"  preparing {name}: migrate, demo content, {args.candidates} candidates, one link opening each ...")
         started = time.monotonic()
         population = populate(harness.make_app(env), args.candidates, args.session_cookie)
-        log(f"  ... {time.monotonic() - started:.1f} s; {len(population.cookies)} cookies, "
-            f"{population.stage_events} stage events, {population.engagement_rows} engagement events")
+        log(
+            f"  ... {time.monotonic() - started:.1f} s; {len(population.cookies)} cookies, "
+            f"{population.stage_events} stage events, {population.engagement_rows} engagement events"
+        )
         yield env, population
 
 
@@ -445,8 +507,10 @@ def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Pat
         cookie_file.write_text("\n".join(population.cookies) + "\n")
 
         busy = harness.machine_busy_share()
-        log(f"  machine before measuring: {busy:.0%} of {os.cpu_count()} CPUs busy with other work"
-            + ("  <-- WARNING: numbers below are not trustworthy" if busy > harness.BUSY_LIMIT else ""))
+        log(
+            f"  machine before measuring: {busy:.0%} of {os.cpu_count()} CPUs busy with other work"
+            + ("  <-- WARNING: numbers below are not trustworthy" if busy > harness.BUSY_LIMIT else "")
+        )
 
         rows = []
         hello_log = harness.result_file(f"gunicorn-{name}-hello.log")
@@ -456,8 +520,10 @@ def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Pat
             result, cpu = measured_wrk(wrk, args, url, cookie_file, server.pid)
             harness.result_file(f"wrk-{name}-hello.txt").write_text(result.raw)
             rows.append(Row(name, "hello", result, cpu))
-            log(f"  hello: {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
-                f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}")
+            log(
+                f"  hello: {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
+                f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}"
+            )
 
         app_log = harness.result_file(f"gunicorn-{name}-app.log")
         with gunicorn("portal:create_app()", args.port, env, app_log, ready_path="/robots.txt") as server:
@@ -472,25 +538,37 @@ def measure_database(name: str, args: argparse.Namespace, wrk: str, workdir: Pat
             time.sleep(0.5)  # let requests still queued in gunicorn's backlog finish
             events_after = query_value(database, "SELECT count(*) FROM engagement_event")
             candidates_seen = query_value(
-                database, f"SELECT count(*) FROM engagement_event WHERE id > {id_before} AND kind = 'view'")
-            distinct = query_value(database, "SELECT count(*) FROM (SELECT DISTINCT candidate_id FROM engagement_event "
-                                             f"WHERE id > {id_before}) AS d")
+                database, f"SELECT count(*) FROM engagement_event WHERE id > {id_before} AND kind = 'view'"
+            )
+            distinct = query_value(
+                database,
+                "SELECT count(*) FROM (SELECT DISTINCT candidate_id FROM engagement_event "
+                f"WHERE id > {id_before}) AS d",
+            )
             harness.result_file(f"wrk-{name}-me.txt").write_text(result.raw)
             rows.append(Row(name, "/me", result, cpu))
             written = events_after - events_before
-            log(f"  /me:   {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
+            log(
+                f"  /me:   {result.rps:,.0f} req/s; CPU per request: gunicorn {cpu.server_ms:.2f} ms, "
                 f"{'postgres+redis' if name == 'postgresql' else 'redis'} {cpu.database_ms:.2f} ms, "
-                f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}")
-            log(f"         wrk counted {result.requests} responses; engagement_event grew by {written} "
-                f"({candidates_seen} 'view' rows, {distinct} distinct candidates)")
+                f"wrk {cpu.wrk_ms:.2f} ms; other work on the machine: {cpu.others_share:.0%}"
+            )
+            log(
+                f"         wrk counted {result.requests} responses; engagement_event grew by {written} "
+                f"({candidates_seen} 'view' rows, {distinct} distinct candidates)"
+            )
             if result.requests and not 0.95 * result.requests <= written <= result.requests + 4 * args.connections:
-                note = (f"engagement_event grew by {written} for {result.requests} requests: "
-                        "the page's write did not happen on every request")
+                note = (
+                    f"engagement_event grew by {written} for {result.requests} requests: "
+                    "the page's write did not happen on every request"
+                )
                 log(f"  WARNING: {note}")
                 rows[-1].notes.append(note)
             else:
-                rows[-1].notes.append(f"engagement write checked: {written} rows for {result.requests} responses, "
-                                      f"{distinct} distinct candidates")
+                rows[-1].notes.append(
+                    f"engagement write checked: {written} rows for {result.requests} responses, "
+                    f"{distinct} distinct candidates"
+                )
             if result.non_2xx_3xx:
                 rows[-1].notes.append(f"{result.non_2xx_3xx} non-2xx/3xx answers: see {app_log.relative_to(ROOT)}")
     return rows
@@ -503,13 +581,16 @@ def verify_page(port: int, population: Population, log_file: Path) -> None:
         status, body = http_get(port, "/me", population.cookies[index])
         name = population.names[index]
         if status != 200 or html.escape(name) not in body or "</html>" not in body:
-            raise harness.BenchFailure(f"/me for candidate {index} ({name}) answered {status}, not their page"
-                                       + _last_error(log_file))
+            raise harness.BenchFailure(
+                f"/me for candidate {index} ({name}) answered {status}, not their page" + _last_error(log_file)
+            )
     status, _body = http_get(port, "/me")
     if status != 404:
         raise harness.BenchFailure(f"/me without a cookie answered {status}, expected 404" + _last_error(log_file))
-    log(f"  verified: /me with a cookie is 200 and names the candidate ({len(body.encode()) / 1024:.1f} KB); "
-        "without one it is 404")
+    log(
+        f"  verified: /me with a cookie is 200 and names the candidate ({len(body.encode()) / 1024:.1f} KB); "
+        "without one it is 404"
+    )
 
 
 def _last_error(log_file: Path) -> str:
@@ -518,10 +599,17 @@ def _last_error(log_file: Path) -> str:
         lines = [line for line in log_file.read_text().splitlines() if line.strip()]
     except OSError:
         return ""
-    where = next((line.strip() for line in reversed(lines) if line.lstrip().startswith('File "/work')
-                  or line.lstrip().startswith(f'File "{ROOT}')), "")
-    return f"; gunicorn's log ({log_file.relative_to(ROOT)}) ends with: {lines[-1] if lines else '(empty)'}" + \
-        (f" [last app frame: {where}]" if where else "")
+    where = next(
+        (
+            line.strip()
+            for line in reversed(lines)
+            if line.lstrip().startswith('File "/work') or line.lstrip().startswith(f'File "{ROOT}')
+        ),
+        "",
+    )
+    return f"; gunicorn's log ({log_file.relative_to(ROOT)}) ends with: {lines[-1] if lines else '(empty)'}" + (
+        f" [last app frame: {where}]" if where else ""
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,18 +645,24 @@ PHASES = (
 
 
 def _cumulative(stats: pstats.Stats, path_suffix: str, function: str) -> float | None:
-    found = [value[3] for (filename, _line, name), value in stats.stats.items()
-             if name == function and filename.replace(os.sep, "/").endswith(path_suffix)]
+    found = [
+        value[3]
+        for (filename, _line, name), value in stats.stats.items()
+        if name == function and filename.replace(os.sep, "/").endswith(path_suffix)
+    ]
     return sum(found) if found else None
 
 
 def _hooks(app) -> list[tuple[str, object]]:
     """Every hook Flask runs around a /me request (app-wide and the candidate blueprint's)."""
     hooks = []
-    for kind, registry in (("before_request", app.before_request_funcs), ("after_request", app.after_request_funcs),
-                           ("teardown_request", app.teardown_request_funcs),
-                           ("teardown_appcontext", {None: app.teardown_appcontext_funcs}),
-                           ("context_processor", app.template_context_processors)):
+    for kind, registry in (
+        ("before_request", app.before_request_funcs),
+        ("after_request", app.after_request_funcs),
+        ("teardown_request", app.teardown_request_funcs),
+        ("teardown_appcontext", {None: app.teardown_appcontext_funcs}),
+        ("context_processor", app.template_context_processors),
+    ):
         for scope in (None, "candidate"):
             for function in registry.get(scope, []):
                 if not any(function is seen for _kind, seen in hooks):
@@ -656,12 +750,16 @@ def profile_database(name: str, args: argparse.Namespace, workdir: Path) -> None
         hooks = _hooks(app)
 
     out = io.StringIO()
-    out.write(f"Profile of GET /me on {name}: {n} requests through app.test_client() (no gunicorn), "
-              f"{len(cookies)} candidates round-robin "
-              f"({'candidate + session cookie' if args.session_cookie else 'candidate cookie only'}), cProfile.\n")
-    out.write(f"Without the profiler: {plain_wall / n * 1000:.2f} ms per /me request, of which "
-              f"{plain_cpu / n * 1000:.2f} ms CPU in this process ({n / plain_wall:,.0f} req/s on one core); "
-              f"bare hello app: {hello_ms:.3f} ms per request.\n")
+    out.write(
+        f"Profile of GET /me on {name}: {n} requests through app.test_client() (no gunicorn), "
+        f"{len(cookies)} candidates round-robin "
+        f"({'candidate + session cookie' if args.session_cookie else 'candidate cookie only'}), cProfile.\n"
+    )
+    out.write(
+        f"Without the profiler: {plain_wall / n * 1000:.2f} ms per /me request, of which "
+        f"{plain_cpu / n * 1000:.2f} ms CPU in this process ({n / plain_wall:,.0f} req/s on one core); "
+        f"bare hello app: {hello_ms:.3f} ms per request.\n"
+    )
     out.write(f"With the profiler: {profiled_wall / n * 1000:.2f} ms per request; non-200 answers: {failures}.\n\n")
 
     stats = pstats.Stats(profiler)
@@ -687,11 +785,15 @@ def profile_database(name: str, args: argparse.Namespace, workdir: Path) -> None
     for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:16]:
         out.write(f"  {package:<28} {seconds / n * 1000:7.3f} ms/request  {seconds / total:6.1%}\n")
 
-    out.write(f"\nSQL at the cursor over {sql_requests} requests ({sql_wall / sql_requests * 1000:.2f} ms/request "
-              "wall with timing hooks):\n")
+    out.write(
+        f"\nSQL at the cursor over {sql_requests} requests ({sql_wall / sql_requests * 1000:.2f} ms/request "
+        "wall with timing hooks):\n"
+    )
     sql_total = sum(sum(times) for times in statements.values())
-    out.write(f"  {sum(len(t) for t in statements.values()) / sql_requests:.1f} statements per request, "
-              f"{sql_total / sql_requests * 1000:.3f} ms per request in the driver\n")
+    out.write(
+        f"  {sum(len(t) for t in statements.values()) / sql_requests:.1f} statements per request, "
+        f"{sql_total / sql_requests * 1000:.3f} ms per request in the driver\n"
+    )
     for statement, times in sorted(statements.items(), key=lambda kv: -sum(kv[1])):
         out.write(f"  {len(times) / sql_requests:4.1f}x {sum(times) / sql_requests * 1000:7.3f} ms/req  {statement}\n")
 
@@ -699,7 +801,7 @@ def profile_database(name: str, args: argparse.Namespace, workdir: Path) -> None
         buffer = io.StringIO()
         pstats.Stats(profiler, stream=buffer).strip_dirs().sort_stats(order).print_stats(25)
         text = buffer.getvalue()
-        out.write(f"\n===== top 25 by {order} =====\n" + text[text.find("   ncalls"):])
+        out.write(f"\n===== top 25 by {order} =====\n" + text[text.find("   ncalls") :])
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("tottime").print_callers(10)
     out.write("\n===== who calls the 10 hottest functions (by tottime) =====\n" + buffer.getvalue().split("\n", 4)[-1])
@@ -707,7 +809,7 @@ def profile_database(name: str, args: argparse.Namespace, workdir: Path) -> None
     buffer = io.StringIO()
     pstats.Stats(profiler, stream=buffer).sort_stats("cumulative").print_stats(60)
     text = buffer.getvalue()
-    out.write("\n===== top 60 by cumulative, with paths =====\n" + text[text.find("   ncalls"):])
+    out.write("\n===== top 60 by cumulative, with paths =====\n" + text[text.find("   ncalls") :])
 
     path = harness.result_file(f"profile-{name}.txt")
     path.write_text(out.getvalue())
@@ -731,6 +833,7 @@ def _hello_in_process_ms(n: int) -> float:
 
 # --------------------------------------------------------------------------------------------
 
+
 def print_table(rows: list[Row], skipped: dict[str, str], args: argparse.Namespace) -> None:
     lines = [
         "",
@@ -749,10 +852,12 @@ def print_table(rows: list[Row], skipped: dict[str, str], args: argparse.Namespa
         if row.app == "hello":
             hello[row.database] = r.rps
         ratio = r.rps / hello[row.database] if hello.get(row.database) else float("nan")
-        lines.append(f"{row.database:<11} {row.app:<6} {r.rps:>8,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                     f"{ratio:>9.2f} {c.server_ms:>8.2f} {c.database_ms:>7.2f} {r.kb_per_response:>8.1f} "
-                     f"{r.requests:>9} {r.non_2xx_3xx:>8} {c.others_share:>7.0%}"
-                     + ("  <- disturbed" if c.others_share > harness.BUSY_LIMIT else ""))
+        lines.append(
+            f"{row.database:<11} {row.app:<6} {r.rps:>8,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
+            f"{ratio:>9.2f} {c.server_ms:>8.2f} {c.database_ms:>7.2f} {r.kb_per_response:>8.1f} "
+            f"{r.requests:>9} {r.non_2xx_3xx:>8} {c.others_share:>7.0%}"
+            + ("  <- disturbed" if c.others_share > harness.BUSY_LIMIT else "")
+        )
         if r.socket_errors != "none":
             lines.append(f"{'':<18} socket errors: {r.socket_errors}")
         for note in row.notes:
@@ -764,8 +869,9 @@ def print_table(rows: list[Row], skipped: dict[str, str], args: argparse.Namespa
         me = next((row.result.rps for row in rows if row.database == database and row.app == "/me"), None)
         if me and hello.get(database):
             ratio = me / hello[database]
-            lines.append(f"{database}: /me is {ratio:.2f} of hello (goal >= {goal:.2f}: "
-                         f"{'met' if ratio >= goal else 'NOT met'})")
+            lines.append(
+                f"{database}: /me is {ratio:.2f} of hello (goal >= {goal:.2f}: {'met' if ratio >= goal else 'NOT met'})"
+            )
     harness.report(lines, "last-run.txt")
 
 
@@ -777,12 +883,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
     parser.add_argument("--candidates", type=int, default=600, help="returning candidates (default 600)")
     parser.add_argument("--port", type=int, default=8765, help="where gunicorn listens (default 8765)")
-    parser.add_argument("--no-session-cookie", dest="session_cookie", action="store_false",
-                        help="send only the candidate cookie, as a browser that dropped its session cookie "
-                             "(by default the session cookie of the candidate's previous visit is sent too)")
+    parser.add_argument(
+        "--no-session-cookie",
+        dest="session_cookie",
+        action="store_false",
+        help="send only the candidate cookie, as a browser that dropped its session cookie "
+        "(by default the session cookie of the candidate's previous visit is sent too)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 s measurements, 1 s warm-up, 300 candidates")
-    parser.add_argument("--profile", action="store_true",
-                        help="no server: cProfile N /me requests in-process, write bench/results/profile-<db>.txt")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="no server: cProfile N /me requests in-process, write bench/results/profile-<db>.txt",
+    )
     parser.add_argument("--profile-requests", type=int, default=2000, help="N for --profile (default 2000)")
     args = parser.parse_args(argv)
     if args.quick:

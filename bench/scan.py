@@ -17,7 +17,7 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -37,8 +37,13 @@ MIX = (
     ("training_notice_not_seen", 0.01),  # notice reached after the last visit; cohort starts tomorrow
     ("fine", 0.91),
 )
-RULE_OF = {"gone_quiet": "gone_quiet", "never_opened": "link_not_opened", "new_link_unopened": "link_not_opened",
-           "company_side_overdue": "company_side_overdue", "training_notice_not_seen": "training_notice_not_seen"}
+RULE_OF = {
+    "gone_quiet": "gone_quiet",
+    "never_opened": "link_not_opened",
+    "new_link_unopened": "link_not_opened",
+    "company_side_overdue": "company_side_overdue",
+    "training_notice_not_seen": "training_notice_not_seen",
+}
 
 
 def rss_mb() -> float:
@@ -54,6 +59,7 @@ def postgres_cpu() -> float:
 # --------------------------------------------------------------------------------------------
 # Data: stages, cohorts, then candidates with links, stage events and engagement events
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Generated:
@@ -86,8 +92,10 @@ class Loader:
         self.postgres = session.get_bind().dialect.name == "postgresql"
         self.seconds = 0.0  # spent writing
         dialect = session.get_bind().dialect
-        self.inserts = {name: str(sa.insert(sa.table(name, *(sa.column(c) for c in cols))).compile(dialect=dialect))
-                        for name, cols in columns.items()}
+        self.inserts = {
+            name: str(sa.insert(sa.table(name, *(sa.column(c) for c in cols))).compile(dialect=dialect))
+            for name, cols in columns.items()
+        }
 
     def flush(self) -> None:
         started = time.perf_counter()
@@ -98,8 +106,9 @@ class Loader:
                 continue
             if self.postgres:
                 raw = connection.connection.driver_connection
-                text = "".join("\t".join("\\N" if value is None else str(value) for value in row) + "\n"
-                               for row in rows)
+                text = "".join(
+                    "\t".join("\\N" if value is None else str(value) for value in row) + "\n" for row in rows
+                )
                 with raw.cursor() as cursor:
                     with cursor.copy(f'COPY "{name}" ({", ".join(columns)}) FROM STDIN') as copy:
                         copy.write(text)
@@ -111,12 +120,41 @@ class Loader:
 
 
 COLUMNS = {  # the order the generator writes; checked against the models
-    "candidate": ["id", "name", "phone", "email", "position", "site", "source_channel", "owner_id", "status",
-                  "risk_tier_override", "risk_tier_override_by_id", "risk_tier_override_at",
-                  "tags", "locale", "current_stage_id", "stage_reached_at", "cohort_id", "last_seen_at",
-                  "link_issued_at", "created_at", "started_at", "left_at"],
-    "portal_link": ["id", "candidate_id", "token_hash", "channel", "issued_at", "issued_by_id",
-                    "first_opened_at", "revoked_at", "expires_at"],
+    "candidate": [
+        "id",
+        "name",
+        "phone",
+        "email",
+        "position",
+        "site",
+        "source_channel",
+        "owner_id",
+        "status",
+        "risk_tier_override",
+        "risk_tier_override_by_id",
+        "risk_tier_override_at",
+        "tags",
+        "locale",
+        "current_stage_id",
+        "stage_reached_at",
+        "cohort_id",
+        "last_seen_at",
+        "link_issued_at",
+        "created_at",
+        "started_at",
+        "left_at",
+    ],
+    "portal_link": [
+        "id",
+        "candidate_id",
+        "token_hash",
+        "channel",
+        "issued_at",
+        "issued_by_id",
+        "first_opened_at",
+        "revoked_at",
+        "expires_at",
+    ],
     "stage_event": ["id", "candidate_id", "stage_id", "reached_at", "actor_id", "note"],
     "engagement_event": ["id", "candidate_id", "link_id", "kind", "target", "occurred_at", "device"],
 }
@@ -131,7 +169,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
     from portal.models import Base, Cohort, Stage, User
 
     started = time.perf_counter()
-    out = Generated(expected={rule: 0 for rule in dict.fromkeys(RULE_OF.values())})
+    out = Generated(expected=dict.fromkeys(dict.fromkeys(RULE_OF.values()), 0))
     rng = random.Random(seed)
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
@@ -139,26 +177,61 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
         for name, columns in COLUMNS.items():
             found = [column.name for column in Base.metadata.tables[name].columns]
             if found != columns:
-                raise SystemExit(f"bench/scan.py: table {name} now has columns {found}; the generator writes "
-                                 f"{columns}: update COLUMNS and generate()")
+                raise SystemExit(
+                    f"bench/scan.py: table {name} now has columns {found}; the generator writes "
+                    f"{columns}: update COLUMNS and generate()"
+                )
         session = db.session
-        session.execute(sa.insert(User), [{
-            "id": 1, "email": "hr@example.com", "name": "周晓雯", "role": "hr", "password_hash": "!",
-            "created_at": now - timedelta(days=400)}])
+        session.execute(
+            sa.insert(User),
+            [
+                {
+                    "id": 1,
+                    "email": "hr@example.com",
+                    "name": "周晓雯",
+                    "role": "hr",
+                    "password_hash": "!",
+                    "created_at": now - timedelta(days=400),
+                }
+            ],
+        )
         stage_keys = [key for key, *_ in STAGES]
         stage_ids = {key: position + 1 for position, key in enumerate(stage_keys)}
-        session.execute(sa.insert(Stage), [
-            {"id": position + 1, "key": key, "position": position, "label_zh": label_zh, "label_en": label_en,
-             "side": side, "expected_days": days, "description_zh": desc_zh, "description_en": desc_en}
-            for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES)])
+        session.execute(
+            sa.insert(Stage),
+            [
+                {
+                    "id": position + 1,
+                    "key": key,
+                    "position": position,
+                    "label_zh": label_zh,
+                    "label_en": label_en,
+                    "side": side,
+                    "expected_days": days,
+                    "description_zh": desc_zh,
+                    "description_en": desc_en,
+                }
+                for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES)
+            ],
+        )
         # Cohort 1 starts tomorrow (inside the 48-hour training-notice window), the others a week apart after it.
         today = now.astimezone(ZoneInfo(app.config["TIMEZONE"])).date()
         cohort_ids = [1, 2, 3, 4, 5, 6]
-        session.execute(sa.insert(Cohort), [
-            {"id": number, "name": f"Cohort {number}", "starts_on": today + timedelta(days=7 * number - 6),
-             "ends_on": today + timedelta(days=7 * number - 2), "place_zh": "上海浦东培训中心",
-             "place_en": "Shanghai Pudong Training Centre", "address": "上海市浦东新区张杨路 500 号"}
-            for number in cohort_ids])
+        session.execute(
+            sa.insert(Cohort),
+            [
+                {
+                    "id": number,
+                    "name": f"Cohort {number}",
+                    "starts_on": today + timedelta(days=7 * number - 6),
+                    "ends_on": today + timedelta(days=7 * number - 2),
+                    "place_zh": "上海浦东培训中心",
+                    "place_en": "Shanghai Pudong Training Centre",
+                    "address": "上海市浦东新区张杨路 500 号",
+                }
+                for number in cohort_ids
+            ],
+        )
         session.commit()
         soon_cohort = cohort_ids[0]
 
@@ -171,7 +244,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
             session.connection().exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction: it applies
             session.connection().exec_driver_sql("PRAGMA cache_size=-262144")  # 256 MB for the random index inserts
         tags = "[]"
-        base = now.astimezone(timezone.utc).replace(tzinfo=None)
+        base = now.astimezone(UTC).replace(tzinfo=None)
         zone = "+00" if postgres else ""  # the stored text form, see Loader
 
         def ago(seconds):
@@ -185,8 +258,13 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
         rows_c, rows_l = loader.rows["candidate"], loader.rows["portal_link"]
         rows_s, rows_e = loader.rows["stage_event"], loader.rows["engagement_event"]
         uniform, draw = rng.uniform, rng.random
-        fine_stages = ((0.3, "passed"), (0.5, "background_check"), (0.7, "training_notice"),
-                       (0.9, "onboarding_prep"), (1.01, "training_start"))
+        fine_stages = (
+            (0.3, "passed"),
+            (0.5, "background_check"),
+            (0.7, "training_notice"),
+            (0.9, "onboarding_prep"),
+            (1.01, "training_start"),
+        )
         for candidate_id in range(1, count + 1):
             pick = draw()
             situation = next((name for limit, name in limits if pick < limit), "fine")
@@ -259,23 +337,68 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                         if first_opened is None:
                             first_opened = at
                     kind = draw()
-                    kind, target = (("view", "page") if step == 0 or kind < 0.7 else
-                                    ("story", str(1 + step % 5)) if kind < 0.85 else ("checklist", str(1 + step % 6)))
+                    kind, target = (
+                        ("view", "page")
+                        if step == 0 or kind < 0.7
+                        else ("story", str(1 + step % 5))
+                        if kind < 0.85
+                        else ("checklist", str(1 + step % 6))
+                    )
                     event_id += 1
                     rows_e.append((event_id, candidate_id, used, kind, target, ago(at), "mobile"))
-            rows_l.append((first_id, candidate_id, "%064x" % rng.getrandbits(256), "sms", ago(first_link), 1,
-                           ago(first_opened) if first_opened is not None else None,
-                           ago(second_link) if second_id is not None and revoke_first else None,
-                           ago(first_link - 90 * D)))
+            rows_l.append(
+                (
+                    first_id,
+                    candidate_id,
+                    "%064x" % rng.getrandbits(256),
+                    "sms",
+                    ago(first_link),
+                    1,
+                    ago(first_opened) if first_opened is not None else None,
+                    ago(second_link) if second_id is not None and revoke_first else None,
+                    ago(first_link - 90 * D),
+                )
+            )
             if second_id is not None:
-                rows_l.append((second_id, candidate_id, "%064x" % rng.getrandbits(256), "sms", ago(second_link), 1,
-                               ago(second_opened) if second_opened is not None else None, None,
-                               ago(second_link - 90 * D)))
-            rows_c.append((candidate_id, f"候选人{candidate_id}", None, f"c{candidate_id}@example.com", "门店导购",
-                           "上海 · 浦东店", "门店招聘会", 1, "active", None, None, None, tags,
-                           "en" if candidate_id % 4 == 0 else "zh_CN", stage_ids[stage], ago(reached), cohort_id,
-                           ago(last_seen) if last_seen is not None else None,
-                           ago(second_link if second_id is not None else first_link), ago(created), None, None))
+                rows_l.append(
+                    (
+                        second_id,
+                        candidate_id,
+                        "%064x" % rng.getrandbits(256),
+                        "sms",
+                        ago(second_link),
+                        1,
+                        ago(second_opened) if second_opened is not None else None,
+                        None,
+                        ago(second_link - 90 * D),
+                    )
+                )
+            rows_c.append(
+                (
+                    candidate_id,
+                    f"候选人{candidate_id}",
+                    None,
+                    f"c{candidate_id}@example.com",
+                    "门店导购",
+                    "上海 · 浦东店",
+                    "门店招聘会",
+                    1,
+                    "active",
+                    None,
+                    None,
+                    None,
+                    tags,
+                    "en" if candidate_id % 4 == 0 else "zh_CN",
+                    stage_ids[stage],
+                    ago(reached),
+                    cohort_id,
+                    ago(last_seen) if last_seen is not None else None,
+                    ago(second_link if second_id is not None else first_link),
+                    ago(created),
+                    None,
+                    None,
+                )
+            )
             if candidate_id % CHUNK == 0 or candidate_id == count:
                 loader.flush()
         out.candidates, out.links, out.stage_events, out.engagement_events = count, link_id, stage_event_id, event_id
@@ -284,8 +407,11 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
         if postgres:
             session.execute(sa.text("SET session_replication_role = DEFAULT"))
             for table in ("user", "stage", "cohort", *COLUMNS):
-                session.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                                        f"(SELECT max(id) FROM \"{table}\"))"))
+                session.execute(
+                    sa.text(
+                        f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))"
+                    )
+                )
             session.commit()
             # What autovacuum does after such a load: statistics and the visibility map.
             # And a checkpoint, so that writing the load out does not compete with the measured scans.
@@ -385,7 +511,7 @@ class StatementClock:
                     self.explained[index] = "\n".join(row[0] for row in explain.fetchall())
                     explain.execute("ROLLBACK TO SAVEPOINT scan_bench_explain")
                     explain.execute("RELEASE SAVEPOINT scan_bench_explain")
-            except Exception as error:  # noqa: BLE001 - e.g. cancelled at the time limit
+            except Exception as error:
                 self.explained[index] = f"(EXPLAIN ANALYZE failed: {type(error).__name__}: {error})"
                 raise
         conn.info.setdefault("scan_bench_started", []).append(time.perf_counter())
@@ -404,6 +530,7 @@ class StatementClock:
             finally:
                 self.rule_seconds[self.label] = self.rule_seconds.get(self.label, 0.0) + time.perf_counter() - started
                 self.label = previous
+
         return wrapper
 
     def reset(self, limit: float | None = None, explain_at=()):
@@ -414,8 +541,10 @@ class StatementClock:
     def slowest(self, limit: int) -> list[dict]:
         grouped = {}
         for label, statement, _parameters, seconds, rows in self.executions:
-            entry = grouped.setdefault((label, _sql_key(statement)), {"label": label, "sql": _sql_key(statement),
-                                                                      "calls": 0, "seconds": 0.0, "rows": 0})
+            entry = grouped.setdefault(
+                (label, _sql_key(statement)),
+                {"label": label, "sql": _sql_key(statement), "calls": 0, "seconds": 0.0, "rows": 0},
+            )
             entry["calls"] += 1
             entry["seconds"] += seconds
             entry["rows"] += max(rows, 0)
@@ -471,11 +600,17 @@ def measure(spec: dict) -> dict:
                 out["used_plans"].append({"scenario": scenario, "plans": clock.notices})
             clock.notices = None
             record = {
-                "scenario": scenario, "seconds": seconds, "cpu": time.process_time() - cpu,
+                "scenario": scenario,
+                "seconds": seconds,
+                "cpu": time.process_time() - cpu,
                 "server_cpu": (postgres_cpu() - server) if postgres else None,
-                "rules": rules, "error": error, "rss_mb": rss_mb(),
-                "statements": clock.slowest(10), "statement_count": len(clock.executions),
-                "rule_seconds": dict(clock.rule_seconds), "slowest_indexes": clock.slowest_indexes(3),
+                "rules": rules,
+                "error": error,
+                "rss_mb": rss_mb(),
+                "statements": clock.slowest(10),
+                "statement_count": len(clock.executions),
+                "rule_seconds": dict(clock.rule_seconds),
+                "slowest_indexes": clock.slowest_indexes(3),
                 "cut": bool(error) or seconds > limit or any(rule["error"] for rule in rules.values()),
             }
             log(f"  {scenario}: {seconds:.2f} s" + (f", FAILED and rolled back: {error}" if error else ""))
@@ -486,9 +621,15 @@ def measure(spec: dict) -> dict:
             if not spec["explain"]:
                 return
             if measured["seconds"] > explain_limit or measured["cut"]:
-                out["explain"].append({"scenario": measured["scenario"], "text": (
-                    f"(not replayed: the measured scan took {measured['seconds']:.1f} s, over --explain-limit "
-                    f"{explain_limit:g} s, or was cut; the plans it used are in the auto_explain section)")})
+                out["explain"].append(
+                    {
+                        "scenario": measured["scenario"],
+                        "text": (
+                            f"(not replayed: the measured scan took {measured['seconds']:.1f} s, over --explain-limit "
+                            f"{explain_limit:g} s, or was cut; the plans it used are in the auto_explain section)"
+                        ),
+                    }
+                )
                 return
             clock.reset(limit, measured["slowest_indexes"])
             scan_module.run_scan(at)
@@ -499,8 +640,9 @@ def measure(spec: dict) -> dict:
         raises = one_scan(now, "raises")
         if raises["error"]:
             out["scenarios"].append(raises)
-            out["stopped"] = ("the first scan failed and was rolled back, so a second one would not find "
-                              "'nothing changed'")
+            out["stopped"] = (
+                "the first scan failed and was rolled back, so a second one would not find 'nothing changed'"
+            )
             return out
         quiet = one_scan(now + timedelta(minutes=1), "nothing changed")
         out["scenarios"] += [raises, quiet]
@@ -525,8 +667,9 @@ def measure(spec: dict) -> dict:
                 for index in scenario["slowest_indexes"]:
                     label, statement, parameters, seconds, _rows = full[scenario["scenario"]][index]
                     plan = raw.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
-                    parts.append(f"-- {label}: {seconds:.3f} s in the measured scan\n{statement}\n\n"
-                                 + _sqlite_plan(plan))
+                    parts.append(
+                        f"-- {label}: {seconds:.3f} s in the measured scan\n{statement}\n\n" + _sqlite_plan(plan)
+                    )
                 out["explain"].append({"scenario": scenario["scenario"], "text": "\n\n".join(parts)})
             db.session.rollback()
     return out
@@ -540,8 +683,10 @@ def _explained(scenario: str, executions: list, measured: dict, clock: Statement
         if replayed != statement:
             parts.append(f"-- {label}: statement #{index} differs in the replay; not explained")
             continue
-        parts.append(f"-- {label}: {seconds:.3f} s in the measured scan (EXPLAIN ANALYZE of a replay: statistics "
-                     f"may have changed since)\n{statement}\n\n" + clock.explained.get(index, "(no plan captured)"))
+        parts.append(
+            f"-- {label}: {seconds:.3f} s in the measured scan (EXPLAIN ANALYZE of a replay: statistics "
+            f"may have changed since)\n{statement}\n\n" + clock.explained.get(index, "(no plan captured)")
+        )
     return {"scenario": f"{scenario} (EXPLAIN ANALYZE, BUFFERS)", "text": "\n\n".join(parts)}
 
 
@@ -574,6 +719,7 @@ def child_main(spec_path: str) -> None:
 # Orchestration and the table
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Run:
     database: str
@@ -590,9 +736,18 @@ def run_child(context, url: str, now: datetime, args, workdir: Path) -> dict:
     """
     spec_path, out_path = workdir / "spec.json", workdir / "out.json"
     out_path.unlink(missing_ok=True)
-    spec_path.write_text(json.dumps({"url": url, "now": now.isoformat(), "explain": args.explain,
-                                     "scan_limit": args.scan_limit, "explain_limit": args.explain_limit,
-                                     "out": str(out_path)}))
+    spec_path.write_text(
+        json.dumps(
+            {
+                "url": url,
+                "now": now.isoformat(),
+                "explain": args.explain,
+                "scan_limit": args.scan_limit,
+                "explain_limit": args.explain_limit,
+                "out": str(out_path),
+            }
+        )
+    )
     process = context.Process(target=child_main, args=(str(spec_path),), name="scan-bench-measure")
     process.start()
     timeout = 8 * args.scan_limit + 600  # every scan and replay is cut at --scan-limit
@@ -616,9 +771,11 @@ def describe_run(run: Run, show_statements: bool) -> list[str]:
             head += f", postgres processes {scenario['server_cpu']:.2f} s"
         lines.append(head)
         for rule, result in scenario["rules"].items():
-            shown = (f"    {rule:<26} {scenario['rule_seconds'].get(rule, float('nan')):7.2f} s  "
-                     f"raised {result['raised']:>8,}  escalated {result['escalated']:>6,}  "
-                     f"closed {result['closed']:>6,}")
+            shown = (
+                f"    {rule:<26} {scenario['rule_seconds'].get(rule, float('nan')):7.2f} s  "
+                f"raised {result['raised']:>8,}  escalated {result['escalated']:>6,}  "
+                f"closed {result['closed']:>6,}"
+            )
             if scenario["scenario"] == "raises":
                 shown += f"  (generated to match: {expected.get(rule, 0):,})"
             if result.get("error"):
@@ -629,28 +786,36 @@ def describe_run(run: Run, show_statements: bool) -> list[str]:
         if show_statements:
             lines.append("    slowest statements (rule, calls, seconds, rows, first 60 characters of the SQL):")
             for entry in scenario["statements"][:6]:
-                lines.append(f"      {entry['label']:<26} {entry['calls']:>2}x {entry['seconds']:8.3f} s "
-                             f"{entry['rows']:>9,}  {entry['sql']}")
+                lines.append(
+                    f"      {entry['label']:<26} {entry['calls']:>2}x {entry['seconds']:8.3f} s "
+                    f"{entry['rows']:>9,}  {entry['sql']}"
+                )
     return lines
 
 
 def explain_text(run: Run) -> str:
     parts = []
     for explained in run.measured["explain"]:
-        parts.append(f"===== {run.database}, {run.size:,} candidates, scan: {explained['scenario']} =====\n\n"
-                     f"{explained['text']}\n")
+        parts.append(
+            f"===== {run.database}, {run.size:,} candidates, scan: {explained['scenario']} =====\n\n"
+            f"{explained['text']}\n"
+        )
     for used in run.measured.get("used_plans", []):
         plans = "\n\n".join(f"-- {label}\n{text}" for label, text in used["plans"])
-        parts.append(f"===== {run.database}, {run.size:,} candidates, scan: {used['scenario']}: the plans the "
-                     f"measured scan used (auto_explain, statements over 200 ms, no per-node timing) =====\n\n"
-                     f"{plans}\n")
+        parts.append(
+            f"===== {run.database}, {run.size:,} candidates, scan: {used['scenario']}: the plans the "
+            f"measured scan used (auto_explain, statements over 200 ms, no per-node timing) =====\n\n"
+            f"{plans}\n"
+        )
     return "\n".join(parts)
 
 
 def print_table(runs: list[Run], skipped: list[str], args: argparse.Namespace) -> None:
-    header = (f"{'database':<11} {'candidates':>10}  {'scenario':<26} {'seconds':>8} {'raised':>8} {'escalated':>9} "
-              f"{'closed':>7} {'peak RSS MB':>11} {'scan +MB':>8} {'app CPU s':>9} "
-              f"{'db CPU s':>8}")
+    header = (
+        f"{'database':<11} {'candidates':>10}  {'scenario':<26} {'seconds':>8} {'raised':>8} {'escalated':>9} "
+        f"{'closed':>7} {'peak RSS MB':>11} {'scan +MB':>8} {'app CPU s':>9} "
+        f"{'db CPU s':>8}"
+    )
     lines = ["", header]
     for run in runs:
         baseline = run.measured["baseline_rss_mb"]
@@ -658,23 +823,27 @@ def print_table(runs: list[Run], skipped: list[str], args: argparse.Namespace) -
             rules = scenario["rules"].values()
             raised, escalated, closed = (sum(r[key] or 0 for r in rules) for key in ("raised", "escalated", "closed"))
             server = f"{scenario['server_cpu']:8.2f}" if scenario["server_cpu"] is not None else f"{'-':>8}"
-            line = (f"{run.database:<11} {run.size:>10,}  {scenario['scenario']:<26} {scenario['seconds']:>8.2f} "
-                    f"{raised:>8,} {escalated:>9,} {closed:>7,} "
-                    f"{scenario['rss_mb']:>11.1f} {scenario['rss_mb'] - baseline:>8.1f} {scenario['cpu']:>9.2f} "
-                    f"{server}")
+            line = (
+                f"{run.database:<11} {run.size:>10,}  {scenario['scenario']:<26} {scenario['seconds']:>8.2f} "
+                f"{raised:>8,} {escalated:>9,} {closed:>7,} "
+                f"{scenario['rss_mb']:>11.1f} {scenario['rss_mb'] - baseline:>8.1f} {scenario['cpu']:>9.2f} "
+                f"{server}"
+            )
             failed = [name for name, rule in scenario["rules"].items() if rule.get("error")]
             if scenario.get("error"):
                 line += f"  <- the scan failed (cut at --scan-limit {args.scan_limit:g} s?) and was rolled back"
             elif failed:
                 line += f"  <- cut at --scan-limit {args.scan_limit:g} s / failed: {', '.join(failed)}"
             lines.append(line)
-    lines += ["",
-              "peak RSS MB: ru_maxrss of the process that ran the scans (a fresh one per database and size, forked",
-              "from a small server process, so the data generation is not in it). It is a high-water mark, so later",
-              "rows of a run can only be >= earlier ones; scan +MB: above the mark just before the first scan",
-              "(imports, app, one connection). PostgreSQL's memory is in its own server processes, not counted",
-              "here; the scanning backend's VmHWM is shown below. app CPU s: this process; db CPU s: all postgres",
-              "processes."]
+    lines += [
+        "",
+        "peak RSS MB: ru_maxrss of the process that ran the scans (a fresh one per database and size, forked",
+        "from a small server process, so the data generation is not in it). It is a high-water mark, so later",
+        "rows of a run can only be >= earlier ones; scan +MB: above the mark just before the first scan",
+        "(imports, app, one connection). PostgreSQL's memory is in its own server processes, not counted",
+        "here; the scanning backend's VmHWM is shown below. app CPU s: this process; db CPU s: all postgres",
+        "processes.",
+    ]
     for run in runs:
         hwm = run.measured.get("server_hwm_mb")
         busy = run.measured.get("busy_before", 0.0)
@@ -682,39 +851,55 @@ def print_table(runs: list[Run], skipped: list[str], args: argparse.Namespace) -
         notes = [f"generation {generated.seconds:.0f} s ({generated.writing:.0f} s writing)"]
         if hwm is not None:
             notes.append(f"PostgreSQL backend VmHWM {hwm:.0f} MB (the shared buffers it touched included)")
-        notes.append(f"machine {busy:.0%} busy with other work just before"
-                     + (" <- disturbed" if busy > harness.BUSY_LIMIT else ""))
+        notes.append(
+            f"machine {busy:.0%} busy with other work just before"
+            + (" <- disturbed" if busy > harness.BUSY_LIMIT else "")
+        )
         lines.append(f"{run.database} {run.size:,}: " + "; ".join(notes))
     for run in runs:
         if run.measured.get("stopped"):
             lines.append(f"{run.database} {run.size:,}: stopped after the first scan: {run.measured['stopped']}")
         if run.size >= 1_000_000 and len(run.measured["scenarios"]) >= 2:
             raises, quiet = run.measured["scenarios"][:2]
-            lines.append(f"goal on {run.database}, {run.size:,} candidates: raises {raises['seconds']:.2f} s "
-                         f"(< {GOAL_RAISES_S:.0f} s: {'met' if raises['seconds'] < GOAL_RAISES_S else 'NOT met'}), "
-                         f"nothing changed {quiet['seconds']:.2f} s "
-                         f"(< {GOAL_QUIET_S:.0f} s: {'met' if quiet['seconds'] < GOAL_QUIET_S else 'NOT met'})"
-                         + (" (a scan was cut at the limit: the real time is longer)"
-                            if raises["cut"] or quiet["cut"] else ""))
+            lines.append(
+                f"goal on {run.database}, {run.size:,} candidates: raises {raises['seconds']:.2f} s "
+                f"(< {GOAL_RAISES_S:.0f} s: {'met' if raises['seconds'] < GOAL_RAISES_S else 'NOT met'}), "
+                f"nothing changed {quiet['seconds']:.2f} s "
+                f"(< {GOAL_QUIET_S:.0f} s: {'met' if quiet['seconds'] < GOAL_QUIET_S else 'NOT met'})"
+                + (" (a scan was cut at the limit: the real time is longer)" if raises["cut"] or quiet["cut"] else "")
+            )
     lines += skipped
     harness.report(lines, "scan-last-run.txt")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = harness.argument_parser(__doc__, "keepwarm_scan_bench")
-    parser.add_argument("--sizes", default="100000,1000000",
-                        help="candidate counts, comma-separated (default 100000,1000000)")
+    parser.add_argument(
+        "--sizes", default="100000,1000000", help="candidate counts, comma-separated (default 100000,1000000)"
+    )
     parser.add_argument("--quick", action="store_true", help="10,000 candidates only")
-    parser.add_argument("--scan-limit", type=float, default=60.0,
-                        help="cancel a scan's statements once the scan has run this long, so one bad plan "
-                             "cannot take hours; the rules cut are reported as failed (default 60 s)")
-    parser.add_argument("--no-explain", dest="explain", action="store_false",
-                        help="skip the query plans of the slowest statements")
-    parser.add_argument("--explain-limit", type=float, default=60.0,
-                        help="replay a PostgreSQL scan under EXPLAIN ANALYZE only when it took less (default 60 s)")
-    parser.add_argument("--budget-minutes", type=float, default=20.0,
-                        help="skip a size whose estimated time (from the previous size) would overrun this "
-                             "(default 20; 0 = no limit)")
+    parser.add_argument(
+        "--scan-limit",
+        type=float,
+        default=60.0,
+        help="cancel a scan's statements once the scan has run this long, so one bad plan "
+        "cannot take hours; the rules cut are reported as failed (default 60 s)",
+    )
+    parser.add_argument(
+        "--no-explain", dest="explain", action="store_false", help="skip the query plans of the slowest statements"
+    )
+    parser.add_argument(
+        "--explain-limit",
+        type=float,
+        default=60.0,
+        help="replay a PostgreSQL scan under EXPLAIN ANALYZE only when it took less (default 60 s)",
+    )
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=20.0,
+        help="skip a size whose estimated time (from the previous size) would overrun this (default 20; 0 = no limit)",
+    )
     args = parser.parse_args(argv)
     args.sizes = [10_000] if args.quick else sorted(int(size.replace("_", "")) for size in args.sizes.split(","))
     return args
@@ -742,8 +927,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from portal.models import utcnow
 
-    log(f"Keepwarm scan bench: {harness.software('SQLAlchemy', 'psycopg', 'SQLite')}; "
-        f"sizes {', '.join(f'{size:,}' for size in args.sizes)}")
+    log(
+        f"Keepwarm scan bench: {harness.software('SQLAlchemy', 'psycopg', 'SQLite')}; "
+        f"sizes {', '.join(f'{size:,}' for size in args.sizes)}"
+    )
     started = time.monotonic()
     budget = args.budget_minutes * 60 or float("inf")
     runs, failed = [], False
@@ -756,9 +943,11 @@ def main(argv: list[str] | None = None) -> int:
                     estimate = estimate_seconds(last[name], size, args)
                     remaining = budget - (time.monotonic() - started)
                     if estimate > remaining:
-                        message = (f"{name} {size:,} skipped: estimated {estimate / 60:.0f} min from the "
-                                   f"{last[name].size:,} run, {max(remaining, 0) / 60:.0f} min left of "
-                                   f"--budget-minutes {args.budget_minutes:g}")
+                        message = (
+                            f"{name} {size:,} skipped: estimated {estimate / 60:.0f} min from the "
+                            f"{last[name].size:,} run, {max(remaining, 0) / 60:.0f} min left of "
+                            f"--budget-minutes {args.budget_minutes:g}"
+                        )
                         log(message)
                         skipped.append(message)
                         continue
@@ -766,9 +955,11 @@ def main(argv: list[str] | None = None) -> int:
                 url = harness.database_url(name, args, workdir, f"scan-{size}.sqlite")
                 now = utcnow().replace(microsecond=0)
                 generated = generate(harness.make_app(harness.app_environment(url)), size, now)
-                log(f"  generated in {generated.seconds:.1f} s ({generated.writing:.1f} s writing): "
+                log(
+                    f"  generated in {generated.seconds:.1f} s ({generated.writing:.1f} s writing): "
                     f"{generated.candidates:,} candidates, {generated.links:,} links, "
-                    f"{generated.stage_events:,} stage events, {generated.engagement_events:,} engagement events")
+                    f"{generated.stage_events:,} stage events, {generated.engagement_events:,} engagement events"
+                )
                 try:
                     measured = run_child(context, url, now, args, workdir)
                 except harness.BenchFailure as failure:

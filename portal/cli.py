@@ -33,8 +33,11 @@ def create_user_command(email: str, name: str, role: str, phone: str | None, pas
 def candidate_link(candidate: str) -> None:
     """Issue a new link for CANDIDATE (id or email); earlier links stop working."""
     query = sa.select(Candidate)
-    query = query.where(Candidate.id == int(candidate)) if candidate.isdigit() else \
-        query.where(sa.func.lower(Candidate.email) == candidate.strip().lower())
+    query = (
+        query.where(Candidate.id == int(candidate))
+        if candidate.isdigit()
+        else query.where(sa.func.lower(Candidate.email) == candidate.strip().lower())
+    )
     found = db.session.scalars(query).first()
     if found is None:
         raise click.ClickException(f"No candidate {candidate!r}.")

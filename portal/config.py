@@ -24,7 +24,7 @@ def normalise_database_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -33,7 +33,7 @@ def limiter_storage_uri(redis_url: str | None) -> str:
     if not redis_url:
         return "memory://"
     if redis_url.startswith("unix://"):
-        return "redis+unix://" + redis_url[len("unix://"):]
+        return "redis+unix://" + redis_url[len("unix://") :]
     return redis_url
 
 
@@ -138,8 +138,15 @@ def derived_settings(config: dict[str, Any]) -> dict[str, Any]:
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": False,
         "COMPRESS_REGISTER": config["COMPRESS_RESPONSES"],
-        "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/plain", "application/javascript",
-                               "text/javascript", "text/calendar", "image/svg+xml"],
+        "COMPRESS_MIMETYPES": [
+            "text/html",
+            "text/css",
+            "text/plain",
+            "application/javascript",
+            "text/javascript",
+            "text/calendar",
+            "image/svg+xml",
+        ],
         "COMPRESS_ALGORITHM": ["br", "gzip"],
         # Static files are streamed; Flask-Compress's streaming default leaves out gzip.
         "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
@@ -155,11 +162,15 @@ def check_production(config: dict[str, Any]) -> None:
     if missing:
         raise ConfigError("KEEPWARM_ENV=production needs " + ", ".join(missing))
     if secret_key_bits(config["SECRET_KEY"]) < MIN_SECRET_KEY_BITS:
-        raise ConfigError("SECRET_KEY must hold at least 32 random bytes; make one with "
-                          "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        raise ConfigError(
+            "SECRET_KEY must hold at least 32 random bytes; make one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     if not config["PUBLIC_BASE_URL"].startswith("https://") and not config["ALLOW_INSECURE_HTTP"]:
-        raise ConfigError("PUBLIC_BASE_URL must be https:// in production (cookies are Secure and HSTS is on "
-                          "only then); set ALLOW_INSECURE_HTTP=1 for an intranet without TLS")
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be https:// in production (cookies are Secure and HSTS is on "
+            "only then); set ALLOW_INSECURE_HTTP=1 for an intranet without TLS"
+        )
 
 
 def load(instance_path: str, given: dict[str, Any] | None = None) -> dict[str, Any]:

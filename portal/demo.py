@@ -1,6 +1,6 @@
 """Realistic demo data: one retail chain, two cohorts, and a candidate for each interesting state."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -9,12 +9,20 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
-    Candidate, ChecklistItem, Cohort, CohortSession, EngagementEvent, Stage, Story, User, utcnow,
+    Candidate,
+    ChecklistItem,
+    Cohort,
+    CohortSession,
+    EngagementEvent,
+    Stage,
+    Story,
+    User,
+    utcnow,
 )
 from portal.models.candidates import Channel
 from portal.services.links import issue_link, public_link_url
-from portal.services.stages import advance_stage
 from portal.services.staff import create_user
+from portal.services.stages import advance_stage
 
 DEMO_USERS = (
     # email, password, name, role, phone
@@ -24,33 +32,94 @@ DEMO_USERS = (
 
 STAGES = (
     # key, label_zh, label_en, side, expected_days, description_zh, description_en
-    ("passed", "面试通过", "Interview passed", "candidate", 1,
-     "恭喜！您已通过面试，我们正在为您准备后续步骤。", "Congratulations! You passed the interview; we are preparing the next steps."),
-    ("background_check", "背景调查", "Background check", "company", 5,
-     "我们正在核实您的资料，这一步由我们完成，您无需操作。", "We are checking your details. This step is on us; nothing for you to do."),
-    ("training_notice", "培训通知", "Training notice", "candidate", 3,
-     "请查看下方的培训时间和地点，有问题请联系您的 HR。", "Please read the training dates and place below; questions go to your HR contact."),
-    ("onboarding_prep", "入职准备", "Onboarding preparation", "candidate", 7,
-     "请按清单准备入职所需材料。", "Please prepare the items on the checklist."),
-    ("training_start", "培训开始", "Training starts", "candidate", None,
-     "欢迎加入！培训第一天见。", "Welcome aboard! See you on the first day of training."),
+    (
+        "passed",
+        "面试通过",
+        "Interview passed",
+        "candidate",
+        1,
+        "恭喜！您已通过面试，我们正在为您准备后续步骤。",
+        "Congratulations! You passed the interview; we are preparing the next steps.",
+    ),
+    (
+        "background_check",
+        "背景调查",
+        "Background check",
+        "company",
+        5,
+        "我们正在核实您的资料，这一步由我们完成，您无需操作。",
+        "We are checking your details. This step is on us; nothing for you to do.",
+    ),
+    (
+        "training_notice",
+        "培训通知",
+        "Training notice",
+        "candidate",
+        3,
+        "请查看下方的培训时间和地点，有问题请联系您的 HR。",
+        "Please read the training dates and place below; questions go to your HR contact.",
+    ),
+    (
+        "onboarding_prep",
+        "入职准备",
+        "Onboarding preparation",
+        "candidate",
+        7,
+        "请按清单准备入职所需材料。",
+        "Please prepare the items on the checklist.",
+    ),
+    (
+        "training_start",
+        "培训开始",
+        "Training starts",
+        "candidate",
+        None,
+        "欢迎加入！培训第一天见。",
+        "Welcome aboard! See you on the first day of training.",
+    ),
 )
 
 STORIES = (
-    ("从店员到店长：小林的三年", "From shop assistant to store manager: Lin's three years",
-     "小林 2023 年加入门店，如今管理着 12 人的团队。", "Lin joined in 2023 and now leads a team of twelve.",
-     "小林第一次来培训时非常紧张。\n\n三个月后，她成了店里最受欢迎的导购。\n\n今天，她带着 12 人的团队，也负责新人的带教。",
-     "Lin was nervous on her first training day.\n\nThree months later she was the store's favourite adviser.\n\nToday she leads a team of twelve and mentors new hires."),
-    ("培训第一天会发生什么？", "What happens on the first training day?",
-     "签到、领工服、认识你的带教老师。", "Check in, get your uniform, meet your mentor.",
-     "早上 9 点签到，领取工服和工牌。\n\n上午了解公司和门店，下午跟随带教老师熟悉岗位。",
-     "Check in at 9:00 and collect your uniform and badge.\n\nThe morning is about the company and stores; in the afternoon you shadow your mentor."),
-    ("我们的员工食堂", "Our staff canteen", "每天三餐，员工价 8 元起。", "Three meals a day, from 8 yuan.",
-     "每个区域中心都有员工食堂。\n\n培训期间午餐免费。", "Every regional centre has a staff canteen.\n\nLunch is free during training."),
-    ("夜班补贴怎么算？", "How the night-shift allowance works", "透明的补贴规则。", "Clear allowance rules.",
-     "夜班每小时补贴 5 元，按月发放。", "Night shifts earn 5 yuan per hour extra, paid monthly."),
-    ("门店伙伴的一天", "A day with the store team", "跟随阿杰体验一天的工作。", "Spend a day with Jie.",
-     "早上 8 点半开店准备。\n\n中午高峰，晚上盘点。", "Opening prep at 8:30.\n\nThe lunch rush, then the evening stock count."),
+    (
+        "从店员到店长：小林的三年",
+        "From shop assistant to store manager: Lin's three years",
+        "小林 2023 年加入门店，如今管理着 12 人的团队。",
+        "Lin joined in 2023 and now leads a team of twelve.",
+        "小林第一次来培训时非常紧张。\n\n三个月后，她成了店里最受欢迎的导购。\n\n今天，她带着 12 人的团队，也负责新人的带教。",
+        "Lin was nervous on her first training day.\n\nThree months later she was the store's favourite adviser.\n\nToday she leads a team of twelve and mentors new hires.",
+    ),
+    (
+        "培训第一天会发生什么？",
+        "What happens on the first training day?",
+        "签到、领工服、认识你的带教老师。",
+        "Check in, get your uniform, meet your mentor.",
+        "早上 9 点签到，领取工服和工牌。\n\n上午了解公司和门店，下午跟随带教老师熟悉岗位。",
+        "Check in at 9:00 and collect your uniform and badge.\n\nThe morning is about the company and stores; in the afternoon you shadow your mentor.",
+    ),
+    (
+        "我们的员工食堂",
+        "Our staff canteen",
+        "每天三餐，员工价 8 元起。",
+        "Three meals a day, from 8 yuan.",
+        "每个区域中心都有员工食堂。\n\n培训期间午餐免费。",
+        "Every regional centre has a staff canteen.\n\nLunch is free during training.",
+    ),
+    (
+        "夜班补贴怎么算？",
+        "How the night-shift allowance works",
+        "透明的补贴规则。",
+        "Clear allowance rules.",
+        "夜班每小时补贴 5 元，按月发放。",
+        "Night shifts earn 5 yuan per hour extra, paid monthly.",
+    ),
+    (
+        "门店伙伴的一天",
+        "A day with the store team",
+        "跟随阿杰体验一天的工作。",
+        "Spend a day with Jie.",
+        "早上 8 点半开店准备。\n\n中午高峰，晚上盘点。",
+        "Opening prep at 8:30.\n\nThe lunch rush, then the evening stock count.",
+    ),
 )
 
 CHECKLIST = (
@@ -62,43 +131,70 @@ CHECKLIST = (
 )
 
 CURRICULUM = (
-    ("公司介绍与安全培训", "Company introduction and safety", "上午：公司历史与价值观；下午：门店安全规范。",
-     "Morning: history and values. Afternoon: store safety."),
+    (
+        "公司介绍与安全培训",
+        "Company introduction and safety",
+        "上午：公司历史与价值观；下午：门店安全规范。",
+        "Morning: history and values. Afternoon: store safety.",
+    ),
     ("商品与收银", "Products and checkout", "熟悉商品陈列与收银系统。", "Product displays and the checkout system."),
     ("顾客服务", "Customer service", "服务礼仪与常见问题处理。", "Service etiquette and common questions."),
     ("门店实操", "In-store practice", "在带教老师指导下实际上岗。", "Hands-on work with your mentor."),
-    ("考核与结业", "Assessment and graduation", "上午考核，下午结业仪式。", "Assessment in the morning, graduation in the afternoon."),
+    (
+        "考核与结业",
+        "Assessment and graduation",
+        "上午考核，下午结业仪式。",
+        "Assessment in the morning, graduation in the afternoon.",
+    ),
 )
 
 
 def _local(day: date, hour: int, minute: int = 0) -> datetime:
     zone = ZoneInfo(current_app.config["TIMEZONE"])
-    return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
 
 
 def _cohort(name: str, starts_on: date, place_zh: str, place_en: str, address: str) -> Cohort:
     cohort = Cohort(
-        name=name, starts_on=starts_on, ends_on=starts_on + timedelta(days=len(CURRICULUM) - 1),
-        place_zh=place_zh, place_en=place_en, address=address,
+        name=name,
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=len(CURRICULUM) - 1),
+        place_zh=place_zh,
+        place_en=place_en,
+        address=address,
         map_url="https://uri.amap.com/search?keyword=" + quote(address),
         capacity=30,
-        bring_zh="身份证、笔和笔记本、一颗好奇心。", bring_en="Your ID card, a pen and notebook, and curiosity.",
+        bring_zh="身份证、笔和笔记本、一颗好奇心。",
+        bring_en="Your ID card, a pen and notebook, and curiosity.",
     )
     db.session.add(cohort)
     db.session.flush()
     for offset, (title_zh, title_en, detail_zh, detail_en) in enumerate(CURRICULUM):
         day = starts_on + timedelta(days=offset)
-        db.session.add(CohortSession(
-            cohort_id=cohort.id, starts_at=_local(day, 9), ends_at=_local(day, 17),
-            title_zh=title_zh, title_en=title_en, detail_zh=detail_zh, detail_en=detail_en,
-        ))
+        db.session.add(
+            CohortSession(
+                cohort_id=cohort.id,
+                starts_at=_local(day, 9),
+                ends_at=_local(day, 17),
+                title_zh=title_zh,
+                title_en=title_en,
+                detail_zh=detail_zh,
+                detail_en=detail_en,
+            )
+        )
     return cohort
 
 
 def _candidate(name, *, owner, stages_reached, now, cohort=None, last_seen_days=None, email=None, **fields):
     """A candidate who reached each (stage, days ago) in order, with views up to last_seen_days ago."""
-    candidate = Candidate(name=name, owner_id=owner.id if owner else None, cohort_id=cohort.id if cohort else None,
-                          email=email, created_at=now - timedelta(days=stages_reached[0][1]), **fields)
+    candidate = Candidate(
+        name=name,
+        owner_id=owner.id if owner else None,
+        cohort_id=cohort.id if cohort else None,
+        email=email,
+        created_at=now - timedelta(days=stages_reached[0][1]),
+        **fields,
+    )
     db.session.add(candidate)
     db.session.flush()
     for stage, days_ago in stages_reached:
@@ -106,9 +202,15 @@ def _candidate(name, *, owner, stages_reached, now, cohort=None, last_seen_days=
     if last_seen_days is not None:
         first_day = int(stages_reached[0][1])
         for days_ago in range(first_day, int(last_seen_days) - 1, -1):
-            db.session.add(EngagementEvent(candidate_id=candidate.id, kind="view", target="page",
-                                           occurred_at=now - timedelta(days=max(days_ago, last_seen_days)),
-                                           device="mobile"))
+            db.session.add(
+                EngagementEvent(
+                    candidate_id=candidate.id,
+                    kind="view",
+                    target="page",
+                    occurred_at=now - timedelta(days=max(days_ago, last_seen_days)),
+                    device="mobile",
+                )
+            )
         candidate.last_seen_at = now - timedelta(days=last_seen_days)
     return candidate
 
@@ -125,50 +227,132 @@ DEMO_STATES = (
 
 def seed(now: datetime) -> None:
     """Create the demo organisation's data in an empty database."""
-    users = [create_user(email, name=name, password=password, role=role, phone=phone, now=now)
-             for email, password, name, role, phone in DEMO_USERS]
+    users = [
+        create_user(email, name=name, password=password, role=role, phone=phone, now=now)
+        for email, password, name, role, phone in DEMO_USERS
+    ]
     hr = users[0]
     stages = {}
     for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES):
-        stages[key] = Stage(key=key, position=position, label_zh=label_zh, label_en=label_en, side=side,
-                            expected_days=days, description_zh=desc_zh, description_en=desc_en)
+        stages[key] = Stage(
+            key=key,
+            position=position,
+            label_zh=label_zh,
+            label_en=label_en,
+            side=side,
+            expected_days=days,
+            description_zh=desc_zh,
+            description_en=desc_en,
+        )
         db.session.add(stages[key])
     for index, (title_zh, title_en, summary_zh, summary_en, body_zh, body_en) in enumerate(STORIES):
-        db.session.add(Story(title_zh=title_zh, title_en=title_en, summary_zh=summary_zh, summary_en=summary_en,
-                             body_zh=body_zh, body_en=body_en, published_at=now - timedelta(days=30 - index)))
+        db.session.add(
+            Story(
+                title_zh=title_zh,
+                title_en=title_en,
+                summary_zh=summary_zh,
+                summary_en=summary_en,
+                body_zh=body_zh,
+                body_en=body_en,
+                published_at=now - timedelta(days=30 - index),
+            )
+        )
     for position, (label_zh, label_en) in enumerate(CHECKLIST):
         db.session.add(ChecklistItem(position=position, label_zh=label_zh, label_en=label_en))
     db.session.flush()
 
     today = now.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
-    soon = _cohort("12月 门店新人培训 A 班", today + timedelta(days=2), "上海浦东培训中心", "Shanghai Pudong Training Centre",
-                   "上海市浦东新区张杨路 500 号 3 楼")
-    later = _cohort("12月 门店新人培训 B 班", today + timedelta(days=12), "上海徐汇培训中心", "Shanghai Xuhui Training Centre",
-                    "上海市徐汇区漕溪北路 88 号 5 楼")
-    db.session.add(ChecklistItem(position=len(CHECKLIST), label_zh="提前下载排班 App 并注册",
-                                 label_en="Install and register in the rota app", cohort_id=soon.id))
+    soon = _cohort(
+        "12月 门店新人培训 A 班",
+        today + timedelta(days=2),
+        "上海浦东培训中心",
+        "Shanghai Pudong Training Centre",
+        "上海市浦东新区张杨路 500 号 3 楼",
+    )
+    later = _cohort(
+        "12月 门店新人培训 B 班",
+        today + timedelta(days=12),
+        "上海徐汇培训中心",
+        "Shanghai Xuhui Training Centre",
+        "上海市徐汇区漕溪北路 88 号 5 楼",
+    )
+    db.session.add(
+        ChecklistItem(
+            position=len(CHECKLIST),
+            label_zh="提前下载排班 App 并注册",
+            label_en="Install and register in the rota app",
+            cohort_id=soon.id,
+        )
+    )
 
-    common = {"position": "门店导购", "site": "上海 · 浦东店", "source_channel": "门店招聘会", "phone": "+86 139 0000 0000"}
+    common = {
+        "position": "门店导购",
+        "site": "上海 · 浦东店",
+        "source_channel": "门店招聘会",
+        "phone": "+86 139 0000 0000",
+    }
     s = stages
     _candidate("王小明", email=DEMO_STATES[0][0], owner=hr, now=now, stages_reached=[(s["passed"], 1 / 24)], **common)
-    _candidate("李娜", email=DEMO_STATES[1][0], owner=hr, now=now, last_seen_days=1,
-               stages_reached=[(s["passed"], 9), (s["background_check"], 8)], **common)
-    _candidate("张伟", email=DEMO_STATES[2][0], owner=hr, now=now, cohort=later, last_seen_days=2,
-               stages_reached=[(s["passed"], 12), (s["background_check"], 11), (s["training_notice"], 1)], **common)
-    _candidate("陈静", email=DEMO_STATES[3][0], owner=hr, now=now, cohort=soon, last_seen_days=0.5, locale=None,
-               stages_reached=[(s["passed"], 20), (s["background_check"], 18), (s["training_notice"], 12),
-                               (s["onboarding_prep"], 6)], **common)
-    _candidate("刘洋", email=DEMO_STATES[4][0], owner=None, now=now, cohort=later, last_seen_days=8,
-               stages_reached=[(s["passed"], 15), (s["background_check"], 14), (s["training_notice"], 10)], **common)
+    _candidate(
+        "李娜",
+        email=DEMO_STATES[1][0],
+        owner=hr,
+        now=now,
+        last_seen_days=1,
+        stages_reached=[(s["passed"], 9), (s["background_check"], 8)],
+        **common,
+    )
+    _candidate(
+        "张伟",
+        email=DEMO_STATES[2][0],
+        owner=hr,
+        now=now,
+        cohort=later,
+        last_seen_days=2,
+        stages_reached=[(s["passed"], 12), (s["background_check"], 11), (s["training_notice"], 1)],
+        **common,
+    )
+    _candidate(
+        "陈静",
+        email=DEMO_STATES[3][0],
+        owner=hr,
+        now=now,
+        cohort=soon,
+        last_seen_days=0.5,
+        locale=None,
+        stages_reached=[
+            (s["passed"], 20),
+            (s["background_check"], 18),
+            (s["training_notice"], 12),
+            (s["onboarding_prep"], 6),
+        ],
+        **common,
+    )
+    _candidate(
+        "刘洋",
+        email=DEMO_STATES[4][0],
+        owner=None,
+        now=now,
+        cohort=later,
+        last_seen_days=8,
+        stages_reached=[(s["passed"], 15), (s["background_check"], 14), (s["training_notice"], 10)],
+        **common,
+    )
 
     # Enough colleagues around them that the back-office lists need their pages.
     surnames = "赵钱孙周吴郑冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
     for index, surname in enumerate(surnames):
         stage_keys = [key for key, *_ in STAGES][: 1 + index % 4]
         reached = [(s[key], 20 - step * 4 - index % 3) for step, key in enumerate(stage_keys)]
-        _candidate(f"{surname}{'婷强芳磊静军'[index % 6]}", owner=hr if index % 3 else None, now=now,
-                   cohort=(soon, later, None)[index % 3], last_seen_days=index % 9,
-                   stages_reached=reached, **{**common, "site": ("上海 · 浦东店", "上海 · 徐汇店", "苏州 · 园区店")[index % 3]})
+        _candidate(
+            f"{surname}{'婷强芳磊静军'[index % 6]}",
+            owner=hr if index % 3 else None,
+            now=now,
+            cohort=(soon, later, None)[index % 3],
+            last_seen_days=index % 9,
+            stages_reached=reached,
+            **{**common, "site": ("上海 · 浦东店", "上海 · 徐汇店", "苏州 · 园区店")[index % 3]},
+        )
 
 
 def load_demo(now: datetime | None = None) -> list[str]:

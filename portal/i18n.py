@@ -26,8 +26,9 @@ def select_locale() -> Locale:
 
 def remember_language(response: Response, locale: str) -> None:
     """Keep an explicit choice for a year; it wins over the profile and the browser."""
-    response.set_cookie(LANG_COOKIE, locale, max_age=LANG_COOKIE_SECONDS, samesite="Lax", httponly=True,
-                        secure=request.is_secure)
+    response.set_cookie(
+        LANG_COOKIE, locale, max_age=LANG_COOKIE_SECONDS, samesite="Lax", httponly=True, secure=request.is_secure
+    )
 
 
 def forget_request_locale(_exc: BaseException | None = None) -> None:

@@ -84,8 +84,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     port = int(os.environ.get("PORT", "8000"))
     if not _port_free(port):
-        print(f"Port {port} is already in use. Stop the other server or run with PORT=<another port>.",
-              file=sys.stderr)
+        print(f"Port {port} is already in use. Stop the other server or run with PORT=<another port>.", file=sys.stderr)
         return 1
     env = {"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"), "PORT": str(port)}
     fresh = "DATABASE_URL" not in os.environ
@@ -108,13 +107,27 @@ def main() -> int:
         worker_py = str(Path(__file__).resolve().parent.parent / "worker.py")
         processes = [
             subprocess.Popen(
-                [str(bin_dir / "gunicorn"), "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                 "--no-control-socket", "--logger-class", "portal.weblog.RedactingLogger",
-                 "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "portal:create_app()"],
+                [
+                    str(bin_dir / "gunicorn"),
+                    "--workers",
+                    "2",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--no-control-socket",
+                    "--logger-class",
+                    "portal.weblog.RedactingLogger",
+                    "--access-logfile",
+                    "-",
+                    "--access-logformat",
+                    ACCESS_LOG_FORMAT,
+                    "portal:create_app()",
+                ],
                 env=child_env,
             ),
-            *(subprocess.Popen([sys.executable, worker_py, "--queues", queues], env=child_env)
-              for queues in worker_queues()),
+            *(
+                subprocess.Popen([sys.executable, worker_py, "--queues", queues], env=child_env)
+                for queues in worker_queues()
+            ),
             subprocess.Popen([sys.executable, worker_py, "scheduler"], env=child_env),
         ]
         try:

@@ -35,7 +35,9 @@ def local_datetime(value: datetime | None) -> str:
         return ""
     locale, zone, _ = _request_i18n()
     value = value.astimezone(zone)
-    return f"{babel_dates.format_date(value, 'medium', locale)} {babel_dates.format_time(value, 'short', locale=locale)}"
+    return (
+        f"{babel_dates.format_date(value, 'medium', locale)} {babel_dates.format_time(value, 'short', locale=locale)}"
+    )
 
 
 def local_date(value: date | None) -> str:
@@ -96,8 +98,12 @@ def init_app(app: Flask) -> None:
         newstyle=True,
     )
     app.jinja_env.filters.update(
-        localized=localized, local_datetime=local_datetime, local_date=local_date,
-        iso_datetime=iso_datetime, tel_href=tel_href, web_url=web_url,
+        localized=localized,
+        local_datetime=local_datetime,
+        local_date=local_date,
+        iso_datetime=iso_datetime,
+        tel_href=tel_href,
+        web_url=web_url,
     )
 
     @app.context_processor

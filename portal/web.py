@@ -18,7 +18,7 @@ MAX_PAGE = 100_000
 class IdConverter(IntegerConverter):
     """``<int:…>`` in routes: a larger number than any id does not match, so the URL answers 404."""
 
-    def __init__(self, map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+    def __init__(self, map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 

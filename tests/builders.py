@@ -1,6 +1,6 @@
 """Small ``gen_*`` functions that build test data through the real services and commit."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -17,8 +17,16 @@ def gen_site(stories: int = 3) -> dict:
     """The demo pipeline, ``stories`` published stories and the demo checklist; returns stages by key."""
     stages = {}
     for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES):
-        stages[key] = Stage(key=key, position=position, label_zh=label_zh, label_en=label_en, side=side,
-                            expected_days=days, description_zh=desc_zh, description_en=desc_en)
+        stages[key] = Stage(
+            key=key,
+            position=position,
+            label_zh=label_zh,
+            label_en=label_en,
+            side=side,
+            expected_days=days,
+            description_zh=desc_zh,
+            description_en=desc_en,
+        )
         db.session.add(stages[key])
     gen_stories(stories)
     for position, (label_zh, label_en) in enumerate(CHECKLIST):
@@ -30,8 +38,15 @@ def gen_site(stories: int = 3) -> dict:
 def gen_stories(count: int, now: datetime | None = None) -> None:
     now = now or utcnow()
     db.session.add_all(
-        Story(title_zh=f"故事 {i}", title_en=f"Story {i}", summary_zh=f"摘要 {i}", summary_en=f"Summary {i}",
-              body_zh=f"正文 {i}", body_en=f"Body {i}", published_at=now - timedelta(hours=i + 1))
+        Story(
+            title_zh=f"故事 {i}",
+            title_en=f"Story {i}",
+            summary_zh=f"摘要 {i}",
+            summary_en=f"Summary {i}",
+            body_zh=f"正文 {i}",
+            body_en=f"Body {i}",
+            published_at=now - timedelta(hours=i + 1),
+        )
         for i in range(count)
     )
     db.session.commit()
@@ -48,27 +63,48 @@ def gen_user(role: str = "hr", email: str | None = None, name: str = "HR Person"
 
 def gen_cohort(starts_on: date | None = None, days: int = 3, **fields) -> Cohort:
     starts_on = starts_on or (utcnow().date() + timedelta(days=10))
-    cohort = Cohort(name=fields.pop("name", "December cohort"), starts_on=starts_on,
-                    ends_on=starts_on + timedelta(days=days - 1),
-                    place_zh=fields.pop("place_zh", "浦东培训中心"), place_en=fields.pop("place_en", "Pudong Centre"),
-                    address=fields.pop("address", "张杨路 500 号"), map_url="https://uri.amap.com/search?keyword=x",
-                    bring_zh="身份证", bring_en="ID card", **fields)
+    cohort = Cohort(
+        name=fields.pop("name", "December cohort"),
+        starts_on=starts_on,
+        ends_on=starts_on + timedelta(days=days - 1),
+        place_zh=fields.pop("place_zh", "浦东培训中心"),
+        place_en=fields.pop("place_en", "Pudong Centre"),
+        address=fields.pop("address", "张杨路 500 号"),
+        map_url="https://uri.amap.com/search?keyword=x",
+        bring_zh="身份证",
+        bring_en="ID card",
+        **fields,
+    )
     db.session.add(cohort)
     db.session.flush()
     for offset in range(days):
-        start = datetime.combine(starts_on + timedelta(days=offset), datetime.min.time(), tzinfo=timezone.utc)
-        db.session.add(CohortSession(cohort_id=cohort.id, starts_at=start + timedelta(hours=1),
-                                     ends_at=start + timedelta(hours=9),
-                                     title_zh=f"第 {offset + 1} 天", title_en=f"Day {offset + 1}"))
+        start = datetime.combine(starts_on + timedelta(days=offset), datetime.min.time(), tzinfo=UTC)
+        db.session.add(
+            CohortSession(
+                cohort_id=cohort.id,
+                starts_at=start + timedelta(hours=1),
+                ends_at=start + timedelta(hours=9),
+                title_zh=f"第 {offset + 1} 天",
+                title_en=f"Day {offset + 1}",
+            )
+        )
     db.session.commit()
     return cohort
 
 
-def gen_candidate(stages: dict | None = None, reached: list[tuple[str, datetime]] = (), *, name: str = "王小明",
-                  owner: User | None = None, cohort: Cohort | None = None, **fields) -> Candidate:
+def gen_candidate(
+    stages: dict | None = None,
+    reached: list[tuple[str, datetime]] = (),
+    *,
+    name: str = "王小明",
+    owner: User | None = None,
+    cohort: Cohort | None = None,
+    **fields,
+) -> Candidate:
     """A candidate who reached each (stage key, time) in order."""
-    candidate = Candidate(name=name, owner_id=owner.id if owner else None,
-                          cohort_id=cohort.id if cohort else None, **fields)
+    candidate = Candidate(
+        name=name, owner_id=owner.id if owner else None, cohort_id=cohort.id if cohort else None, **fields
+    )
     db.session.add(candidate)
     db.session.flush()
     for key, at in reached:
@@ -105,12 +141,26 @@ def signed_in(client, user: User):
     return client
 
 
-def gen_flag(candidate: Candidate, rule: str = "gone_quiet", severity: str = "warning", *,
-             raised_ago: timedelta = timedelta(hours=1), now: datetime | None = None, **fields) -> Flag:
+def gen_flag(
+    candidate: Candidate,
+    rule: str = "gone_quiet",
+    severity: str = "warning",
+    *,
+    raised_ago: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    **fields,
+) -> Flag:
     """An open flag as the scan would raise it, about a visit four days before ``now``."""
     now = now or utcnow()
-    flag = Flag(candidate_id=candidate.id, rule=rule, severity=severity, reason="test",
-                evidence_at=now - timedelta(days=4), raised_at=now - raised_ago, **fields)
+    flag = Flag(
+        candidate_id=candidate.id,
+        rule=rule,
+        severity=severity,
+        reason="test",
+        evidence_at=now - timedelta(days=4),
+        raised_at=now - raised_ago,
+        **fields,
+    )
     db.session.add(flag)
     db.session.commit()
     return flag

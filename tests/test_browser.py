@@ -28,15 +28,30 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "test-output" / "browser"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # An Android phone opening the link inside WeChat, the candidates' usual browser.
-PHONE_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 "
-            "(KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.188 Mobile Safari/537.36 "
-            "XWEB/1260117 MMWEBSDK/20240801 MMWEBID/1234 MicroMessenger/8.0.50.2701(0x28003237) "
-            "WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64")
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
-             user_agent=PHONE_UA, locale="zh-CN", timezone_id="Asia/Shanghai")
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.188 Mobile Safari/537.36 "
+    "XWEB/1260117 MMWEBSDK/20240801 MMWEBID/1234 MicroMessenger/8.0.50.2701(0x28003237) "
+    "WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64"
+)
+PHONE = dict(
+    viewport={"width": 390, "height": 844},
+    device_scale_factor=2,
+    is_mobile=True,
+    has_touch=True,
+    user_agent=PHONE_UA,
+    locale="zh-CN",
+    timezone_id="Asia/Shanghai",
+)
 DEMO_STATE = "cohort starting in 2 days"  # 陈静: current step 入职准备, a cohort, the full checklist
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -56,8 +71,10 @@ document.addEventListener("securitypolicyviolation", function (e) {
 @pytest.fixture(scope="module")
 def chromium():
     if sync_playwright is None:
-        pytest.skip(f"the playwright package cannot be imported ({PLAYWRIGHT_IMPORT_ERROR}); "
-                    "install the test extras: pip install -e '.[test]'")
+        pytest.skip(
+            f"the playwright package cannot be imported ({PLAYWRIGHT_IMPORT_ERROR}); "
+            "install the test extras: pip install -e '.[test]'"
+        )
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing; `./dev test` installs Debian's chromium (apt) when run as root")
     with sync_playwright() as playwright:
@@ -196,13 +213,15 @@ def test_phone_with_htmx_ticks_an_item_that_survives_a_reload(chromium, live_ser
         context.close()
 
     # The server saw a phone, not a bot: a real view and the tick are on record.
-    from portal.models import Candidate, EngagementEvent
     from portal.extensions import db
+    from portal.models import Candidate, EngagementEvent
+
     with app.app_context():
         candidate = db.session.scalars(sa.select(Candidate).where(Candidate.name == "陈静")).one()
         events = db.session.execute(
-            sa.select(EngagementEvent.kind, EngagementEvent.target, EngagementEvent.device)
-            .where(EngagementEvent.candidate_id == candidate.id)
+            sa.select(EngagementEvent.kind, EngagementEvent.target, EngagementEvent.device).where(
+                EngagementEvent.candidate_id == candidate.id
+            )
         ).all()
         number = item_id.removeprefix("item-")
         assert ("checklist", f"{number}:on", "mobile") in events, events

@@ -98,11 +98,16 @@ def test_unknown_revoked_expired_and_cookieless_get_the_same_page(app, make_app,
     responses = []
     for path in (f"/c/{generate_token()}", f"/c/{revoked}", f"/c/{expired}", "/me", "/c/short"):
         response = app.test_client().get(path)
-        responses.append((response.status_code, _without_nonces(response.data),
-                          sorted(k for k in response.headers.keys() if k != "Date")))
+        responses.append(
+            (
+                response.status_code,
+                _without_nonces(response.data),
+                sorted(k for k in response.headers.keys() if k != "Date"),
+            )
+        )
     assert responses[0][0] == 404
     assert all(r == responses[0] for r in responses), "invalid-link answers differ"
-    assert "not valid".encode() in app.test_client().get("/me", headers={"Accept-Language": "en"}).data
+    assert b"not valid" in app.test_client().get("/me", headers={"Accept-Language": "en"}).data
 
 
 def test_head_and_scanners_never_count_as_views(app, client, site):
@@ -110,7 +115,10 @@ def test_head_and_scanners_never_count_as_views(app, client, site):
     token = gen_link(candidate)
     assert client.head(f"/c/{token}").status_code == 200
     scanner = app.test_client()
-    assert scanner.get(f"/c/{token}", headers={"User-Agent": "Mozilla/5.0 (compatible; SafeLinks scanner)"}).status_code == 303
+    assert (
+        scanner.get(f"/c/{token}", headers={"User-Agent": "Mozilla/5.0 (compatible; SafeLinks scanner)"}).status_code
+        == 303
+    )
     # A preview bot that does follow the redirect with the cookie is recorded as a prefetch too.
     assert scanner.get("/me", headers={"User-Agent": "facebookexternalhit/1.1"}).status_code == 200
     kinds = db.session.scalars(sa.select(EngagementEvent.kind)).all()
@@ -147,6 +155,7 @@ def test_cookies_are_secure_with_an_https_public_url(make_app):
     app = make_app(PUBLIC_BASE_URL="https://jobs.example.com", SECURE_COOKIES=True)
     with app.app_context():
         from tests.builders import gen_site
+
         stages = gen_site()
         candidate = gen_candidate(stages, [("passed", utcnow())])
         response = app.test_client().get(f"/c/{gen_link(candidate)}", base_url="https://jobs.example.com")
@@ -176,6 +185,7 @@ def test_rate_limit_counts_only_failed_lookups(make_app):
     app = make_app(FAILED_TOKEN_LIMIT="5 per 10 minutes")
     with app.app_context():
         from tests.builders import gen_site
+
         stages = gen_site()
         candidate = gen_candidate(stages, [("passed", utcnow())])
         token = gen_link(candidate)
@@ -202,8 +212,10 @@ def test_rate_limit_uses_the_trusted_proxy_address_only(make_app):
 def test_rate_limit_without_proxy_ignores_forwarded_headers(make_app):
     app = make_app(FAILED_TOKEN_LIMIT="2 per 10 minutes")
     client = app.test_client()
-    statuses = [client.get(f"/c/{generate_token()}", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
-                for i in range(3)]
+    statuses = [
+        client.get(f"/c/{generate_token()}", headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+        for i in range(3)
+    ]
     assert statuses == [404, 404, 429]
 
 
@@ -211,6 +223,7 @@ def test_a_hung_or_missing_redis_does_not_break_the_token_page(make_app):
     app = make_app(REDIS_URL="redis://127.0.0.1:1/0", RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
     with app.app_context():
         from tests.builders import gen_site
+
         stages = gen_site()
         candidate = gen_candidate(stages, [("passed", utcnow())])
         assert open_page(app.test_client(), candidate).status_code == 200
@@ -257,9 +270,17 @@ def test_gunicorn_logger_redacts(tmp_path):
     class Request:
         headers = [("REFERER", f"https://x/c/{token}")]
 
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": f"/c/{token}", "PATH_INFO": f"/c/{token}", "QUERY_STRING": "",
-               "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "HTTP_REFERER": f"https://x/c/{token}"}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/c/{token}",
+        "PATH_INFO": f"/c/{token}",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_REFERER": f"https://x/c/{token}",
+    }
     from datetime import timedelta as td
+
     logger.access(Response(), Request(), environ, td(milliseconds=3))
     for handler in logger.access_log.handlers:
         handler.flush()
@@ -271,8 +292,9 @@ def test_gunicorn_logger_redacts(tmp_path):
 def test_candidate_posts_need_csrf(make_app, method):
     app = make_app(WTF_CSRF_ENABLED=True)
     with app.app_context():
-        from tests.builders import gen_site
         from portal.models import ChecklistItem
+        from tests.builders import gen_site
+
         stages = gen_site()
         candidate = gen_candidate(stages, [("passed", utcnow())])
         client = app.test_client()
@@ -280,6 +302,7 @@ def test_candidate_posts_need_csrf(make_app, method):
         item_id = db.session.scalars(sa.select(ChecklistItem.id)).first()
         assert client.post(f"/me/checklist/{item_id}", data={"done": "1"}).status_code == 400
         csrf = re.search(rb'X-CSRFToken": "([^"]+)"', page.data).group(1).decode()
-        ok = client.post(f"/me/checklist/{item_id}", data={"done": "1"},
-                         headers={"X-CSRFToken": csrf, "HX-Request": "true"})
+        ok = client.post(
+            f"/me/checklist/{item_id}", data={"done": "1"}, headers={"X-CSRFToken": csrf, "HX-Request": "true"}
+        )
         assert ok.status_code == 200

@@ -1,7 +1,7 @@
 """What a candidate sees and what their visits record."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -34,13 +34,21 @@ def _current_label(html):
     return re.search(r'class="node current".*?class="label">([^<]+)<', html, re.S).group(1)
 
 
-@pytest.mark.parametrize("email, current, expect", [
-    (DEMO_STATES[0][0], "Interview passed", ["Background check", "date to be announced", "our turn"]),
-    (DEMO_STATES[1][0], "Background check", ["our turn", "This step is on us"]),
-    (DEMO_STATES[2][0], "Training notice", ["Add to calendar", "Shanghai Xuhui Training Centre", "Open map"]),
-    (DEMO_STATES[3][0], "Onboarding preparation", ["Shanghai Pudong Training Centre", "Install and register in the rota app"]),
-    (DEMO_STATES[4][0], "Training notice", ["Schedule"]),
-], ids=[state for _, state in DEMO_STATES])
+@pytest.mark.parametrize(
+    "email, current, expect",
+    [
+        (DEMO_STATES[0][0], "Interview passed", ["Background check", "date to be announced", "our turn"]),
+        (DEMO_STATES[1][0], "Background check", ["our turn", "This step is on us"]),
+        (DEMO_STATES[2][0], "Training notice", ["Add to calendar", "Shanghai Xuhui Training Centre", "Open map"]),
+        (
+            DEMO_STATES[3][0],
+            "Onboarding preparation",
+            ["Shanghai Pudong Training Centre", "Install and register in the rota app"],
+        ),
+        (DEMO_STATES[4][0], "Training notice", ["Schedule"]),
+    ],
+    ids=[state for _, state in DEMO_STATES],
+)
 def test_demo_states_show_where_the_candidate_stands(app, demo, email, current, expect):
     _client, html = _demo_page(app, email)
     assert _current_label(html) == current
@@ -96,10 +104,15 @@ def test_views_record_engagement_and_last_seen(app, site):
     client.get("/me/stories")
     rows = db.session.execute(
         sa.select(EngagementEvent.kind, EngagementEvent.target, EngagementEvent.device)
-        .where(EngagementEvent.kind != "prefetch").order_by(EngagementEvent.id)
+        .where(EngagementEvent.kind != "prefetch")
+        .order_by(EngagementEvent.id)
     ).all()
-    assert [tuple(r) for r in rows] == [("view", "page", "mobile"), ("view", "page", "desktop"),
-                                        ("story", str(story_id), "desktop"), ("view", "stories", "desktop")]
+    assert [tuple(r) for r in rows] == [
+        ("view", "page", "mobile"),
+        ("view", "page", "desktop"),
+        ("story", str(story_id), "desktop"),
+        ("view", "stories", "desktop"),
+    ]
     db.session.refresh(candidate)
     assert utcnow() - candidate.last_seen_at < timedelta(seconds=30)
 
@@ -259,8 +272,14 @@ def test_security_headers_on_candidate_pages(app, site):
     assert "noindex" in headers["X-Robots-Tag"]
     assert headers["Referrer-Policy"] == "strict-origin"
     csp = headers["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'",
-                      "base-uri 'none'", "form-action 'self'"):
+    for directive in (
+        "default-src 'self'",
+        "script-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ):
         assert directive in csp
     assert "unsafe" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
@@ -293,8 +312,12 @@ def test_page_statement_count_is_constant(app, site):
 
     stages = site
     small = gen_candidate(stages, [("passed", utcnow() - timedelta(days=3))], cohort=gen_cohort())
-    large = gen_candidate(stages, [(key, utcnow() - timedelta(days=60 - i)) for i in range(50)
-                                   for key in ["passed"]], name="大历史", cohort=gen_cohort(days=10))
+    large = gen_candidate(
+        stages,
+        [(key, utcnow() - timedelta(days=60 - i)) for i in range(50) for key in ["passed"]],
+        name="大历史",
+        cohort=gen_cohort(days=10),
+    )
     client_small, client_large = app.test_client(), app.test_client()
     open_page(client_small, small)
     open_page(client_large, large)
@@ -330,8 +353,12 @@ def test_first_view_transfers_under_60_kb(app, site):
 def test_old_engagement_is_purged(app, site):
     candidate = gen_candidate(site, [("passed", utcnow())])
     old = utcnow() - timedelta(days=181)
-    db.session.add_all([EngagementEvent(candidate_id=candidate.id, kind="view", occurred_at=old),
-                        EngagementEvent(candidate_id=candidate.id, kind="view", occurred_at=utcnow())])
+    db.session.add_all(
+        [
+            EngagementEvent(candidate_id=candidate.id, kind="view", occurred_at=old),
+            EngagementEvent(candidate_id=candidate.id, kind="view", occurred_at=utcnow()),
+        ]
+    )
     db.session.commit()
     result = app.test_cli_runner().invoke(args=["purge"])
     assert "Deleted 1 " in result.output
@@ -345,8 +372,9 @@ def test_landing_page_points_candidates_and_hr_the_right_way(app):
 
 def test_expected_dates_never_lie_in_the_past(app, site):
     """An overdue step says it is running late instead of showing an expected date that has passed."""
-    candidate = gen_candidate(site, [("passed", utcnow() - timedelta(days=12)),
-                                     ("background_check", utcnow() - timedelta(days=10))])
+    candidate = gen_candidate(
+        site, [("passed", utcnow() - timedelta(days=12)), ("background_check", utcnow() - timedelta(days=10))]
+    )
     html = open_page(app.test_client(), candidate, **EN).data.decode()
     assert "taking a little longer than planned" in html
     assert "expected" not in html.split('id="timeline-title"')[0]  # not in the hero either
@@ -354,15 +382,16 @@ def test_expected_dates_never_lie_in_the_past(app, site):
 
 def test_expected_date_uses_the_organisation_day(app, site):
     from datetime import date
+    from zoneinfo import ZoneInfo
 
     from portal.candidate.timeline import build_timeline
-    from zoneinfo import ZoneInfo
 
     shanghai = ZoneInfo("Asia/Shanghai")
     stages = sorted(site.values(), key=lambda s: s.position)
     # 23:30 UTC on 1 Dec is already 2 Dec in Shanghai: the 5-day check is due 7 Dec, not 6 Dec.
-    from datetime import datetime, timezone
-    reached = {site["background_check"].id: datetime(2026, 12, 1, 23, 30, tzinfo=timezone.utc)}
+    from datetime import datetime
+
+    reached = {site["background_check"].id: datetime(2026, 12, 1, 23, 30, tzinfo=UTC)}
     nodes = build_timeline(stages, reached, site["background_check"].id, None, today=date(2026, 12, 2), zone=shanghai)
     assert nodes[2].expected_on == date(2026, 12, 7)
 
@@ -380,8 +409,9 @@ def test_cached_cohort_fragment_never_carries_one_candidates_details_to_another(
     from jinja2 import ChoiceLoader, DictLoader
 
     source = app.jinja_loader.get_source(app.jinja_env, "candidate/_cohort.html")[0]
-    careless = source.replace("</section>", "{% if candidate is defined %}<p>{{ candidate.name }}</p>{% endif %}"
-                                            "{{ name }}</section>")
+    careless = source.replace(
+        "</section>", "{% if candidate is defined %}<p>{{ candidate.name }}</p>{% endif %}{{ name }}</section>"
+    )
     app.jinja_env.loader = ChoiceLoader([DictLoader({"candidate/_cohort.html": careless}), app.jinja_loader])
     app.jinja_env.cache = {}
     cohort = gen_cohort()

@@ -6,9 +6,13 @@ import pytest
 from portal import create_app
 from portal.config import ConfigError, load, normalise_database_url
 
-PRODUCTION = {"KEEPWARM_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32),
-              "DATABASE_URL": "postgresql://x/y", "REDIS_URL": "redis://127.0.0.1:1/0",
-              "PUBLIC_BASE_URL": "https://jobs.example.com"}
+PRODUCTION = {
+    "KEEPWARM_ENV": "production",
+    "SECRET_KEY": secrets.token_urlsafe(32),
+    "DATABASE_URL": "postgresql://x/y",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "PUBLIC_BASE_URL": "https://jobs.example.com",
+}
 
 
 def production_env(monkeypatch, **changes):
@@ -60,12 +64,22 @@ def test_production_over_plain_http_needs_an_explicit_setting_and_warns(monkeypa
 def test_given_settings_win_over_the_environment_and_what_follows_from_it(monkeypatch):
     monkeypatch.setenv("TIMEZONE", "Europe/Berlin")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
-    app = create_app({"SECRET_KEY": "k" * 40, "TIMEZONE": "Asia/Tokyo", "SESSION_COOKIE_NAME": "mine",
-                      "RATELIMIT_STORAGE_URI": "memory://", "WTF_CSRF_TIME_LIMIT": 60})
+    app = create_app(
+        {
+            "SECRET_KEY": "k" * 40,
+            "TIMEZONE": "Asia/Tokyo",
+            "SESSION_COOKIE_NAME": "mine",
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "WTF_CSRF_TIME_LIMIT": 60,
+        }
+    )
     config = app.config
     assert config["TIMEZONE"] == "Asia/Tokyo" and config["BABEL_DEFAULT_TIMEZONE"] == "Asia/Tokyo"
-    assert (config["SESSION_COOKIE_NAME"], config["RATELIMIT_STORAGE_URI"], config["WTF_CSRF_TIME_LIMIT"]) == \
-        ("mine", "memory://", 60)
+    assert (config["SESSION_COOKIE_NAME"], config["RATELIMIT_STORAGE_URI"], config["WTF_CSRF_TIME_LIMIT"]) == (
+        "mine",
+        "memory://",
+        60,
+    )
     assert create_app({"SECRET_KEY": "k" * 40}).config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:1/0"
 
 

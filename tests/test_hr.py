@@ -83,8 +83,9 @@ def test_session_cookie_attributes(make_app):
     with app.app_context():
         gen_user("hr", email="hr@example.com")
     client = app.test_client()
-    response = client.post("/hr/login", data={"email": "hr@example.com", "password": PASSWORD},
-                           base_url="https://jobs.example.com")
+    response = client.post(
+        "/hr/login", data={"email": "hr@example.com", "password": PASSWORD}, base_url="https://jobs.example.com"
+    )
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-kw_session=")
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
@@ -116,8 +117,16 @@ def test_guessing_from_many_addresses_slows_the_attacker_but_never_locks_the_own
     with app.app_context():
         gen_user("hr", email="hr@example.com")
     attacker = app.test_client()
-    answers = [log_in(attacker, "hr@example.com", "wrong", environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
-                      headers={"Accept-Language": "en"}) for i in range(10)]
+    answers = [
+        log_in(
+            attacker,
+            "hr@example.com",
+            "wrong",
+            environ_base={"REMOTE_ADDR": f"198.51.100.{i}"},
+            headers={"Accept-Language": "en"},
+        )
+        for i in range(10)
+    ]
     statuses = [answer.status_code for answer in answers]
     assert statuses[:3] == [200, 200, 200] and 429 in statuses  # past three failures, each one must wait
     assert all(b"Please try again in" in a.data for a in answers if a.status_code == 429)
@@ -133,8 +142,9 @@ def test_guessing_from_many_addresses_slows_the_attacker_but_never_locks_the_own
 def test_login_keeps_what_was_typed_when_the_form_expired(make_app):
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
-    response = client.post("/hr/login", data={"email": "hr@example.com", "password": "x"},
-                           headers={"Accept-Language": "en"})
+    response = client.post(
+        "/hr/login", data={"email": "hr@example.com", "password": "x"}, headers={"Accept-Language": "en"}
+    )
     assert response.status_code == 400
     html = response.data.decode()
     assert "The page had expired" in html and 'value="hr@example.com"' in html
@@ -143,7 +153,9 @@ def test_login_keeps_what_was_typed_when_the_form_expired(make_app):
 
 def test_next_parameter_cannot_redirect_off_site(app, client):
     gen_user("hr", email="hr@example.com")
-    response = client.post("/hr/login?next=https://evil.example/", data={"email": "hr@example.com", "password": PASSWORD})
+    response = client.post(
+        "/hr/login?next=https://evil.example/", data={"email": "hr@example.com", "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/hr/queue"
 
 
@@ -231,8 +243,9 @@ def test_hr_forms_need_csrf(make_app):
 
 def test_cli_create_user_and_candidate_link(app, site):
     runner = app.test_cli_runner()
-    result = runner.invoke(args=["create-user", "New@Example.com", "--name", "新人", "--role", "admin",
-                                 "--password", "a-long-password"])
+    result = runner.invoke(
+        args=["create-user", "New@Example.com", "--name", "新人", "--role", "admin", "--password", "a-long-password"]
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalars(sa.select(User)).one()
     assert user.email == "new@example.com" and user.role == "admin" and user.check_password("a-long-password")
@@ -269,8 +282,9 @@ def test_language_switch_on_a_post_result_page_returns_to_the_list(app, client, 
 def test_tier_override_is_kept_and_shown_beside_the_derived_tier(app, client, site):
     user = gen_user("hr", email="hr@example.com", name="Zhou")
     candidate = gen_candidate(site, [("passed", utcnow())], owner=user, name="Tiered")
-    db.session.add(Flag(candidate_id=candidate.id, rule="gone_quiet", severity="warning", reason="x",
-                        raised_at=utcnow()))
+    db.session.add(
+        Flag(candidate_id=candidate.id, rule="gone_quiet", severity="warning", reason="x", raised_at=utcnow())
+    )
     db.session.commit()
     log_in(client, "hr@example.com")
     response = client.post(f"/hr/candidates/{candidate.id}/tier", data={"tier": "D", "next": "/hr/?q=Tiered"})

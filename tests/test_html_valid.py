@@ -75,8 +75,10 @@ def _checker() -> list[str]:
 def _wrap(name: str, fragment: str) -> str:
     first = re.match(r"\s*<([a-z0-9]+)", fragment)
     before, after = WRAPPERS.get(first.group(1) if first else "", ("", ""))
-    return ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>fragment {name}</title></head><body>\n{before}{fragment}{after}\n</body></html>\n")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>fragment {name}</title></head><body>\n{before}{fragment}{after}\n</body></html>\n"
+    )
 
 
 def _html(response, status: int = 200) -> str:
@@ -93,8 +95,12 @@ def _validate(command: list[str], pages: dict[str, str], folder: Path) -> dict[s
         path = folder / name
         path.write_text(html, encoding="utf-8")
         files.append(str(path))
-    done = subprocess.run([*command, "--format", "json", "--stdout", "--exit-zero-always", *files],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*command, "--format", "json", "--stdout", "--exit-zero-always", *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     errors: dict[str, list[str]] = {}
     for message in json.loads(done.stdout)["messages"]:
@@ -108,8 +114,15 @@ def _validate(command: list[str], pages: dict[str, str], folder: Path) -> dict[s
 
 
 def _flag(candidate: Candidate, rule: str = "gone_quiet", severity: str = "warning", **fields) -> Flag:
-    flag = Flag(candidate_id=candidate.id, rule=rule, severity=severity, reason="test",
-                evidence_at=NOW - timedelta(days=4), raised_at=NOW - timedelta(hours=1), **fields)
+    flag = Flag(
+        candidate_id=candidate.id,
+        rule=rule,
+        severity=severity,
+        reason="test",
+        evidence_at=NOW - timedelta(days=4),
+        raised_at=NOW - timedelta(hours=1),
+        **fields,
+    )
     db.session.add(flag)
     db.session.commit()
     return flag
@@ -119,10 +132,14 @@ def _candidate_pages(app, pages: dict[str, str]) -> tuple[User, list[Candidate]]
     stages = gen_site(stories=12)  # more than a page of stories: the pager shows
     hr = gen_user("hr", email="hr@example.com", name="Zhou", phone="+86 138 0000 1234")
     cohort = gen_cohort()
-    reached = [("passed", NOW - timedelta(days=5)), ("background_check", NOW - timedelta(days=3)),
-               ("training_notice", NOW - timedelta(days=1))]
-    rich = gen_candidate(stages, reached, owner=hr, cohort=cohort, phone="13800000000", position="Cashier",
-                         site="Pudong")
+    reached = [
+        ("passed", NOW - timedelta(days=5)),
+        ("background_check", NOW - timedelta(days=3)),
+        ("training_notice", NOW - timedelta(days=1)),
+    ]
+    rich = gen_candidate(
+        stages, reached, owner=hr, cohort=cohort, phone="13800000000", position="Cashier", site="Pudong"
+    )
     fresh = gen_candidate(stages, [("passed", NOW)], name="Li Lei")  # no cohort, no owner: the hotline shows
 
     pages["index.html"] = _html(app.test_client().get("/", headers=ZH))
@@ -137,8 +154,10 @@ def _candidate_pages(app, pages: dict[str, str]) -> tuple[User, list[Candidate]]
         if lang == "zh":  # a ticked item, then the page again and the htmx answer for it
             assert client.post(f"/me/checklist/{first_item}", data={"done": "1"}).status_code == 303
             pages["me-ticked.html"] = _html(client.get("/me", headers=headers))
-            pages["fragment-checklist-item.html"] = _wrap("checklist item", _html(client.post(
-                f"/me/checklist/{first_item}", data={"done": "0"}, headers={**HX, **headers})))
+            pages["fragment-checklist-item.html"] = _wrap(
+                "checklist item",
+                _html(client.post(f"/me/checklist/{first_item}", data={"done": "0"}, headers={**HX, **headers})),
+            )
         pages[f"stories-{lang}.html"] = _html(client.get("/me/stories", headers=headers))
         pages[f"stories-page2-{lang}.html"] = _html(client.get("/me/stories?page=2", headers=headers))
         pages[f"story-{lang}.html"] = _html(client.get(f"/me/stories/{story}", headers=headers))
@@ -159,8 +178,9 @@ def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate
 
     client = app.test_client()
     pages["hr-login.html"] = _html(client.get("/hr/login", headers=EN))
-    pages["hr-login-failed.html"] = _html(client.post("/hr/login", data={"email": user.email, "password": "wrong"},
-                                                      headers=EN), 200)
+    pages["hr-login-failed.html"] = _html(
+        client.post("/hr/login", data={"email": user.email, "password": "wrong"}, headers=EN), 200
+    )
     assert client.post("/hr/login", data={"email": user.email, "password": PASSWORD}).status_code == 303
     pages["hr-candidates.html"] = _html(client.get("/hr/", headers=EN))
     pages["hr-candidates-zh.html"] = _html(client.get("/hr/?page=2", headers=ZH))
@@ -168,18 +188,29 @@ def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate
     pages["hr-queue.html"] = _html(client.get("/hr/queue", headers=EN))
     pages["hr-queue-zh.html"] = _html(client.get("/hr/queue", headers=ZH))
     pages["hr-queue-empty.html"] = _html(client.get("/hr/queue?rule=no_such_rule", headers=EN))
-    pages["fragment-queue-list.html"] = _wrap("queue list", _html(client.get("/hr/queue?severity=urgent",
-                                                                               headers={**HX, **EN})))
+    pages["fragment-queue-list.html"] = _wrap(
+        "queue list", _html(client.get("/hr/queue?severity=urgent", headers={**HX, **EN}))
+    )
     pages["fragment-queue-badge.html"] = _wrap("queue badge", _html(client.get("/hr/queue/badge", headers=EN)))
-    pages["fragment-flag-row-refused.html"] = _wrap("flag row", _html(client.post(
-        f"/hr/flags/{flag.id}/resolve", data={"outcome": "nonsense", "note": "typed"}, headers={**HX, **EN}), 422))
-    pages["hr-action-error.html"] = _html(client.post(
-        f"/hr/flags/{flag.id}/resolve", data={"outcome": "", "note": "typed"}, headers=EN), 422)
-    pages["fragment-flag-row-claimed.html"] = _wrap("flag row", _html(client.post(
-        f"/hr/flags/{flag.id}/claim", headers={**HX, **EN})))
+    pages["fragment-flag-row-refused.html"] = _wrap(
+        "flag row",
+        _html(
+            client.post(
+                f"/hr/flags/{flag.id}/resolve", data={"outcome": "nonsense", "note": "typed"}, headers={**HX, **EN}
+            ),
+            422,
+        ),
+    )
+    pages["hr-action-error.html"] = _html(
+        client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "", "note": "typed"}, headers=EN), 422
+    )
+    pages["fragment-flag-row-claimed.html"] = _wrap(
+        "flag row", _html(client.post(f"/hr/flags/{flag.id}/claim", headers={**HX, **EN}))
+    )
     pages["hr-link-issued.html"] = _html(client.post(f"/hr/candidates/{candidates[0].id}/link", headers=EN))
-    pages["fragment-htmx-error.html"] = _wrap("htmx error", _html(client.post("/hr/flags/999999/claim",
-                                                                               headers={**HX, **EN}), 404))
+    pages["fragment-htmx-error.html"] = _wrap(
+        "htmx error", _html(client.post("/hr/flags/999999/claim", headers={**HX, **EN}), 404)
+    )
     pages["hr-404.html"] = _html(client.get("/hr/flags/999999/nothing", headers=EN), 404)
     pages["hr-405.html"] = _html(client.get(f"/hr/flags/{flag.id}/claim", headers=EN), 405)
     pages["not-found.html"] = _html(app.test_client().get("/no/such/page", headers=ZH), 404)
@@ -195,8 +226,9 @@ def _limit_and_csrf_pages(make_app, pages: dict[str, str]) -> None:
         _html(client.get("/c/bogus-one", headers=EN), 404)
         pages["429.html"] = _html(client.get("/c/bogus-two", headers=EN), 429)
         pages["csrf.html"] = _html(client.post("/hr/logout", headers=EN), 400)
-        pages["hr-login-expired.html"] = _html(client.post("/hr/login", data={"email": "a@example.com",
-                                                                             "password": "x"}, headers=EN), 400)
+        pages["hr-login-expired.html"] = _html(
+            client.post("/hr/login", data={"email": "a@example.com", "password": "x"}, headers=EN), 400
+        )
 
 
 def test_every_page_passes_the_nu_html_checker(make_app, monkeypatch, tmp_path):
@@ -212,8 +244,11 @@ def test_every_page_passes_the_nu_html_checker(make_app, monkeypatch, tmp_path):
 
     canary = errors.pop(CANARY, [])
     assert any("Duplicate ID" in e for e in canary) and any("hx-get" in e for e in canary), (
-        "the checker no longer reports a known-bad page; it checks nothing: " + "\n".join(canary))
+        "the checker no longer reports a known-bad page; it checks nothing: " + "\n".join(canary)
+    )
     if errors:
         report = "\n".join(f"{name}:\n  " + "\n  ".join(messages) for name, messages in sorted(errors.items()))
-        pytest.fail(f"{sum(map(len, errors.values()))} HTML errors (pages kept in {tmp_path / 'pages'}):\n{report}",
-                    pytrace=False)
+        pytest.fail(
+            f"{sum(map(len, errors.values()))} HTML errors (pages kept in {tmp_path / 'pages'}):\n{report}",
+            pytrace=False,
+        )

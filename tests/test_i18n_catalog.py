@@ -38,7 +38,7 @@ def _keywords() -> dict:
     line = re.search(r"^KEYWORDS=\((.*)\)$", UPDATE_SCRIPT.read_text(encoding="utf-8"), re.M)
     assert line, f"{UPDATE_SCRIPT.relative_to(ROOT)} must define KEYWORDS=(-k ...)"
     extra = re.findall(r"-k\s+(\S+)", line.group(1))
-    return {**DEFAULT_KEYWORDS, **{name: None for name in extra}}
+    return {**DEFAULT_KEYWORDS, **dict.fromkeys(extra)}
 
 
 def _extracted() -> dict:
@@ -127,5 +127,6 @@ def test_english_overrides_if_any_keep_their_placeholders():
         if entry.id and (problem := _placeholder_problem(entry.id, entry.string))
     ]
     if broken:
-        pytest.fail(f"English overrides in {EN_PO.relative_to(ROOT)} break placeholders:\n" + "\n".join(broken),
-                    pytrace=False)
+        pytest.fail(
+            f"English overrides in {EN_PO.relative_to(ROOT)} break placeholders:\n" + "\n".join(broken), pytrace=False
+        )

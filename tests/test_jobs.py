@@ -142,8 +142,12 @@ def test_worker_runs_the_scan_and_leaves_a_summary(app, site, now):
 
 def _matches_nobody(now, config):
     c = scan_module.candidate.c
-    return sa.select(c.id.label("candidate_id"), sa.literal("warning").label("severity"),
-                     c.last_seen_at.label("evidence_at"), c.last_seen_at.label("episode_start")).where(sa.false())
+    return sa.select(
+        c.id.label("candidate_id"),
+        sa.literal("warning").label("severity"),
+        c.last_seen_at.label("evidence_at"),
+        c.last_seen_at.label("episode_start"),
+    ).where(sa.false())
 
 
 def test_scan_progress_moves_in_job_meta_while_the_scan_runs(app, site, now, monkeypatch):
@@ -157,8 +161,11 @@ def test_scan_progress_moves_in_job_meta_while_the_scan_runs(app, site, now, mon
         return _matches_nobody(now, config)
 
     real = scan_module.RULES
-    watched = tuple(rule for real_rule in real for rule in
-                    (real_rule, scan_module.Rule(f"look_{real_rule.name}", "Look", "Look", look_at_the_job, str)))
+    watched = tuple(
+        rule
+        for real_rule in real
+        for rule in (real_rule, scan_module.Rule(f"look_{real_rule.name}", "Look", "Look", look_at_the_job, str))
+    )
     monkeypatch.setattr(scan_module, "RULES", watched)
     _quiet(site, now)
     connection = redis_connection()
@@ -166,8 +173,9 @@ def test_scan_progress_moves_in_job_meta_while_the_scan_runs(app, site, now, mon
     _run_queued_jobs(connection, [QueueName.SCAN])
 
     total = 2 * len(real)
-    assert seen == [("started", {"done": 2 * index + 1, "total": total, "rule": rule.name})
-                    for index, rule in enumerate(real)]
+    assert seen == [
+        ("started", {"done": 2 * index + 1, "total": total, "rule": rule.name}) for index, rule in enumerate(real)
+    ]
     assert set(scan_queue) == {"queue scan: depth 0, running 1, workers 1"}  # /healthz sees it running
     job = _fetch(job_id, connection)
     assert job.get_status() == "finished"
@@ -196,8 +204,9 @@ def _closed_port_url():
 
 
 def test_progress_that_cannot_be_saved_does_not_stop_the_scan(app, now):
-    job = Job.create("portal.jobs.scan.scan_job", connection=redis_lib.Redis.from_url(_closed_port_url()),
-                     serializer=JSONSerializer)
+    job = Job.create(
+        "portal.jobs.scan.scan_job", connection=redis_lib.Redis.from_url(_closed_port_url()), serializer=JSONSerializer
+    )
     report_progress(job)(1, 4, "gone_quiet")  # Redis is gone: logged, not raised
     assert job.meta["progress"] == {"done": 1, "total": 4, "rule": "gone_quiet"}
 
@@ -313,8 +322,22 @@ def test_worker_resumes_after_redis_restarts(tmp_path):
     client = redis_lib.Redis(port=port, socket_connect_timeout=0.2)
 
     def start_redis():
-        server = subprocess.Popen([server_binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [
+                server_binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp_path),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
 
         def answers():
             try:
@@ -326,26 +349,40 @@ def test_worker_resumes_after_redis_restarts(tmp_path):
         return server
 
     server = start_redis()
-    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0", "DATABASE_URL": f"sqlite:///{tmp_path}/w.sqlite",
-           "SECRET_KEY": "x" * 40}
-    process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/w.sqlite",
+        "SECRET_KEY": "x" * 40,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = []
     reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
     reader.start()
     try:
         # Idle means waiting for a job. A worker that loses Redis earlier, during its start-up maintenance,
         # exits (RQ 3.0) and is its supervisor's to restart (R27); this test is about the idle one.
-        wait_until(lambda: [w.get_state() for w in Worker.all(connection=client)] == ["idle"], timeout=30,
-                   what="the worker to wait for work")
+        wait_until(
+            lambda: [w.get_state() for w in Worker.all(connection=client)] == ["idle"],
+            timeout=30,
+            what="the worker to wait for work",
+        )
         server.terminate()
         server.wait(timeout=10)
-        wait_until(lambda: any("could not connect to Redis" in line for line in output), timeout=30,
-                   what="the worker to notice that Redis is gone")
+        wait_until(
+            lambda: any("could not connect to Redis" in line for line in output),
+            timeout=30,
+            what="the worker to notice that Redis is gone",
+        )
         server = start_redis()
         job = Queue(QueueName.DEFAULT, connection=client, serializer=JSONSerializer).enqueue("os.getpid")
-        wait_until(lambda: job.get_status(refresh=True) in ("finished", "failed"), timeout=40,
-                   what="the job to run after the restart")
+        wait_until(
+            lambda: job.get_status(refresh=True) in ("finished", "failed"),
+            timeout=40,
+            what="the job to run after the restart",
+        )
         assert job.get_status() == "finished"
         assert process.poll() is None  # still the same worker
     finally:
@@ -367,7 +404,9 @@ def test_a_failed_rule_shows_in_healthz(app, site, now, monkeypatch):
     def broken(now, config):
         raise RuntimeError("rule exploded")
 
-    monkeypatch.setattr(scan_module, "RULES", (scan_module.Rule("broken", "Broken", "Broken", broken, str),) + scan_module.RULES)
+    monkeypatch.setattr(
+        scan_module, "RULES", (scan_module.Rule("broken", "Broken", "Broken", broken, str),) + scan_module.RULES
+    )
     connection = redis_connection()
     enqueue_due(now, connection)
     _run_queued_jobs(connection)

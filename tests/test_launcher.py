@@ -27,13 +27,16 @@ def _worker_arguments(pids) -> list[list[str]]:
     found = []
     for pid in pids:
         line = Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
-        found += [line[index + 1:] for index, part in enumerate(line[:2]) if part.endswith("worker.py")]
+        found += [line[index + 1 :] for index, part in enumerate(line[:2]) if part.endswith("worker.py")]
     return sorted(found)
 
 
 def _alive(pids) -> list[int]:
-    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
-            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    return [
+        pid
+        for pid in pids
+        if Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    ]
 
 
 def _children(pid: int, recursive: bool = True) -> set[int]:
@@ -53,9 +56,15 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     # Started the way a shell starts a background job: SIGINT ignored, which the launcher must undo.
-    process = subprocess.Popen([sys.executable, "-m", "portal.launcher"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portal.launcher"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     lines = []
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -25,13 +25,13 @@ def test_upgrading_a_sqlite_database_keeps_its_data(make_app, tmp_path):
         upgrade(revision="0001")
         rows = {
             "candidate": "INSERT INTO candidate (id, name, position, site, source_channel, status, risk_tier, tags,"
-                         " created_at) VALUES (1, 'Li', '', '', '', 'active', 'B', '[]', '2026-11-01 08:00:00.000000')",
+            " created_at) VALUES (1, 'Li', '', '', '', 'active', 'B', '[]', '2026-11-01 08:00:00.000000')",
             "portal_link": "INSERT INTO portal_link (id, candidate_id, token_hash, channel, issued_at, expires_at)"
-                           " VALUES (1, 1, 'h', 'qr', '2026-11-02 08:00:00.000000', '2027-01-01 08:00:00.000000')",
+            " VALUES (1, 1, 'h', 'qr', '2026-11-02 08:00:00.000000', '2027-01-01 08:00:00.000000')",
             "flag": "INSERT INTO flag (id, candidate_id, rule, severity, reason, raised_at, note)"
-                    " VALUES (1, 1, 'gone_quiet', 'warning', 'x', '2026-11-20 08:00:00.000000', '')",
+            " VALUES (1, 1, 'gone_quiet', 'warning', 'x', '2026-11-20 08:00:00.000000', '')",
             "engagement_event": "INSERT INTO engagement_event (id, candidate_id, link_id, kind, target, occurred_at,"
-                                " device) VALUES (1, 1, 1, 'view', 'page', '2026-11-03 08:00:00.000000', 'mobile')",
+            " device) VALUES (1, 1, 1, 'view', 'page', '2026-11-03 08:00:00.000000', 'mobile')",
         }
         with db.engine.begin() as connection:
             for statement in rows.values():
@@ -58,7 +58,7 @@ def test_vocabulary_columns_refuse_values_outside_their_vocabulary(app):
     statements = [
         "INSERT INTO candidate (name, position, site, source_channel, status, tags, created_at)"
         " VALUES ('Li', '', '', '', 'sleeping', '[]', '2026-11-01 08:00:00')",
-        "INSERT INTO \"user\" (email, name, password_hash, role, active, session_epoch, created_at)"
+        'INSERT INTO "user" (email, name, password_hash, role, active, session_epoch, created_at)'
         " VALUES ('a@example.com', 'A', 'x', 'root', true, 0, '2026-11-01 08:00:00')",
         "INSERT INTO stage (key, position, label_zh, label_en, description_zh, description_en, side, required)"
         " VALUES ('k', 1, 'k', 'k', '', '', 'nobody', true)",

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, Flag, utcnow
+from portal.models import AuditEvent
 from tests.builders import gen_candidate, gen_cohort, gen_flag, gen_user, signed_in
 
 EN = {"Accept-Language": "en"}
@@ -79,8 +79,10 @@ def test_claim_with_htmx_returns_the_row_and_audits(app, client, site, hr, now):
 def test_resolve_without_javascript_goes_back_to_the_filtered_queue(app, client, site, hr, now):
     flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
     signed_in(client, hr)
-    response = client.post(f"/hr/flags/{flag.id}/resolve",
-                           data={"outcome": "reached_by_phone", "note": "Called, all good", "next": "/hr/queue?severity=warning"})
+    response = client.post(
+        f"/hr/flags/{flag.id}/resolve",
+        data={"outcome": "reached_by_phone", "note": "Called, all good", "next": "/hr/queue?severity=warning"},
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/hr/queue?severity=warning"
     db.session.refresh(flag)
     assert flag.outcome == "reached_by_phone" and flag.note == "Called, all good" and flag.resolved_by_id == hr.id
@@ -90,13 +92,20 @@ def test_resolve_without_javascript_goes_back_to_the_filtered_queue(app, client,
 def test_bad_input_changes_nothing_and_keeps_what_was_typed(app, client, site, hr, now):
     flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
     signed_in(client, hr)
-    bad = client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "nonsense", "note": "Long note typed"}, headers=HX)
+    bad = client.post(
+        f"/hr/flags/{flag.id}/resolve", data={"outcome": "nonsense", "note": "Long note typed"}, headers=HX
+    )
     assert bad.status_code == 422 and "Long note typed" in bad.data.decode()
-    past = client.post(f"/hr/flags/{flag.id}/snooze", data={"until": (now - timedelta(days=2)).date().isoformat()},
-                       headers=HX)
+    past = client.post(
+        f"/hr/flags/{flag.id}/snooze", data={"until": (now - timedelta(days=2)).date().isoformat()}, headers=HX
+    )
     assert past.status_code == 422 and "future" in past.data.decode()
     nojs = client.post(f"/hr/flags/{flag.id}/resolve", data={"outcome": "", "note": "Typed without JS"}, headers=EN)
-    assert nojs.status_code == 422 and "Typed without JS" in nojs.data.decode() and "Nothing was changed" in nojs.data.decode()
+    assert (
+        nojs.status_code == 422
+        and "Typed without JS" in nojs.data.decode()
+        and "Nothing was changed" in nojs.data.decode()
+    )
     db.session.refresh(flag)
     assert flag.resolved_at is None and flag.snoozed_until is None
 
@@ -133,7 +142,12 @@ def test_flags_of_other_peoples_candidates_are_404(app, client, site, hr, now):
     flag = gen_flag(gen_candidate(site, [("passed", now)], owner=other))
     signed_in(client, hr)
     for action in ("claim", "snooze", "resolve", "next-stage"):
-        assert client.post(f"/hr/flags/{flag.id}/{action}", data={"outcome": "reassured", "until": "2099-01-01"}).status_code == 404
+        assert (
+            client.post(
+                f"/hr/flags/{flag.id}/{action}", data={"outcome": "reassured", "until": "2099-01-01"}
+            ).status_code
+            == 404
+        )
     db.session.refresh(flag)
     assert flag.claimed_by_id is None and flag.resolved_at is None
 
@@ -152,8 +166,10 @@ def test_queue_statement_count_is_constant(app, client, site, hr, now):
     with count_statements() as few:
         client.get("/hr/queue")
     for index in range(20):
-        gen_flag(gen_candidate(site, [("passed", now)], owner=hr, cohort=gen_cohort(name=f"C{index}"), name=f"N{index}"),
-                 severity=("warning", "urgent")[index % 2])
+        gen_flag(
+            gen_candidate(site, [("passed", now)], owner=hr, cohort=gen_cohort(name=f"C{index}"), name=f"N{index}"),
+            severity=("warning", "urgent")[index % 2],
+        )
     with count_statements() as many:
         client.get("/hr/queue")
     assert len(few) == len(many), "\n".join(many)

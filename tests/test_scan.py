@@ -8,9 +8,9 @@ from portal.extensions import db
 from portal.models import Candidate, Flag
 from portal.models.flags import Outcome, derived_tier
 from portal.services import scan as scan_module
+from portal.services.flags import resolve_flag
 from portal.services.links import revoke_links
 from portal.services.scan import run_scan
-from portal.services.flags import resolve_flag
 from tests.builders import gen_candidate, gen_cohort, gen_link, gen_user
 
 DAY = timedelta(days=1)
@@ -87,7 +87,9 @@ def test_training_notice_not_seen_two_days_before_start(app, site, now):
     seen(unseen, now - 2 * DAY)  # saw the page, but before the notice
     read = gen_candidate(site, [("passed", now - 9 * DAY), ("training_notice", now - DAY)], cohort=soon, name="Read")
     seen(read, now - timedelta(hours=2))
-    gen_candidate(site, [("passed", now - 9 * DAY), ("training_notice", now - DAY)], cohort=later, name="Plenty of time")
+    gen_candidate(
+        site, [("passed", now - 9 * DAY), ("training_notice", now - DAY)], cohort=later, name="Plenty of time"
+    )
     scan(now)
     [flag] = open_flags("training_notice_not_seen")
     assert (flag.candidate_id, flag.severity) == (unseen.id, "urgent")
@@ -101,6 +103,7 @@ def test_company_side_overdue(app, site, now):
     [flag] = open_flags("company_side_overdue")
     assert flag.candidate_id == overdue.id and flag.evidence_at == now - 6 * DAY
     from portal.services.stages import advance_stage
+
     advance_stage(overdue, site["training_notice"], now=now)
     db.session.commit()
     assert scan(now + timedelta(minutes=1)).rules["company_side_overdue"].closed == 1
@@ -263,8 +266,11 @@ def test_hr_override_sits_beside_the_derived_tier(app, site, now):
     db.session.commit()
     scan(now + timedelta(minutes=1))
     db.session.refresh(candidate)
-    assert (tier_of(candidate, now), candidate.risk_tier_override, candidate.risk_tier_override_by_id) == \
-        ("B", "D", user.id)
+    assert (tier_of(candidate, now), candidate.risk_tier_override, candidate.risk_tier_override_by_id) == (
+        "B",
+        "D",
+        user.id,
+    )
     assert candidate.tier == "D"
 
 

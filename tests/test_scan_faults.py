@@ -25,13 +25,19 @@ def _quiet_candidates(site, now, count):
 
 
 def _env(app):
-    return {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "REDIS_URL": app.config["REDIS_URL"],
-            "SECRET_KEY": app.config["SECRET_KEY"], "FLASK_APP": "portal"}
+    return {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "FLASK_APP": "portal",
+    }
 
 
 def _open_flags_per_candidate_and_rule():
     return db.session.execute(
-        sa.select(Flag.candidate_id, Flag.rule, sa.func.count()).where(Flag.resolved_at.is_(None))
+        sa.select(Flag.candidate_id, Flag.rule, sa.func.count())
+        .where(Flag.resolved_at.is_(None))
         .group_by(Flag.candidate_id, Flag.rule)
     ).all()
 
@@ -39,14 +45,20 @@ def _open_flags_per_candidate_and_rule():
 def test_two_scans_at_once_leave_exactly_one_open_flag_each(app, site, now):
     _quiet_candidates(site, now, 120)
     command = [sys.executable, "-m", "flask", "scan"]
-    runs = [subprocess.Popen(command, cwd=ROOT, env=_env(app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(command, cwd=ROOT, env=_env(app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=120)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
     counts = _open_flags_per_candidate_and_rule()
     assert len(counts) == 120 and {count for _c, _r, count in counts} == {1}
-    raised = sum(int(line.split("raised ")[1].split(",")[0]) for out in outputs for line in out.splitlines()
-                 if line.startswith("gone_quiet"))
+    raised = sum(
+        int(line.split("raised ")[1].split(",")[0])
+        for out in outputs
+        for line in out.splitlines()
+        if line.startswith("gone_quiet")
+    )
     assert raised == 120  # each flag raised by exactly one of the two scans
 
 
@@ -91,8 +103,15 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(app, site, now, t
     script.write_text(WORKER)
     env = _env(app)
     env["PYTHONPATH"] = str(ROOT)
-    process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     line = ""
     while time.monotonic() < deadline and "inserted" not in line:

@@ -41,15 +41,18 @@ def test_ids_beyond_the_database_range_are_unknown_ids_not_errors(app, site, hug
     assert phone.post(f"/me/checklist/{huge}", data={"done": "1"}).status_code == 404
 
 
-@pytest.mark.parametrize("variant", [
-    lambda t: f"/c/{t}",
-    lambda t: f"/c/%{ord(t[0]):02x}{t[1:]}",  # the app decodes it to the same token
-    lambda t: f"/c/{t[:10]}%{ord(t[10]):02X}{t[11:]}",
-    lambda t: f"/c%2F{t}",
-    lambda t: f"/c%2f{t}",
-    lambda t: f"//c//{t}",
-    lambda t: "/c/" + "".join(f"%{ord(ch):02x}" for ch in t),
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda t: f"/c/{t}",
+        lambda t: f"/c/%{ord(t[0]):02x}{t[1:]}",  # the app decodes it to the same token
+        lambda t: f"/c/{t[:10]}%{ord(t[10]):02X}{t[11:]}",
+        lambda t: f"/c%2F{t}",
+        lambda t: f"/c%2f{t}",
+        lambda t: f"//c//{t}",
+        lambda t: "/c/" + "".join(f"%{ord(ch):02x}" for ch in t),
+    ],
+)
 def test_access_log_redacts_tokens_however_they_are_encoded(variant):
     token = generate_token()
     path = variant(token)
@@ -78,8 +81,9 @@ def test_a_map_link_must_be_http_when_saved(app):
 
 def test_a_stored_javascript_map_link_is_not_rendered(app, site):
     cohort = gen_cohort()
-    db.session.execute(sa.update(Cohort.__table__).where(Cohort.__table__.c.id == cohort.id)
-                       .values(map_url="JavaScript:alert(1)"))  # an older row, written before the check
+    db.session.execute(
+        sa.update(Cohort.__table__).where(Cohort.__table__.c.id == cohort.id).values(map_url="JavaScript:alert(1)")
+    )  # an older row, written before the check
     db.session.commit()
     candidate = gen_candidate(site, [("passed", utcnow())], cohort=cohort)
     html = open_page(app.test_client(), candidate).data.decode()
@@ -90,8 +94,9 @@ def test_a_stored_javascript_map_link_is_not_rendered(app, site):
 def test_a_line_break_in_a_cohort_name_neither_breaks_the_calendar_nor_is_saved(app, site):
     assert gen_cohort(name="December\r\ncohort").name == "December cohort"
     cohort = gen_cohort()
-    db.session.execute(sa.update(Cohort.__table__).where(Cohort.__table__.c.id == cohort.id)
-                       .values(name="December\ncohort\r\nB"))  # an older row
+    db.session.execute(
+        sa.update(Cohort.__table__).where(Cohort.__table__.c.id == cohort.id).values(name="December\ncohort\r\nB")
+    )  # an older row
     db.session.commit()
     client = app.test_client()
     open_page(client, gen_candidate(site, [("passed", utcnow())], cohort=cohort))

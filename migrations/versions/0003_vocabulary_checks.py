@@ -7,23 +7,31 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02
 """
+
 from alembic import op
 
 # Spelled out, not imported: a migration keeps the schema of its day.
 CHECKS = {
-    "candidate": {"status": ("active", "started", "left"), "risk_tier_override": ("A", "B", "C", "D"),
-                  "locale": ("zh_CN", "en")},
+    "candidate": {
+        "status": ("active", "started", "left"),
+        "risk_tier_override": ("A", "B", "C", "D"),
+        "locale": ("zh_CN", "en"),
+    },
     "portal_link": {"channel": ("qr", "cli", "email", "sms")},
-    "engagement_event": {"kind": ("view", "story", "checklist", "calendar", "prefetch"),
-                         "device": ("mobile", "tablet", "desktop", "bot", "unknown")},
-    "flag": {"severity": ("warning", "urgent"),
-             "outcome": ("reached_by_phone", "reassured", "rescheduled", "withdrew", "no_answer", "cleared")},
+    "engagement_event": {
+        "kind": ("view", "story", "checklist", "calendar", "prefetch"),
+        "device": ("mobile", "tablet", "desktop", "bot", "unknown"),
+    },
+    "flag": {
+        "severity": ("warning", "urgent"),
+        "outcome": ("reached_by_phone", "reassured", "rescheduled", "withdrew", "no_answer", "cleared"),
+    },
     "stage": {"side": ("candidate", "company")},
     "user": {"role": ("hr", "admin")},
 }
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
@@ -38,7 +46,9 @@ def upgrade():
         if postgresql:
             for column, values in columns.items():
                 name = f"ck_{table}_{column}"
-                op.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT {name} CHECK ({_condition(column, values)}) NOT VALID')
+                op.execute(
+                    f'ALTER TABLE "{table}" ADD CONSTRAINT {name} CHECK ({_condition(column, values)}) NOT VALID'
+                )
                 op.execute(f'ALTER TABLE "{table}" VALIDATE CONSTRAINT {name}')
             continue
         with op.batch_alter_table(table, schema=None) as batch_op:

@@ -4,7 +4,7 @@ It names the link that opened this browser and when the cookie was issued: a cop
 working CANDIDATE_COOKIE_DAYS after the last visit that renewed it, and always with its link.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Response, current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -29,8 +29,13 @@ def set_candidate_cookie(response: Response, link_id: int, link_expires_at: date
     """Remember which link opened this browser, for no longer than the cookie's maximum age or the link."""
     seconds = int(min((link_expires_at - now).total_seconds(), _max_age().total_seconds()))
     response.set_cookie(
-        cookie_name(), _serializer().dumps([link_id, int(now.timestamp())]), max_age=seconds, path="/",
-        secure=current_app.config["SECURE_COOKIES"], httponly=True, samesite="Lax",
+        cookie_name(),
+        _serializer().dumps([link_id, int(now.timestamp())]),
+        max_age=seconds,
+        path="/",
+        secure=current_app.config["SECURE_COOKIES"],
+        httponly=True,
+        samesite="Lax",
     )
 
 
@@ -45,7 +50,7 @@ def read_candidate_cookie(now: datetime) -> tuple[int, datetime] | None:
         return None
     if not isinstance(link_id, int) or not isinstance(issued, int):
         return None
-    issued_at = datetime.fromtimestamp(issued, timezone.utc)
+    issued_at = datetime.fromtimestamp(issued, UTC)
     if not (now - _max_age() < issued_at <= now + timedelta(minutes=5)):
         return None
     return link_id, issued_at

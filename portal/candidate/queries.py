@@ -14,7 +14,15 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
-    Candidate, ChecklistCompletion, ChecklistItem, Cohort, CohortSession, PortalLink, Stage, StageEvent, Story,
+    Candidate,
+    ChecklistCompletion,
+    ChecklistItem,
+    Cohort,
+    CohortSession,
+    PortalLink,
+    Stage,
+    StageEvent,
+    Story,
     User,
 )
 
@@ -22,33 +30,44 @@ HOME_STORY_COUNT = 3
 # How long shared content may be stale in one process after an admin edits it.
 SHARED_CONTENT_SECONDS = 10
 
-link, candidate, cohort, owner = (PortalLink.__table__, Candidate.__table__, Cohort.__table__,
-                                  User.__table__.alias("owner"))
+link, candidate, cohort, owner = (
+    PortalLink.__table__,
+    Candidate.__table__,
+    Cohort.__table__,
+    User.__table__.alias("owner"),
+)
 stage, stage_event, session_table = Stage.__table__, StageEvent.__table__, CohortSession.__table__
 item, completion, story = ChecklistItem.__table__, ChecklistCompletion.__table__, Story.__table__
 
 _session_query = (
     sa.select(
-        link.c.id.label("link_id"), link.c.first_opened_at, link.c.expires_at,
-        candidate.c.id.label("candidate_id"), candidate.c.name, candidate.c.locale, candidate.c.status,
-        candidate.c.cohort_id, candidate.c.current_stage_id,
-        owner.c.name.label("hr_name"), owner.c.phone.label("hr_phone"), owner.c.email.label("hr_email"),
+        link.c.id.label("link_id"),
+        link.c.first_opened_at,
+        link.c.expires_at,
+        candidate.c.id.label("candidate_id"),
+        candidate.c.name,
+        candidate.c.locale,
+        candidate.c.status,
+        candidate.c.cohort_id,
+        candidate.c.current_stage_id,
+        owner.c.name.label("hr_name"),
+        owner.c.phone.label("hr_phone"),
+        owner.c.email.label("hr_email"),
     )
     .select_from(
-        link.join(candidate, candidate.c.id == link.c.candidate_id)
-        .outerjoin(owner, owner.c.id == candidate.c.owner_id)
+        link.join(candidate, candidate.c.id == link.c.candidate_id).outerjoin(owner, owner.c.id == candidate.c.owner_id)
     )
-    .where(link.c.id == sa.bindparam("link_id"), link.c.revoked_at.is_(None),
-           link.c.expires_at > sa.bindparam("now"))
+    .where(link.c.id == sa.bindparam("link_id"), link.c.revoked_at.is_(None), link.c.expires_at > sa.bindparam("now"))
 )
 
 # The candidate's own progress: stage events and ticked items in one round trip.
 _progress_query = sa.union_all(
-    sa.select(sa.literal("stage").label("kind"), stage_event.c.stage_id.label("ref"),
-              stage_event.c.reached_at.label("at"))
-    .where(stage_event.c.candidate_id == sa.bindparam("candidate_id")),
-    sa.select(sa.literal("item"), completion.c.item_id, completion.c.done_at)
-    .where(completion.c.candidate_id == sa.bindparam("candidate_id")),
+    sa.select(
+        sa.literal("stage").label("kind"), stage_event.c.stage_id.label("ref"), stage_event.c.reached_at.label("at")
+    ).where(stage_event.c.candidate_id == sa.bindparam("candidate_id")),
+    sa.select(sa.literal("item"), completion.c.item_id, completion.c.done_at).where(
+        completion.c.candidate_id == sa.bindparam("candidate_id")
+    ),
 )
 
 
@@ -103,15 +122,23 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
     cache = shared_content()
     stages = cache.get("stages", lambda: _rows(sa.select(stage).order_by(stage.c.position)))
     stories = cache.get("home_stories", lambda: _rows(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)))
-    items = cache.get(("checklist", cohort_id), lambda: _rows(
-        sa.select(item).where(ChecklistItem.applies_to(cohort_id)).order_by(item.c.position, item.c.id)))
+    items = cache.get(
+        ("checklist", cohort_id),
+        lambda: _rows(sa.select(item).where(ChecklistItem.applies_to(cohort_id)).order_by(item.c.position, item.c.id)),
+    )
     cohort_row, sessions = None, []
     if cohort_id is not None:
-        cohort_row, sessions = cache.get(("cohort", cohort_id), lambda: (
-            db.session.connection().execute(sa.select(cohort).where(cohort.c.id == cohort_id)).first(),
-            _rows(sa.select(session_table).where(session_table.c.cohort_id == cohort_id)
-                  .order_by(session_table.c.starts_at)),
-        ))
+        cohort_row, sessions = cache.get(
+            ("cohort", cohort_id),
+            lambda: (
+                db.session.connection().execute(sa.select(cohort).where(cohort.c.id == cohort_id)).first(),
+                _rows(
+                    sa.select(session_table)
+                    .where(session_table.c.cohort_id == cohort_id)
+                    .order_by(session_table.c.starts_at)
+                ),
+            ),
+        )
     reached, done = {}, set()
     for row in sorted(_rows(_progress_query, candidate_id=candidate_id), key=lambda r: r.at):
         if row.kind == "stage":
@@ -126,13 +153,18 @@ def checklist_query(candidate_id: int, cohort_id: int | None, item_id: int | Non
     """Checklist items that apply to the candidate, each with whether it is done."""
     query = (
         sa.select(
-            ChecklistItem.id, ChecklistItem.label_zh, ChecklistItem.label_en,
+            ChecklistItem.id,
+            ChecklistItem.label_zh,
+            ChecklistItem.label_en,
             ChecklistCompletion.done_at.is_not(None).label("done"),
         )
-        .outerjoin(ChecklistCompletion, sa.and_(
-            ChecklistCompletion.item_id == ChecklistItem.id,
-            ChecklistCompletion.candidate_id == candidate_id,
-        ))
+        .outerjoin(
+            ChecklistCompletion,
+            sa.and_(
+                ChecklistCompletion.item_id == ChecklistItem.id,
+                ChecklistCompletion.candidate_id == candidate_id,
+            ),
+        )
         .where(ChecklistItem.applies_to(cohort_id))
         .order_by(ChecklistItem.position, ChecklistItem.id)
     )
@@ -147,8 +179,4 @@ STORY_SUMMARY = (Story.id, Story.title_zh, Story.title_en, Story.summary_zh, Sto
 def published_stories(*columns) -> sa.Select:
     """Published stories, newest first: the given columns as rows, or Story objects without their bodies."""
     query = sa.select(*columns) if columns else sa.select(Story).options(sa.orm.load_only(*STORY_SUMMARY))
-    return (
-        query
-        .where(Story.published_at.is_not(None))
-        .order_by(Story.published_at.desc(), Story.id.desc())
-    )
+    return query.where(Story.published_at.is_not(None)).order_by(Story.published_at.desc(), Story.id.desc())

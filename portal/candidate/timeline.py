@@ -20,8 +20,9 @@ class Node:
         return self.stage.side == "company"
 
 
-def build_timeline(stages, reached: dict, current_stage_id: int | None, starts_on: date | None, *,
-                   today: date, zone: tzinfo) -> list[Node]:
+def build_timeline(
+    stages, reached: dict, current_stage_id: int | None, starts_on: date | None, *, today: date, zone: tzinfo
+) -> list[Node]:
     """Every stage as a node: done with its time, current highlighted, upcoming with an expected date.
 
     Dates are days in the organisation's time zone; an expected date already past becomes "late".

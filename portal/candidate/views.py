@@ -8,7 +8,11 @@ from portal.candidate.blueprint import bp
 from portal.candidate.calendar import cohort_calendar
 from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
 from portal.candidate.queries import (
-    checklist_query, load_candidate_session, load_page_data, published_stories, shared_content,
+    checklist_query,
+    load_candidate_session,
+    load_page_data,
+    published_stories,
+    shared_content,
 )
 from portal.candidate.timeline import build_timeline, current_and_next
 from portal.errors import invalid_link_response
@@ -61,8 +65,15 @@ def current_candidate_or_404(now):
 
 def _viewed(candidate, kind: str, target: str, now, response):
     """Record the view (engagement only, so the commit may be relaxed), renew the cookie, answer."""
-    record_view(candidate.candidate_id, candidate.link_id, kind, target, device=device_class(),
-                link_unopened=candidate.first_opened_at is None, now=now)
+    record_view(
+        candidate.candidate_id,
+        candidate.link_id,
+        kind,
+        target,
+        device=device_class(),
+        link_unopened=candidate.first_opened_at is None,
+        now=now,
+    )
     relax_durability()
     db.session.commit()
     response = make_response(response)
@@ -78,18 +89,26 @@ def page():
     data = load_page_data(candidate.candidate_id, candidate.cohort_id)
     zone = get_timezone()
     starts_on = data.cohort.starts_on if data.cohort else None
-    nodes = build_timeline(data.stages, data.reached, candidate.current_stage_id, starts_on,
-                           today=now.astimezone(zone).date(), zone=zone)
+    nodes = build_timeline(
+        data.stages, data.reached, candidate.current_stage_id, starts_on, today=now.astimezone(zone).date(), zone=zone
+    )
     current, upcoming = current_and_next(nodes)
     # Sections everyone in the cohort sees alike are rendered once per process and locale, like their data,
     # and from that shared data alone: a cached fragment can never carry one candidate's details to another.
     locale = str(get_locale())
-    cohort_html = _shared_fragment(("cohort", candidate.cohort_id, locale), "candidate/_cohort.html",
-                                   cohort=data.cohort, sessions=data.sessions)
+    cohort_html = _shared_fragment(
+        ("cohort", candidate.cohort_id, locale), "candidate/_cohort.html", cohort=data.cohort, sessions=data.sessions
+    )
     stories_html = _shared_fragment(("stories", locale), "candidate/_stories.html", stories=data.stories)
     html = render_template(
-        "candidate/page.html", candidate=candidate, nodes=nodes, current=current, upcoming=upcoming,
-        checklist=data.checklist, cohort_html=cohort_html, stories_html=stories_html,
+        "candidate/page.html",
+        candidate=candidate,
+        nodes=nodes,
+        current=current,
+        upcoming=upcoming,
+        checklist=data.checklist,
+        cohort_html=cohort_html,
+        stories_html=stories_html,
     )
     return _viewed(candidate, EventKind.VIEW, "page", now, html)
 
@@ -109,8 +128,14 @@ def checklist_toggle(item_id: int):
         abort(404)
     done = request.form.get("done") == "1"
     if set_item_done(candidate.candidate_id, item_id, done, now=now):
-        record_event(candidate.candidate_id, EventKind.CHECKLIST, target=f"{item_id}:{'on' if done else 'off'}",
-                     link_id=candidate.link_id, device=device_class(), now=now)
+        record_event(
+            candidate.candidate_id,
+            EventKind.CHECKLIST,
+            target=f"{item_id}:{'on' if done else 'off'}",
+            link_id=candidate.link_id,
+            device=device_class(),
+            now=now,
+        )
     db.session.commit()
     if not request.htmx:
         return redirect(url_for("candidate.page") + f"#item-{item_id}", 303)
@@ -123,8 +148,9 @@ def stories():
     """All published stories, paginated."""
     now = utcnow()
     candidate = current_candidate_or_404(now)
-    pagination = db.paginate(published_stories(), page=page_arg(), per_page=STORIES_PER_PAGE,
-                             error_out=False, count=True)
+    pagination = db.paginate(
+        published_stories(), page=page_arg(), per_page=STORIES_PER_PAGE, error_out=False, count=True
+    )
     html = render_template("candidate/stories.html", candidate=candidate, pagination=pagination)
     return _viewed(candidate, EventKind.VIEW, "stories", now, html)
 

@@ -1,6 +1,6 @@
 """HR login and logout, and the session rules every back-office request passes (R10, R11)."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
@@ -39,7 +39,7 @@ def load_user(user_id: str) -> User | None:
 
 
 def _now_ts() -> float:
-    return datetime.now(timezone.utc).timestamp()
+    return datetime.now(UTC).timestamp()
 
 
 @bp.before_request
@@ -61,15 +61,20 @@ def enforce_session_rules():
 
 def _account_delay() -> GrowingDelay:
     config = current_app.config
-    return GrowingDelay("hr-login-account", window_minutes=15, free=config["HR_LOGIN_FREE_FAILURES"],
-                        cap=config["HR_LOGIN_MAX_DELAY_SECONDS"])
+    return GrowingDelay(
+        "hr-login-account",
+        window_minutes=15,
+        free=config["HR_LOGIN_FREE_FAILURES"],
+        cap=config["HR_LOGIN_MAX_DELAY_SECONDS"],
+    )
 
 
 def _login_form_expired():
     """The login form again, email kept, after its CSRF token expired."""
     form = LoginForm(formdata=None, email=request.form.get("email", "")[:254])
-    return render_template("hr/login.html", form=form,
-                           error=_("The page had expired. Please enter your password again."))
+    return render_template(
+        "hr/login.html", form=form, error=_("The page had expired. Please enter your password again.")
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -87,8 +92,9 @@ def login():
         return render_template("hr/login.html", form=form, error=error)
     config, address = current_app.config, request.remote_addr or ""
     account = form.email.data.strip().lower()
-    if is_exhausted(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address) \
-            or is_exhausted(config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address):
+    if is_exhausted(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address) or is_exhausted(
+        config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address
+    ):
         return render_template("errors/429.html"), 429
     wait = _account_delay().seconds_to_wait(account)
     if wait:

@@ -19,8 +19,13 @@ def back_office_context() -> dict:
         return db.session.scalar(open_flag_count(current_user, utcnow())) or 0
 
     return {
-        "current_user": current_user, "open_flag_total": open_flag_total,
-        "rule_label": wording.rule_label, "tier_label": wording.tier_label, "flag_reason": wording.flag_reason,
-        "severity_label": wording.severity_label, "outcome_label": wording.outcome_label,
-        "outcome_choices": wording.OUTCOME_CHOICES, "severities": list(wording.SEVERITY_LABELS),
+        "current_user": current_user,
+        "open_flag_total": open_flag_total,
+        "rule_label": wording.rule_label,
+        "tier_label": wording.tier_label,
+        "flag_reason": wording.flag_reason,
+        "severity_label": wording.severity_label,
+        "outcome_label": wording.outcome_label,
+        "outcome_choices": wording.OUTCOME_CHOICES,
+        "severities": list(wording.SEVERITY_LABELS),
     }

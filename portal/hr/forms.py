@@ -19,5 +19,9 @@ class SnoozeForm(FlaskForm):
 
 
 class ResolveForm(FlaskForm):
-    outcome = SelectField(_l("What happened"), choices=[SelectChoice(value, label) for value, label in OUTCOME_CHOICES], validators=[DataRequired()])
+    outcome = SelectField(
+        _l("What happened"),
+        choices=[SelectChoice(value, label) for value, label in OUTCOME_CHOICES],
+        validators=[DataRequired()],
+    )
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])

@@ -25,8 +25,12 @@ def candidates_list(user: User, now: datetime, search: str = "") -> sa.Select:
     """The candidates page: newest activity first; stage, cohort and tier at ``now`` in the same statement."""
     query = (
         visible_candidates(user)
-        .options(sa.orm.joinedload(Candidate.current_stage), sa.orm.joinedload(Candidate.cohort),
-                 sa.orm.joinedload(Candidate.risk_tier_override_by), with_derived_tier(now))
+        .options(
+            sa.orm.joinedload(Candidate.current_stage),
+            sa.orm.joinedload(Candidate.cohort),
+            sa.orm.joinedload(Candidate.risk_tier_override_by),
+            with_derived_tier(now),
+        )
         .order_by(Candidate.last_seen_at.desc().nulls_last(), Candidate.id.desc())
     )
     if search:
@@ -47,8 +51,9 @@ def _visible_flags(user: User, now: datetime) -> sa.Select:
     return (
         sa.select(Flag)
         .join(Candidate, Candidate.id == Flag.candidate_id)
-        .where(_scope(user), Flag.resolved_at.is_(None),
-               sa.or_(Flag.snoozed_until.is_(None), Flag.snoozed_until <= now))
+        .where(
+            _scope(user), Flag.resolved_at.is_(None), sa.or_(Flag.snoozed_until.is_(None), Flag.snoozed_until <= now)
+        )
     )
 
 
@@ -56,10 +61,12 @@ def queue_query(user: User, filters: QueueFilters, now: datetime) -> sa.Select:
     """The follow-up queue: most urgent first, then oldest; candidate, stage and cohort in the same statement."""
     query = (
         _visible_flags(user, now)
-        .options(sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.current_stage),
-                 sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.cohort),
-                 with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)),
-                 sa.orm.joinedload(Flag.claimed_by))
+        .options(
+            sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.current_stage),
+            sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.cohort),
+            with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)),
+            sa.orm.joinedload(Flag.claimed_by),
+        )
         .order_by(sa.case((Flag.severity == Severity.URGENT, 0), else_=1), Flag.raised_at, Flag.id)
     )
     if filters.rule:
@@ -80,14 +87,18 @@ def open_flag_count(user: User, now: datetime) -> sa.Select:
 
 def open_rules_by_candidate(candidate_ids: list[int]) -> sa.Select:
     """(candidate_id, rule) of open flags, for the reasons beside each tier on a page."""
-    return (sa.select(Flag.candidate_id, Flag.rule)
-            .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None)).order_by(Flag.id))
+    return (
+        sa.select(Flag.candidate_id, Flag.rule)
+        .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None))
+        .order_by(Flag.id)
+    )
 
 
 def visible_flag(user: User, flag_id: int, now: datetime) -> sa.Select:
     """One flag the user may act on, snoozed or not (deny by default), its candidate's tier at ``now``."""
     return (
-        sa.select(Flag).join(Candidate, Candidate.id == Flag.candidate_id)
+        sa.select(Flag)
+        .join(Candidate, Candidate.id == Flag.candidate_id)
         .options(with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)))
         .where(Flag.id == flag_id, _scope(user))
     )

@@ -36,8 +36,9 @@ def queue():
     """Open flags, most urgent and oldest first; an htmx request gets just the list."""
     now = utcnow()
     filters = _filters()
-    pagination = db.paginate(queue_query(current_user, filters, now), page=page_arg(),
-                             per_page=FLAGS_PER_PAGE, error_out=False)
+    pagination = db.paginate(
+        queue_query(current_user, filters, now), page=page_arg(), per_page=FLAGS_PER_PAGE, error_out=False
+    )
     context = {"pagination": pagination, "filters": filters, "now": now}
     # Back/Forward after a filter asks htmx to restore the page: that needs all of it, not the list.
     if request.htmx and not request.htmx.history_restore_request:
@@ -51,7 +52,9 @@ def queue():
 @login_required
 def queue_badge():
     """The open-flag count in the navigation, refreshed by htmx."""
-    return render_template("hr/_queue_badge.html", open_flags=db.session.scalar(open_flag_count(current_user, utcnow())))
+    return render_template(
+        "hr/_queue_badge.html", open_flags=db.session.scalar(open_flag_count(current_user, utcnow()))
+    )
 
 
 def _flag_or_404(flag_id: int) -> Flag:
@@ -64,17 +67,32 @@ def _flag_or_404(flag_id: int) -> Flag:
 def _answer(flag: Flag, error: str | None = None, snooze_form=None, resolve_form=None, status: int = 200):
     """The row again for htmx (with any error and what was typed); otherwise back to the queue."""
     if request.htmx:
-        response = current_app.make_response((render_template(
-            "hr/_flag_row.html", flag=flag, now=utcnow(), error=error,
-            snooze_form=snooze_form or SnoozeForm(formdata=None),
-            resolve_form=resolve_form or ResolveForm(formdata=None)), status))
+        response = current_app.make_response(
+            (
+                render_template(
+                    "hr/_flag_row.html",
+                    flag=flag,
+                    now=utcnow(),
+                    error=error,
+                    snooze_form=snooze_form or SnoozeForm(formdata=None),
+                    resolve_form=resolve_form or ResolveForm(formdata=None),
+                ),
+                status,
+            )
+        )
         response.headers["HX-Trigger"] = "queue-changed"
         return response
     if error:
         # Without JS: the row again on its own page, with the error and everything typed.
-        return render_template("hr/action_error.html", flag=flag, now=utcnow(), error=error, back=_back(),
-                               snooze_form=snooze_form or SnoozeForm(formdata=None),
-                               resolve_form=resolve_form or ResolveForm(formdata=None)), status
+        return render_template(
+            "hr/action_error.html",
+            flag=flag,
+            now=utcnow(),
+            error=error,
+            back=_back(),
+            snooze_form=snooze_form or SnoozeForm(formdata=None),
+            resolve_form=resolve_form or ResolveForm(formdata=None),
+        ), status
     return redirect(_back(), 303)
 
 
@@ -111,8 +129,9 @@ def snooze(flag_id: int):
         return _answer(flag, "; ".join(form.until.errors) or None, snooze_form=form, status=422)
     # A date means "from the start of that working day" in the organisation's zone.
     until = start_of_working_day(form.until.data)
-    return _act(flag, lambda: snooze_flag(flag, current_user, until=until, now=utcnow()),
-                refused_status=422, snooze_form=form)
+    return _act(
+        flag, lambda: snooze_flag(flag, current_user, until=until, now=utcnow()), refused_status=422, snooze_form=form
+    )
 
 
 @bp.post("/flags/<int:flag_id>/resolve")
@@ -124,8 +143,11 @@ def resolve(flag_id: int):
     if not form.validate():
         errors = [e for field in (form.outcome, form.note) for e in field.errors]
         return _answer(flag, "; ".join(errors), resolve_form=form, status=422)
-    return _act(flag, lambda: resolve_flag(flag, current_user, outcome=form.outcome.data, note=form.note.data or "",
-                                           now=utcnow()), resolve_form=form)
+    return _act(
+        flag,
+        lambda: resolve_flag(flag, current_user, outcome=form.outcome.data, note=form.note.data or "", now=utcnow()),
+        resolve_form=form,
+    )
 
 
 @bp.post("/flags/<int:flag_id>/next-stage")

@@ -21,9 +21,7 @@ CANDIDATES_PER_PAGE = 25
 
 def get_candidate_or_404(candidate_id: int) -> Candidate:
     """A candidate the current user may see; anything else is 404, never 403 (no existence leak)."""
-    candidate = db.session.scalars(
-        visible_candidates(current_user).where(Candidate.id == candidate_id)
-    ).first()
+    candidate = db.session.scalars(visible_candidates(current_user).where(Candidate.id == candidate_id)).first()
     if candidate is None:
         abort(404)
     return candidate
@@ -34,13 +32,15 @@ def get_candidate_or_404(candidate_id: int) -> Candidate:
 def candidates():
     """Read-only, paginated list of the candidates this user looks after."""
     search = request.args.get("q", "").strip()[:100]
-    pagination = db.paginate(candidates_list(current_user, utcnow(), search), page=page_arg(),
-                             per_page=CANDIDATES_PER_PAGE, error_out=False)
+    pagination = db.paginate(
+        candidates_list(current_user, utcnow(), search), page=page_arg(), per_page=CANDIDATES_PER_PAGE, error_out=False
+    )
     reasons = defaultdict(list)
     for candidate_id, rule in db.session.execute(open_rules_by_candidate([c.id for c in pagination.items])):
         reasons[candidate_id].append(rule)
-    return render_template("hr/candidates.html", pagination=pagination, search=search, reasons=reasons,
-                           tiers=list(Tier))
+    return render_template(
+        "hr/candidates.html", pagination=pagination, search=search, reasons=reasons, tiers=list(Tier)
+    )
 
 
 @bp.post("/candidates/<int:candidate_id>/tier")

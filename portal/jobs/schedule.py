@@ -49,8 +49,14 @@ def enqueue_due(now: datetime, connection) -> list[str]:
             # A job whose worker died is found by the next maintenance of a worker on its queue and,
             # thanks to the retry, run again (R23); the jobs are idempotent, so a second run changes nothing.
             queue(connection, job.queue).enqueue(
-                job.function, job_id=job_id, unique=True, job_timeout=job.timeout_seconds,
-                result_ttl=job.every_seconds * 2, failure_ttl=7 * 24 * 3600, retry=Retry(max=2))
+                job.function,
+                job_id=job_id,
+                unique=True,
+                job_timeout=job.timeout_seconds,
+                result_ttl=job.every_seconds * 2,
+                failure_ttl=7 * 24 * 3600,
+                retry=Retry(max=2),
+            )
         except DuplicateJobError:
             continue
         enqueued.append(job_id)

@@ -11,7 +11,19 @@ from portal.models.pipeline import Stage
 from portal.models.users import User
 
 __all__ = [
-    "AuditEvent", "Base", "Candidate", "ChecklistCompletion", "ChecklistItem", "Cohort",
-    "CohortSession", "EngagementEvent", "Flag", "PortalLink", "Stage",
-    "StageEvent", "Story", "User", "utcnow",
+    "AuditEvent",
+    "Base",
+    "Candidate",
+    "ChecklistCompletion",
+    "ChecklistItem",
+    "Cohort",
+    "CohortSession",
+    "EngagementEvent",
+    "Flag",
+    "PortalLink",
+    "Stage",
+    "StageEvent",
+    "Story",
+    "User",
+    "utcnow",
 ]

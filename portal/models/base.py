@@ -1,6 +1,6 @@
 """Declarative base and the column types every model shares."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ from sqlalchemy.orm import DeclarativeBase, registry
 
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -23,7 +23,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; store timezone-aware UTC times")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         # SQLite has no time zone type: keep naive UTC so comparisons in SQL stay textual and ordered.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -31,8 +31,8 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def one_of(column: str, vocabulary: type[StrEnum] | tuple[str, ...]) -> sa.CheckConstraint:

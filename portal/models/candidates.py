@@ -33,6 +33,7 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
 
+
 # Partial-index conditions; a query uses such an index only when its WHERE repeats the condition.
 LINK_UNOPENED = "last_seen_at IS NULL OR last_seen_at < link_issued_at"
 STAGE_UNSEEN = "last_seen_at IS NULL OR last_seen_at < stage_reached_at"
@@ -48,10 +49,18 @@ class Candidate(Base):
         sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
         # Small partial indexes of candidates who have not visited since their newest link, or since their
         # current stage: the scan reads them instead of every candidate (services.scan spells the same SQL).
-        sa.Index("ix_candidate_link_unopened", "link_issued_at",
-                 sqlite_where=sa.text(LINK_UNOPENED), postgresql_where=sa.text(LINK_UNOPENED)),
-        sa.Index("ix_candidate_stage_unseen", "current_stage_id",
-                 sqlite_where=sa.text(STAGE_UNSEEN), postgresql_where=sa.text(STAGE_UNSEEN)),
+        sa.Index(
+            "ix_candidate_link_unopened",
+            "link_issued_at",
+            sqlite_where=sa.text(LINK_UNOPENED),
+            postgresql_where=sa.text(LINK_UNOPENED),
+        ),
+        sa.Index(
+            "ix_candidate_stage_unseen",
+            "current_stage_id",
+            sqlite_where=sa.text(STAGE_UNSEEN),
+            postgresql_where=sa.text(STAGE_UNSEEN),
+        ),
         one_of("status", Status),
         one_of("risk_tier_override", Tier),
         one_of("locale", LOCALES),
@@ -90,8 +99,13 @@ class Candidate(Base):
     # deletes its flags here.
     # The tier derived from open flags at a time the query chooses: models.flags.with_derived_tier(now).
     risk_tier: Mapped[str | None] = query_expression()
-    flags = relationship("Flag", primaryjoin="Flag.candidate_id == Candidate.id", foreign_keys="Flag.candidate_id",
-                         back_populates="candidate", cascade="all, delete-orphan")
+    flags = relationship(
+        "Flag",
+        primaryjoin="Flag.candidate_id == Candidate.id",
+        foreign_keys="Flag.candidate_id",
+        back_populates="candidate",
+        cascade="all, delete-orphan",
+    )
 
     @property
     def tier(self) -> str:

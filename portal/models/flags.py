@@ -73,8 +73,12 @@ class Flag(Base):
     outcome: Mapped[str | None] = mapped_column(sa.String(30))
     note: Mapped[str] = mapped_column(sa.Text, default="")
 
-    candidate = relationship("Candidate", primaryjoin="Flag.candidate_id == Candidate.id",
-                             foreign_keys=[candidate_id], back_populates="flags")
+    candidate = relationship(
+        "Candidate",
+        primaryjoin="Flag.candidate_id == Candidate.id",
+        foreign_keys=[candidate_id],
+        back_populates="flags",
+    )
     claimed_by = relationship("User", foreign_keys=[claimed_by_id])
 
     @property
@@ -102,13 +106,15 @@ def derived_tier(candidate_id, now: datetime) -> sa.ScalarSelect:
 
     warnings = sa.func.sum(sa.case((Flag.severity == Severity.WARNING, 1), else_=0))
     return (
-        sa.select(sa.case(
-            (any_of(sa.and_(urgent, Flag.urgent_since <= d_before)), Tier.D.value),
-            (any_of(urgent), Tier.C.value),
-            (warnings >= 2, Tier.C.value),
-            (warnings >= 1, Tier.B.value),
-            else_=Tier.A.value,
-        ))
+        sa.select(
+            sa.case(
+                (any_of(sa.and_(urgent, Flag.urgent_since <= d_before)), Tier.D.value),
+                (any_of(urgent), Tier.C.value),
+                (warnings >= 2, Tier.C.value),
+                (warnings >= 1, Tier.B.value),
+                else_=Tier.A.value,
+            )
+        )
         .where(*open_flags)
         .correlate_except(Flag)
         .scalar_subquery()
@@ -118,4 +124,5 @@ def derived_tier(candidate_id, now: datetime) -> sa.ScalarSelect:
 def with_derived_tier(now: datetime, path=None):
     """The loader option that fills ``Candidate.risk_tier`` at ``now`` (``path``: e.g. a contains_eager)."""
     return (path.with_expression if path is not None else with_expression)(
-        Candidate.risk_tier, derived_tier(Candidate.id, now))
+        Candidate.risk_tier, derived_tier(Candidate.id, now)
+    )

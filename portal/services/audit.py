@@ -32,17 +32,26 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def record_audit(action: str, *, actor_user_id: int | None = None, object_type: str = "",
-                 object_id: int | None = None, outcome: str = "ok", detail: str = "") -> None:
+def record_audit(
+    action: str,
+    *,
+    actor_user_id: int | None = None,
+    object_type: str = "",
+    object_id: int | None = None,
+    outcome: str = "ok",
+    detail: str = "",
+) -> None:
     """Append one audit row; never put tokens or personal data into ``detail``."""
-    db.session.add(AuditEvent(
-        action=action,
-        actor_user_id=actor_user_id,
-        object_type=object_type,
-        object_id=object_id,
-        outcome=outcome,
-        request_id=request_id(),
-        ip_prefix=_ip_prefix(request.remote_addr) if has_request_context() else "",
-        detail=_one_line(detail)[:500],
-    ))
+    db.session.add(
+        AuditEvent(
+            action=action,
+            actor_user_id=actor_user_id,
+            object_type=object_type,
+            object_id=object_id,
+            outcome=outcome,
+            request_id=request_id(),
+            ip_prefix=_ip_prefix(request.remote_addr) if has_request_context() else "",
+            detail=_one_line(detail)[:500],
+        )
+    )
     db.session.flush()

@@ -10,8 +10,12 @@ from portal.models import ChecklistCompletion, ChecklistItem
 
 def item_applies(candidate_cohort_id: int | None, item_id: int) -> bool:
     """Whether a checklist item is shown to a candidate of the given cohort."""
-    return db.session.scalar(sa.select(
-        sa.exists().where(ChecklistItem.id == item_id, ChecklistItem.applies_to(candidate_cohort_id)))) or False
+    return (
+        db.session.scalar(
+            sa.select(sa.exists().where(ChecklistItem.id == item_id, ChecklistItem.applies_to(candidate_cohort_id)))
+        )
+        or False
+    )
 
 
 def set_item_done(candidate_id: int, item_id: int, done: bool, *, now: datetime) -> bool:

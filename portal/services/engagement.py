@@ -28,20 +28,36 @@ def counts_as_visit(kind: str, device: str) -> bool:
     return kind != EventKind.PREFETCH and device != Device.BOT
 
 
-def record_event(candidate_id: int, kind: str, *, target: str = "", link_id: int | None = None,
-                 device: str = Device.UNKNOWN, now: datetime) -> None:
+def record_event(
+    candidate_id: int,
+    kind: str,
+    *,
+    target: str = "",
+    link_id: int | None = None,
+    device: str = Device.UNKNOWN,
+    now: datetime,
+) -> None:
     """Store one engagement event; real visits also move last_seen_at."""
     visit = counts_as_visit(kind, device)
     connection = db.session.connection()
-    connection.execute(_insert_event, {"candidate_id": candidate_id, "link_id": link_id,
-                                       "kind": kind if visit else EventKind.PREFETCH, "target": target,
-                                       "occurred_at": now, "device": device})
+    connection.execute(
+        _insert_event,
+        {
+            "candidate_id": candidate_id,
+            "link_id": link_id,
+            "kind": kind if visit else EventKind.PREFETCH,
+            "target": target,
+            "occurred_at": now,
+            "device": device,
+        },
+    )
     if visit:
         connection.execute(_touch_candidate, {"candidate_id": candidate_id, "now": now})
 
 
-def record_view(candidate_id: int, link_id: int, kind: str, target: str, *, device: str,
-                link_unopened: bool, now: datetime) -> None:
+def record_view(
+    candidate_id: int, link_id: int, kind: str, target: str, *, device: str, link_unopened: bool, now: datetime
+) -> None:
     """A page of the candidate's was served; the first real visit through a link marks it opened."""
     if link_unopened and counts_as_visit(kind, device):
         db.session.connection().execute(_mark_link_opened, {"link_id": link_id, "now": now})

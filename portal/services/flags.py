@@ -17,8 +17,13 @@ class FlagActionError(ValueError):
 
 
 def _audit(action: str, flag: Flag, user: User, detail: str = "") -> None:
-    record_audit(action, actor_user_id=user.id, object_type="candidate", object_id=flag.candidate_id,
-                 detail=f"flag {flag.id} ({flag.rule}){': ' + detail if detail else ''}")
+    record_audit(
+        action,
+        actor_user_id=user.id,
+        object_type="candidate",
+        object_id=flag.candidate_id,
+        detail=f"flag {flag.id} ({flag.rule}){': ' + detail if detail else ''}",
+    )
 
 
 def require_open(flag: Flag) -> None:

@@ -2,7 +2,7 @@
 
 import hashlib
 import secrets
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -31,7 +31,7 @@ def link_expiry(issued_at: datetime, start_date: date | None, left_at: datetime 
     if left_at is not None:
         return left_at + after_start
     if start_date is not None:
-        return datetime.combine(start_date, time(0, 0), tzinfo=timezone.utc) + after_start
+        return datetime.combine(start_date, time(0, 0), tzinfo=UTC) + after_start
     return issued_at + timedelta(days=config["LINK_DAYS_WITHOUT_START"])
 
 
@@ -41,8 +41,9 @@ def _candidate_start_date(candidate: Candidate) -> date | None:
     return db.session.get(Cohort, candidate.cohort_id).starts_on
 
 
-def issue_link(candidate: Candidate, channel: str, *, now: datetime, issued_by_id: int | None = None,
-               revoke_others: bool = False) -> tuple[PortalLink, str]:
+def issue_link(
+    candidate: Candidate, channel: str, *, now: datetime, issued_by_id: int | None = None, revoke_others: bool = False
+) -> tuple[PortalLink, str]:
     """Create a link for one delivery and return it with its token (shown once, never stored); audited."""
     if revoke_others:
         revoke_links(candidate.id, now=now)
@@ -58,8 +59,13 @@ def issue_link(candidate: Candidate, channel: str, *, now: datetime, issued_by_i
     db.session.add(link)
     db.session.flush()
     _remember_newest_link(candidate.id)
-    record_audit("link.issue", actor_user_id=issued_by_id, object_type="candidate", object_id=candidate.id,
-                 detail=f"link {link.id} by {channel}" + (", earlier links revoked" if revoke_others else ""))
+    record_audit(
+        "link.issue",
+        actor_user_id=issued_by_id,
+        object_type="candidate",
+        object_id=candidate.id,
+        detail=f"link {link.id} by {channel}" + (", earlier links revoked" if revoke_others else ""),
+    )
     return link, token
 
 
@@ -70,8 +76,10 @@ def _remember_newest_link(candidate_id: int) -> None:
         .where(PortalLink.candidate_id == candidate_id, PortalLink.revoked_at.is_(None))
         .scalar_subquery()
     )
-    db.session.execute(sa.update(Candidate).where(Candidate.id == candidate_id).values(link_issued_at=newest),
-                       execution_options={"synchronize_session": "fetch"})
+    db.session.execute(
+        sa.update(Candidate).where(Candidate.id == candidate_id).values(link_issued_at=newest),
+        execution_options={"synchronize_session": "fetch"},
+    )
 
 
 def revoke_links(candidate_id: int, *, now: datetime) -> int:

@@ -9,9 +9,10 @@ flags). Adding a rule is adding one ``Rule``. Nothing here loops over candidates
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -82,24 +83,28 @@ def _link_not_opened(now, config):
     # link_issued_at is the newest unrevoked link's issue time (services.links keeps it). The last
     # condition is ix_candidate_link_unopened's. SQLite would rather walk the status index through
     # every active candidate (4.3 s at a million instead of 0.1 s) unless told that status is no filter.
-    return (
-        sa.select(candidate.c.id.label("candidate_id"), sa.literal(Severity.WARNING.value).label("severity"),
-                  candidate.c.link_issued_at.label("evidence_at"), candidate.c.link_issued_at.label("episode_start"))
-        .where(usually(_active()),
-               candidate.c.link_issued_at < now - timedelta(hours=config["RULE_LINK_NOT_OPENED_HOURS"]),
-               sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.link_issued_at))
+    return sa.select(
+        candidate.c.id.label("candidate_id"),
+        sa.literal(Severity.WARNING.value).label("severity"),
+        candidate.c.link_issued_at.label("evidence_at"),
+        candidate.c.link_issued_at.label("episode_start"),
+    ).where(
+        usually(_active()),
+        candidate.c.link_issued_at < now - timedelta(hours=config["RULE_LINK_NOT_OPENED_HOURS"]),
+        sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.link_issued_at),
     )
 
 
 def _gone_quiet(now, config):
     urgent_before = now - timedelta(days=config["RULE_QUIET_URGENT_DAYS"])
-    return (
-        sa.select(candidate.c.id.label("candidate_id"),
-                  sa.case((candidate.c.last_seen_at < urgent_before, Severity.URGENT.value),
-                          else_=Severity.WARNING.value).label("severity"),
-                  candidate.c.last_seen_at.label("evidence_at"), candidate.c.last_seen_at.label("episode_start"))
-        .where(_active(), candidate.c.last_seen_at < now - timedelta(days=config["RULE_QUIET_WARNING_DAYS"]))
-    )
+    return sa.select(
+        candidate.c.id.label("candidate_id"),
+        sa.case((candidate.c.last_seen_at < urgent_before, Severity.URGENT.value), else_=Severity.WARNING.value).label(
+            "severity"
+        ),
+        candidate.c.last_seen_at.label("evidence_at"),
+        candidate.c.last_seen_at.label("episode_start"),
+    ).where(_active(), candidate.c.last_seen_at < now - timedelta(days=config["RULE_QUIET_WARNING_DAYS"]))
 
 
 def _cohorts_starting_soon(now, config) -> list[int]:
@@ -109,27 +114,40 @@ def _cohorts_starting_soon(now, config) -> list[int]:
     """
     zone = ZoneInfo(config["TIMEZONE"])
     until = now + timedelta(hours=config["RULE_TRAINING_NOTICE_HOURS"])
-    first_session = (sa.select(sa.func.min(session_table.c.starts_at))
-                     .where(session_table.c.cohort_id == cohort.c.id).scalar_subquery())
-    cohorts = db.session.execute(
-        sa.select(cohort.c.id, cohort.c.starts_on, first_session)
-        .where(cohort.c.starts_on >= now.astimezone(zone).date() - timedelta(days=1),
-               cohort.c.starts_on <= until.astimezone(zone).date() + timedelta(days=1))
+    first_session = (
+        sa.select(sa.func.min(session_table.c.starts_at))
+        .where(session_table.c.cohort_id == cohort.c.id)
+        .scalar_subquery()
     )
-    return [cohort_id for cohort_id, starts_on, first in cohorts
-            if now <= (first or datetime.combine(starts_on, time(0), tzinfo=zone)) <= until]
+    cohorts = db.session.execute(
+        sa.select(cohort.c.id, cohort.c.starts_on, first_session).where(
+            cohort.c.starts_on >= now.astimezone(zone).date() - timedelta(days=1),
+            cohort.c.starts_on <= until.astimezone(zone).date() + timedelta(days=1),
+        )
+    )
+    return [
+        cohort_id
+        for cohort_id, starts_on, first in cohorts
+        if now <= (first or datetime.combine(starts_on, time(0), tzinfo=zone)) <= until
+    ]
 
 
 def _training_notice_not_seen(now, config):
     return (
-        sa.select(candidate.c.id.label("candidate_id"), sa.literal(Severity.URGENT.value).label("severity"),
-                  candidate.c.stage_reached_at.label("evidence_at"),
-                  candidate.c.stage_reached_at.label("episode_start"))
+        sa.select(
+            candidate.c.id.label("candidate_id"),
+            sa.literal(Severity.URGENT.value).label("severity"),
+            candidate.c.stage_reached_at.label("evidence_at"),
+            candidate.c.stage_reached_at.label("episode_start"),
+        )
         .join(stage, stage.c.id == candidate.c.current_stage_id)
-        .where(_active(), stage.c.key == TRAINING_NOTICE_KEY,
-               # ix_candidate_stage_unseen's condition: only candidates who have not visited since their stage changed.
-               sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.stage_reached_at),
-               candidate.c.cohort_id.in_(_cohorts_starting_soon(now, config)))
+        .where(
+            _active(),
+            stage.c.key == TRAINING_NOTICE_KEY,
+            # ix_candidate_stage_unseen's condition: only candidates who have not visited since their stage changed.
+            sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.stage_reached_at),
+            candidate.c.cohort_id.in_(_cohorts_starting_soon(now, config)),
+        )
     )
 
 
@@ -139,16 +157,17 @@ def _company_side_overdue(now, config):
     overdue = [
         sa.and_(candidate.c.current_stage_id == stage_id, candidate.c.stage_reached_at < now - timedelta(days=days))
         for stage_id, days in db.session.execute(
-            sa.select(stage.c.id, stage.c.expected_days)
-            .where(stage.c.side == Side.COMPANY, stage.c.expected_days.is_not(None))
+            sa.select(stage.c.id, stage.c.expected_days).where(
+                stage.c.side == Side.COMPANY, stage.c.expected_days.is_not(None)
+            )
         )
     ]
-    return (
-        sa.select(candidate.c.id.label("candidate_id"), sa.literal(Severity.WARNING.value).label("severity"),
-                  candidate.c.stage_reached_at.label("evidence_at"),
-                  candidate.c.stage_reached_at.label("episode_start"))
-        .where(_active(), sa.or_(sa.false(), *overdue))
-    )
+    return sa.select(
+        candidate.c.id.label("candidate_id"),
+        sa.literal(Severity.WARNING.value).label("severity"),
+        candidate.c.stage_reached_at.label("evidence_at"),
+        candidate.c.stage_reached_at.label("episode_start"),
+    ).where(_active(), sa.or_(sa.false(), *overdue))
 
 
 def _our_step_reason(facts: dict) -> str:
@@ -158,15 +177,34 @@ def _our_step_reason(facts: dict) -> str:
 
 
 RULES = (
-    Rule("link_not_opened", _l("Link not opened"), "Link not opened since it was sent", _link_not_opened,
-         lambda facts: _("Link sent %(when)s has not been opened", **facts)),
-    Rule("gone_quiet", _l("Gone quiet"), "No visit for several days", _gone_quiet,
-         lambda facts: _("No visit for %(days)s days (last visit %(when)s)", **facts)),
-    Rule("training_notice_not_seen", _l("Training notice not seen"),
-         "Training notice not seen and training starts soon", _training_notice_not_seen,
-         lambda facts: _("Training notice of %(when)s not seen; training starts %(date)s", **facts)),
-    Rule("company_side_overdue", _l("Our step overdue"), "A step on our side is overdue", _company_side_overdue,
-         _our_step_reason),
+    Rule(
+        "link_not_opened",
+        _l("Link not opened"),
+        "Link not opened since it was sent",
+        _link_not_opened,
+        lambda facts: _("Link sent %(when)s has not been opened", **facts),
+    ),
+    Rule(
+        "gone_quiet",
+        _l("Gone quiet"),
+        "No visit for several days",
+        _gone_quiet,
+        lambda facts: _("No visit for %(days)s days (last visit %(when)s)", **facts),
+    ),
+    Rule(
+        "training_notice_not_seen",
+        _l("Training notice not seen"),
+        "Training notice not seen and training starts soon",
+        _training_notice_not_seen,
+        lambda facts: _("Training notice of %(when)s not seen; training starts %(date)s", **facts),
+    ),
+    Rule(
+        "company_side_overdue",
+        _l("Our step overdue"),
+        "A step on our side is overdue",
+        _company_side_overdue,
+        _our_step_reason,
+    ),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
@@ -195,7 +233,8 @@ class ScanResult:
 # planner needs (no ANALYZE); and deciding what to raise before inserting keeps the flag table still
 # while it is probed (PostgreSQL, believing it empty, once re-read it per row as it grew: 10 s).
 matched = sa.Table(
-    "scan_match", sa.MetaData(),
+    "scan_match",
+    sa.MetaData(),
     sa.Column("candidate_id", sa.Integer, primary_key=True),
     sa.Column("severity", sa.String(10), nullable=False),
     sa.Column("evidence_at", UTCDateTime()),
@@ -203,7 +242,8 @@ matched = sa.Table(
     prefixes=["TEMPORARY"],
 )
 to_raise = sa.Table(
-    "scan_raise", sa.MetaData(),
+    "scan_raise",
+    sa.MetaData(),
     sa.Column("candidate_id", sa.Integer, primary_key=True),
     sa.Column("severity", sa.String(10), nullable=False),
     sa.Column("evidence_at", UTCDateTime()),
@@ -224,22 +264,26 @@ def _raisable(rule: Rule) -> sa.Select:
     """Matches without an open flag, unless HR resolved this rule in the same episode at that severity or above."""
     resolved = flag.alias("resolved")
     open_flag = flag.alias("open_flag")
-    return (
-        sa.select(matched.c.candidate_id, matched.c.severity, matched.c.evidence_at)
-        .where(
-            ~sa.exists().where(open_flag.c.rule == rule.name, open_flag.c.candidate_id == matched.c.candidate_id,
-                               open_flag.c.resolved_at.is_(None)),
-            ~sa.exists().where(resolved.c.candidate_id == matched.c.candidate_id, resolved.c.rule == rule.name,
-                               resolved.c.outcome != Outcome.CLEARED,
-                               resolved.c.resolved_at >= matched.c.episode_start,
-                               _rank(resolved.c.severity) >= _rank(matched.c.severity)),
-        )
+    return sa.select(matched.c.candidate_id, matched.c.severity, matched.c.evidence_at).where(
+        ~sa.exists().where(
+            open_flag.c.rule == rule.name,
+            open_flag.c.candidate_id == matched.c.candidate_id,
+            open_flag.c.resolved_at.is_(None),
+        ),
+        ~sa.exists().where(
+            resolved.c.candidate_id == matched.c.candidate_id,
+            resolved.c.rule == rule.name,
+            resolved.c.outcome != Outcome.CLEARED,
+            resolved.c.resolved_at >= matched.c.episode_start,
+            _rank(resolved.c.severity) >= _rank(matched.c.severity),
+        ),
     )
 
 
 def _escalation_filter(rule: Rule):
-    return sa.and_(_open(rule.name), flag.c.severity == Severity.WARNING,
-                   _matched_for_flag(matched.c.severity == Severity.URGENT))
+    return sa.and_(
+        _open(rule.name), flag.c.severity == Severity.WARNING, _matched_for_flag(matched.c.severity == Severity.URGENT)
+    )
 
 
 def _closing_filter(rule: Rule):
@@ -251,15 +295,20 @@ def _insert_flags(rule: Rule, now: datetime) -> int:
     dialect = db.session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     at_now = sa.literal(now, type_=Flag.raised_at.type)
-    source = sa.select(to_raise.c.candidate_id, sa.literal(rule.name), to_raise.c.severity, sa.literal(rule.summary),
-                       to_raise.c.evidence_at, at_now,
-                       sa.case((to_raise.c.severity == Severity.URGENT, at_now), else_=sa.null()))
+    source = sa.select(
+        to_raise.c.candidate_id,
+        sa.literal(rule.name),
+        to_raise.c.severity,
+        sa.literal(rule.summary),
+        to_raise.c.evidence_at,
+        at_now,
+        sa.case((to_raise.c.severity == Severity.URGENT, at_now), else_=sa.null()),
+    )
     # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join unless the SELECT has a WHERE.
     source = source.where(sa.true())
     statement = (
         insert(flag)
-        .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at", "urgent_since"],
-                     source)
+        .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at", "urgent_since"], source)
         # A concurrent scan may have raised the same flag a moment ago: the partial unique index decides.
         .on_conflict_do_nothing(index_elements=["rule", "candidate_id"], index_where=flag.c.resolved_at.is_(None))
     )
@@ -269,10 +318,12 @@ def _insert_flags(rule: Rule, now: datetime) -> int:
 
 def _collect_matches(rule: Rule, now: datetime, config: dict) -> None:
     found = rule.matches(now, config).subquery("found")
-    db.session.execute(sa.insert(matched).from_select(
-        ["candidate_id", "severity", "evidence_at", "episode_start"],
-        sa.select(found.c.candidate_id, found.c.severity, found.c.evidence_at, found.c.episode_start),
-    ))
+    db.session.execute(
+        sa.insert(matched).from_select(
+            ["candidate_id", "severity", "evidence_at", "episode_start"],
+            sa.select(found.c.candidate_id, found.c.severity, found.c.evidence_at, found.c.episode_start),
+        )
+    )
 
 
 def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult:
@@ -283,16 +334,22 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult
     escalation, closing = _escalation_filter(rule), _closing_filter(rule)
     if dry_run:
         count = lambda query: db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))  # noqa: E731
-        result = RuleResult(raised=count(_raisable(rule)), escalated=count(sa.select(flag.c.id).where(escalation)),
-                            closed=count(sa.select(flag.c.id).where(closing)))
+        result = RuleResult(
+            raised=count(_raisable(rule)),
+            escalated=count(sa.select(flag.c.id).where(escalation)),
+            closed=count(sa.select(flag.c.id).where(closing)),
+        )
     else:
         # Close and escalate before raising, so that a flag raised now is not touched again in this scan.
         closed = db.session.execute(
-            sa.update(flag).where(closing).values(resolved_at=now, outcome=Outcome.CLEARED)).rowcount
+            sa.update(flag).where(closing).values(resolved_at=now, outcome=Outcome.CLEARED)
+        ).rowcount
         escalated = db.session.execute(
-            sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now)).rowcount
-        db.session.execute(sa.insert(to_raise).from_select(["candidate_id", "severity", "evidence_at"],
-                                                           _raisable(rule)))
+            sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now)
+        ).rowcount
+        db.session.execute(
+            sa.insert(to_raise).from_select(["candidate_id", "severity", "evidence_at"], _raisable(rule))
+        )
         result = RuleResult(raised=_insert_flags(rule, now), escalated=escalated, closed=closed)
     for table in SCRATCH_TABLES:
         table.drop(connection)
@@ -320,8 +377,9 @@ def _one_scan_at_a_time() -> None:
         db.session.execute(sa.update(flag).where(sa.false()).values(rule=flag.c.rule))
 
 
-def run_scan(now: datetime, *, dry_run: bool = False,
-             progress: Callable[[int, int, str], None] | None = None) -> ScanResult:
+def run_scan(
+    now: datetime, *, dry_run: bool = False, progress: Callable[[int, int, str], None] | None = None
+) -> ScanResult:
     """Evaluate every rule; a rule that fails is rolled back and reported, the others still run.
 
     Call at the start of a transaction; the caller commits. ``progress(done_rules, total_rules,
@@ -336,7 +394,7 @@ def run_scan(now: datetime, *, dry_run: bool = False,
         try:
             result.rules[rule.name] = _apply(rule, now, config, dry_run)
             savepoint.commit()
-        except Exception as error:  # noqa: BLE001 - one broken rule must not stop the others
+        except Exception as error:
             savepoint.rollback()
             log.exception("risk rule %s failed", rule.name)
             result.rules[rule.name] = RuleResult(error=f"{type(error).__name__}: {error}")

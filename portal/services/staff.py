@@ -18,8 +18,9 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalars(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower())).first()
 
 
-def create_user(email: str, *, name: str, password: str, role: str = Role.HR, phone: str | None = None,
-                now: datetime) -> User:
+def create_user(
+    email: str, *, name: str, password: str, role: str = Role.HR, phone: str | None = None, now: datetime
+) -> User:
     """A new HR or admin account; emails are unique whatever their case."""
     email = email.strip().lower()
     if role not in set(Role):
@@ -35,8 +36,13 @@ def create_user(email: str, *, name: str, password: str, role: str = Role.HR, ph
 
 def record_login(user: User | None, *, succeeded: bool) -> None:
     """Every sign-in attempt is in the audit log; a failed one names the account only when it exists."""
-    record_audit("hr.login", actor_user_id=user.id if user else None, object_type="user" if succeeded else "",
-                 object_id=user.id if succeeded and user else None, outcome="ok" if succeeded else "failed")
+    record_audit(
+        "hr.login",
+        actor_user_id=user.id if user else None,
+        object_type="user" if succeeded else "",
+        object_id=user.id if succeeded and user else None,
+        outcome="ok" if succeeded else "failed",
+    )
 
 
 def end_all_sessions(user: User) -> None:

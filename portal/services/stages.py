@@ -19,11 +19,11 @@ def stage_by_key(key: str) -> Stage:
     return db.session.scalars(sa.select(Stage).filter_by(key=key)).one()
 
 
-def advance_stage(candidate: Candidate, stage: Stage, *, now: datetime, actor_id: int | None = None,
-                  note: str = "") -> StageEvent:
+def advance_stage(
+    candidate: Candidate, stage: Stage, *, now: datetime, actor_id: int | None = None, note: str = ""
+) -> StageEvent:
     """Record that the candidate reached ``stage`` at ``now``."""
-    event = StageEvent(candidate_id=candidate.id, stage_id=stage.id, reached_at=now,
-                       actor_id=actor_id, note=note)
+    event = StageEvent(candidate_id=candidate.id, stage_id=stage.id, reached_at=now, actor_id=actor_id, note=note)
     db.session.add(event)
     candidate.current_stage_id = stage.id
     candidate.stage_reached_at = now
@@ -43,6 +43,11 @@ def advance_to_next_stage(candidate: Candidate, user: User, *, seen_stage_id: in
     if following is None:
         raise StageError(_l("The candidate is already at the last stage."))
     advance_stage(candidate, following, now=now, actor_id=user.id)
-    record_audit("stage.advance", actor_user_id=user.id, object_type="candidate", object_id=candidate.id,
-                 detail=f"to {following.key}")
+    record_audit(
+        "stage.advance",
+        actor_user_id=user.id,
+        object_type="candidate",
+        object_id=candidate.id,
+        detail=f"to {following.key}",
+    )
     return following

@@ -15,6 +15,11 @@ def override_tier(target: Candidate, tier: str | None, user: User, *, now: datet
     target.risk_tier_override = tier
     target.risk_tier_override_by_id = user.id if tier else None
     target.risk_tier_override_at = now if tier else None
-    record_audit("tier.override", actor_user_id=user.id, object_type="candidate", object_id=target.id,
-                 detail=f"override {tier or 'cleared'}")
+    record_audit(
+        "tier.override",
+        actor_user_id=user.id,
+        object_type="candidate",
+        object_id=target.id,
+        detail=f"override {tier or 'cleared'}",
+    )
     db.session.flush()
