@@ -350,7 +350,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                 (
                     first_id,
                     candidate_id,
-                    "%064x" % rng.getrandbits(256),
+                    f"{rng.getrandbits(256):064x}",
                     "sms",
                     ago(first_link),
                     1,
@@ -364,7 +364,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                     (
                         second_id,
                         candidate_id,
-                        "%064x" % rng.getrandbits(256),
+                        f"{rng.getrandbits(256):064x}",
                         "sms",
                         ago(second_link),
                         1,

@@ -55,7 +55,7 @@ def register_extensions(app: Flask) -> None:
         _tune_database(db.engine)
     login_manager.init_app(app)
     login_manager.login_view = "hr.login"
-    login_manager.login_message = None  # type: ignore[assignment]
+    login_manager.login_message = None
     # Flask-Login would load the HR user for every template, candidate pages included; portal.hr injects it.
     app.template_context_processors[None].remove(_flask_login_context_processor())
     babel.init_app(app, locale_selector=select_locale)

@@ -85,8 +85,10 @@ STORIES = (
         "From shop assistant to store manager: Lin's three years",
         "小林 2023 年加入门店，如今管理着 12 人的团队。",
         "Lin joined in 2023 and now leads a team of twelve.",
-        "小林第一次来培训时非常紧张。\n\n三个月后，她成了店里最受欢迎的导购。\n\n今天，她带着 12 人的团队，也负责新人的带教。",
-        "Lin was nervous on her first training day.\n\nThree months later she was the store's favourite adviser.\n\nToday she leads a team of twelve and mentors new hires.",
+        "小林第一次来培训时非常紧张。\n\n三个月后，她成了店里最受欢迎的导购。\n\n"
+        "今天，她带着 12 人的团队，也负责新人的带教。",
+        "Lin was nervous on her first training day.\n\nThree months later she was the store's favourite adviser."
+        "\n\nToday she leads a team of twelve and mentors new hires.",
     ),
     (
         "培训第一天会发生什么？",
@@ -94,7 +96,8 @@ STORIES = (
         "签到、领工服、认识你的带教老师。",
         "Check in, get your uniform, meet your mentor.",
         "早上 9 点签到，领取工服和工牌。\n\n上午了解公司和门店，下午跟随带教老师熟悉岗位。",
-        "Check in at 9:00 and collect your uniform and badge.\n\nThe morning is about the company and stores; in the afternoon you shadow your mentor.",
+        "Check in at 9:00 and collect your uniform and badge.\n\n"
+        "The morning is about the company and stores; in the afternoon you shadow your mentor.",
     ),
     (
         "我们的员工食堂",

@@ -4,7 +4,8 @@ A leaf module (it imports nothing of ours), so models, services and views may al
 """
 
 from babel import Locale
-from flask import Response, g, request
+from flask import g, request
+from werkzeug.wrappers import Response
 
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"

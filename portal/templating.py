@@ -77,8 +77,8 @@ def static_url(filename: str) -> str:
 
 def page_url(page: int) -> str:
     """The current URL with another page number, keeping every filter."""
-    args = {**request.view_args, **request.args.to_dict(), "page": page}
-    return url_for(request.endpoint, **args)
+    args = {**(request.view_args or {}), **request.args.to_dict(), "page": page}
+    return url_for(request.endpoint or "site.index", **args)
 
 
 def here() -> str:
@@ -90,7 +90,7 @@ def here() -> str:
 
 def init_app(app: Flask) -> None:
     # Flask-Babel's template _() finds the catalogue anew on every call; take the request's once instead.
-    app.jinja_env.install_gettext_callables(
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # jinja2.ext.i18n adds it
         gettext=lambda s: _request_i18n()[2].ugettext(s),
         ngettext=lambda s, p, n: _request_i18n()[2].ungettext(s, p, n),
         pgettext=lambda c, s: _request_i18n()[2].upgettext(c, s),

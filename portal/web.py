@@ -43,6 +43,16 @@ def safe_next(target: str | None, default: str) -> str:
     return default if parts.scheme or parts.netloc else target
 
 
+def htmx_request() -> bool:
+    """Whether htmx sent this request (htmx-flask's ``request.htmx``, which the type checker cannot see)."""
+    return bool(request.htmx)  # type: ignore[attr-defined]
+
+
+def htmx_history_restore() -> bool:
+    """htmx asks for a whole page to restore its history (Back after a pushed URL)."""
+    return htmx_request() and bool(request.htmx.history_restore_request)  # type: ignore[attr-defined]
+
+
 def htmx_aware(view: Callable) -> Callable:
     """Mark a view whose answer depends on HX-Request, so caches keep the two apart."""
 

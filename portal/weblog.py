@@ -60,6 +60,7 @@ class RedactingLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         for key in ("r", "U", "f", "q"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact(atoms[key])
+            value = atoms.get(key)
+            if isinstance(value, str):
+                atoms[key] = redact(value)
         return atoms

@@ -43,15 +43,15 @@ PHONE_UA = (
     "XWEB/1260117 MMWEBSDK/20240801 MMWEBID/1234 MicroMessenger/8.0.50.2701(0x28003237) "
     "WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64"
 )
-PHONE = dict(
-    viewport={"width": 390, "height": 844},
-    device_scale_factor=2,
-    is_mobile=True,
-    has_touch=True,
-    user_agent=PHONE_UA,
-    locale="zh-CN",
-    timezone_id="Asia/Shanghai",
-)
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": PHONE_UA,
+    "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",
+}
 DEMO_STATE = "cohort starting in 2 days"  # 陈静: current step 入职准备, a cohort, the full checklist
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

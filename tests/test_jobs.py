@@ -191,8 +191,8 @@ def test_run_scan_reports_each_rule_even_a_failed_one(app, site, now, monkeypatc
     rules = (scan_module.Rule("broken", "Broken", "Broken", broken, str),) + scan_module.RULES
     monkeypatch.setattr(scan_module, "RULES", rules)
     for dry_run in (True, False):
-        calls = []
-        scan_module.run_scan(now, dry_run=dry_run, progress=lambda *args: calls.append(args))
+        calls: list[tuple] = []
+        scan_module.run_scan(now, dry_run=dry_run, progress=lambda *args, seen=calls: seen.append(args))
         db.session.rollback()
         assert calls == [(done, len(rules), rule.name) for done, rule in enumerate(rules, start=1)]
 

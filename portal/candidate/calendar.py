@@ -15,7 +15,7 @@ from portal.templating import localized
 
 def cohort_calendar(cohort_id: int, now: datetime) -> bytes:
     """One event per curriculum session, or one all-day event spanning the cohort when it has none."""
-    cohort = db.session.get(Cohort, cohort_id)
+    cohort = db.session.get_one(Cohort, cohort_id)
     sessions = db.session.scalars(
         sa.select(CohortSession).where(CohortSession.cohort_id == cohort_id).order_by(CohortSession.starts_at)
     ).all()

@@ -6,8 +6,9 @@ working CANDIDATE_COOKIE_DAYS after the last visit that renewed it, and always w
 
 from datetime import UTC, datetime, timedelta
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
+from werkzeug.wrappers import Response
 
 # A visit renews a cookie older than this; younger ones are left alone (no Set-Cookie on every page).
 RENEW_AFTER = timedelta(days=1)

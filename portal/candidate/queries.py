@@ -25,19 +25,16 @@ from portal.models import (
     Story,
     User,
 )
+from portal.models.base import table_of
 
 HOME_STORY_COUNT = 3
 # How long shared content may be stale in one process after an admin edits it.
 SHARED_CONTENT_SECONDS = 10
 
-link, candidate, cohort, owner = (
-    PortalLink.__table__,
-    Candidate.__table__,
-    Cohort.__table__,
-    User.__table__.alias("owner"),
-)
-stage, stage_event, session_table = Stage.__table__, StageEvent.__table__, CohortSession.__table__
-item, completion, story = ChecklistItem.__table__, ChecklistCompletion.__table__, Story.__table__
+link, candidate, cohort = table_of(PortalLink), table_of(Candidate), table_of(Cohort)
+owner = table_of(User).alias("owner")
+stage, stage_event, session_table = table_of(Stage), table_of(StageEvent), table_of(CohortSession)
+item, completion, story = table_of(ChecklistItem), table_of(ChecklistCompletion), table_of(Story)
 
 _session_query = (
     sa.select(
@@ -113,8 +110,8 @@ def shared_content() -> SharedContent:
     return current_app.extensions.setdefault("keepwarm_shared_content", SharedContent())
 
 
-def _rows(query, **params) -> list:
-    return db.session.connection().execute(query, params).all()
+def _rows(query, **params) -> list[sa.Row]:
+    return list(db.session.connection().execute(query, params).all())
 
 
 def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
@@ -139,7 +136,8 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
                 ),
             ),
         )
-    reached, done = {}, set()
+    reached: dict[int, datetime] = {}
+    done: set[int] = set()
     for row in sorted(_rows(_progress_query, candidate_id=candidate_id), key=lambda r: r.at):
         if row.kind == "stage":
             reached.setdefault(row.ref, row.at)

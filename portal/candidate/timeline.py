@@ -2,13 +2,16 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from portal.models.pipeline import Side
 
 TRAINING_START_KEY = "training_start"
 
 
 @dataclass
 class Node:
-    stage: object
+    stage: Any  # a stage row
     state: str  # "done", "current" or "upcoming"
     reached_at: datetime | None = None
     expected_on: date | None = None
@@ -17,7 +20,7 @@ class Node:
     @property
     def ours(self) -> bool:
         """The company, not the candidate, has to act at this stage."""
-        return self.stage.side == "company"
+        return self.stage.side == Side.COMPANY
 
 
 def build_timeline(

@@ -23,7 +23,7 @@ from portal.services.checklist import item_applies, set_item_done
 from portal.services.engagement import record_event, record_view, relax_durability
 from portal.services.links import find_active_link
 from portal.throttle import count_failure
-from portal.web import device_class, htmx_aware, page_arg
+from portal.web import device_class, htmx_aware, htmx_request, page_arg
 
 STORIES_PER_PAGE = 10
 
@@ -137,7 +137,7 @@ def checklist_toggle(item_id: int):
             now=now,
         )
     db.session.commit()
-    if not request.htmx:
+    if not htmx_request():
         return redirect(url_for("candidate.page") + f"#item-{item_id}", 303)
     item = db.session.execute(checklist_query(candidate.candidate_id, candidate.cohort_id, item_id)).one()
     return render_template("candidate/_checklist_item.html", item=item)

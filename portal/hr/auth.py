@@ -91,7 +91,7 @@ def login():
         error = _("Please enter your email and password.") if request.method == "POST" and form.errors else None
         return render_template("hr/login.html", form=form, error=error)
     config, address = current_app.config, request.remote_addr or ""
-    account = form.email.data.strip().lower()
+    account, password = (form.email.data or "").strip().lower(), form.password.data or ""
     if is_exhausted(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address) or is_exhausted(
         config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address
     ):
@@ -101,7 +101,7 @@ def login():
         error = _("Too many attempts for this account. Please try again in %(seconds)s seconds.", seconds=wait)
         return render_template("hr/login.html", form=form, error=error), 429
     user = find_user_by_email(account)
-    if user is not None and user.active and user.check_password(form.password.data):
+    if user is not None and user.active and user.check_password(password):
         _account_delay().succeeded(account)
         session.clear()  # a fresh session on login (no fixation)
         login_user(user)
@@ -111,7 +111,7 @@ def login():
         db.session.commit()
         return redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303)
     if user is None:
-        _dummy_user().check_password(form.password.data)
+        _dummy_user().check_password(password)
     count_failure(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address)
     count_failure(config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address)
     _account_delay().failed(account)

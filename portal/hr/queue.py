@@ -14,7 +14,7 @@ from portal.services.flags import FlagActionError, claim_flag, require_open, res
 from portal.services.scan import RULES, RULES_BY_NAME
 from portal.services.stages import StageError, advance_to_next_stage
 from portal.services.worktime import start_of_working_day
-from portal.web import htmx_aware, id_arg, page_arg, safe_next
+from portal.web import htmx_aware, htmx_history_restore, htmx_request, id_arg, page_arg, safe_next
 
 FLAGS_PER_PAGE = 25
 
@@ -41,7 +41,7 @@ def queue():
     )
     context = {"pagination": pagination, "filters": filters, "now": now}
     # Back/Forward after a filter asks htmx to restore the page: that needs all of it, not the list.
-    if request.htmx and not request.htmx.history_restore_request:
+    if htmx_request() and not htmx_history_restore():
         return render_template("hr/_queue_list.html", **context)
     cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc())).all()
     owners = db.session.execute(sa.select(User.id, User.name).where(User.active).order_by(User.name)).all()
@@ -66,7 +66,7 @@ def _flag_or_404(flag_id: int) -> Flag:
 
 def _answer(flag: Flag, error: str | None = None, snooze_form=None, resolve_form=None, status: int = 200):
     """The row again for htmx (with any error and what was typed); otherwise back to the queue."""
-    if request.htmx:
+    if htmx_request():
         response = current_app.make_response(
             (
                 render_template(
@@ -125,7 +125,7 @@ def claim(flag_id: int):
 def snooze(flag_id: int):
     flag = _flag_or_404(flag_id)
     form = SnoozeForm()
-    if not form.validate():
+    if not form.validate() or form.until.data is None:
         return _answer(flag, "; ".join(form.until.errors) or None, snooze_form=form, status=422)
     # A date means "from the start of that working day" in the organisation's zone.
     until = start_of_working_day(form.until.data)

@@ -62,6 +62,6 @@ def queue_health(now: datetime) -> QueueHealth:
         age = (now - datetime.fromisoformat(summary["at"])).total_seconds()
         if age > 3 * current_app.config["SCAN_INTERVAL_SECONDS"]:
             health.problems.append(f"scan: last ran {int(age)} s ago")
-        for rule, error in summary["failed"].items():
-            health.problems.append(f"scan: rule {rule} failed: {error[:120]}")
+        for rule, reason in summary["failed"].items():
+            health.problems.append(f"scan: rule {rule} failed: {reason[:120]}")
     return health

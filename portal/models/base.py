@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, registry
@@ -33,6 +34,16 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def table_of(model: Any) -> sa.Table:
+    """A model's Core table, typed as one (hot paths and set-based statements work on tables)."""
+    return cast(sa.Table, model.__table__)
+
+
+def rows_affected(result: sa.Result) -> int:
+    """How many rows an UPDATE, DELETE or INSERT … SELECT changed."""
+    return cast(sa.CursorResult, result).rowcount
 
 
 def one_of(column: str, vocabulary: type[StrEnum] | tuple[str, ...]) -> sa.CheckConstraint:

@@ -108,8 +108,11 @@ class Candidate(Base):
     )
 
     @property
-    def tier(self) -> str:
-        """The tier HR act on: their override when set, else the one derived from open flags (models.flags)."""
+    def tier(self) -> str | None:
+        """The tier HR act on: their override when set, else the one derived from open flags (models.flags).
+
+        None when the query did not ask for the derived tier (models.flags.with_derived_tier).
+        """
         return self.risk_tier_override or self.risk_tier
 
 

@@ -6,16 +6,17 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Candidate, EngagementEvent, PortalLink
+from portal.models.base import table_of
 from portal.models.engagement import Device, EventKind
 
 # Core on the tables: this runs on every page view, and the ORM layer would double its cost.
-_insert_event = sa.insert(EngagementEvent.__table__)
+_insert_event = sa.insert(table_of(EngagementEvent))
 _touch_candidate = (
-    sa.update(Candidate.__table__)
-    .where(Candidate.__table__.c.id == sa.bindparam("candidate_id"))
+    sa.update(table_of(Candidate))
+    .where(table_of(Candidate).c.id == sa.bindparam("candidate_id"))
     .values(last_seen_at=sa.bindparam("now"))
 )
-_link = PortalLink.__table__
+_link = table_of(PortalLink)
 _mark_link_opened = (
     sa.update(_link)
     .where(_link.c.id == sa.bindparam("link_id"), _link.c.first_opened_at.is_(None))

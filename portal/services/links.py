@@ -9,6 +9,7 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import Candidate, Cohort, PortalLink
+from portal.models.base import rows_affected
 from portal.services.audit import record_audit
 
 TOKEN_BYTES = 32  # 256 bits (R1)
@@ -38,7 +39,7 @@ def link_expiry(issued_at: datetime, start_date: date | None, left_at: datetime 
 def _candidate_start_date(candidate: Candidate) -> date | None:
     if candidate.cohort_id is None:
         return None
-    return db.session.get(Cohort, candidate.cohort_id).starts_on
+    return db.session.get_one(Cohort, candidate.cohort_id).starts_on
 
 
 def issue_link(
@@ -90,7 +91,7 @@ def revoke_links(candidate_id: int, *, now: datetime) -> int:
         .values(revoked_at=now)
     )
     _remember_newest_link(candidate_id)
-    return result.rowcount
+    return rows_affected(result)
 
 
 def refresh_link_expiry(candidate: Candidate) -> None:

@@ -7,9 +7,10 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import EngagementEvent
+from portal.models.base import rows_affected
 
 
 def purge_engagement(now: datetime) -> int:
     """Delete engagement events older than the retention period; returns how many."""
     cutoff = now - timedelta(days=current_app.config["ENGAGEMENT_RETENTION_DAYS"])
-    return db.session.execute(sa.delete(EngagementEvent).where(EngagementEvent.occurred_at < cutoff)).rowcount
+    return rows_affected(db.session.execute(sa.delete(EngagementEvent).where(EngagementEvent.occurred_at < cutoff)))

@@ -24,15 +24,15 @@ from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
 from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
-from portal.models.base import UTCDateTime
+from portal.models.base import UTCDateTime, rows_affected, table_of
 from portal.models.candidates import Status
 from portal.models.flags import Outcome, Severity
 from portal.models.pipeline import Side
 
 log = logging.getLogger(__name__)
 
-candidate, stage, cohort, flag = Candidate.__table__, Stage.__table__, Cohort.__table__, Flag.__table__
-session_table = CohortSession.__table__
+candidate, stage, cohort, flag = table_of(Candidate), table_of(Stage), table_of(Cohort), table_of(Flag)
+session_table = table_of(CohortSession)
 
 TRAINING_NOTICE_KEY = "training_notice"
 
@@ -292,8 +292,7 @@ def _closing_filter(rule: Rule):
 
 def _insert_flags(rule: Rule, now: datetime) -> int:
     """Raise a flag for every row of ``scan_raise``."""
-    dialect = db.session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     at_now = sa.literal(now, type_=Flag.raised_at.type)
     source = sa.select(
         to_raise.c.candidate_id,
@@ -313,7 +312,7 @@ def _insert_flags(rule: Rule, now: datetime) -> int:
         .on_conflict_do_nothing(index_elements=["rule", "candidate_id"], index_where=flag.c.resolved_at.is_(None))
     )
     # psycopg 3 forgets an INSERT's rowcount once the cursor closes (sqlalchemy#10696): keep it.
-    return db.session.execute(statement.execution_options(preserve_rowcount=True)).rowcount
+    return rows_affected(db.session.execute(statement.execution_options(preserve_rowcount=True)))
 
 
 def _collect_matches(rule: Rule, now: datetime, config: dict) -> None:
@@ -333,7 +332,10 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult
     _collect_matches(rule, now, config)
     escalation, closing = _escalation_filter(rule), _closing_filter(rule)
     if dry_run:
-        count = lambda query: db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))  # noqa: E731
+
+        def count(query: sa.Select) -> int:
+            return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+
         result = RuleResult(
             raised=count(_raisable(rule)),
             escalated=count(sa.select(flag.c.id).where(escalation)),
@@ -341,12 +343,12 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult
         )
     else:
         # Close and escalate before raising, so that a flag raised now is not touched again in this scan.
-        closed = db.session.execute(
-            sa.update(flag).where(closing).values(resolved_at=now, outcome=Outcome.CLEARED)
-        ).rowcount
-        escalated = db.session.execute(
-            sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now)
-        ).rowcount
+        closed = rows_affected(
+            db.session.execute(sa.update(flag).where(closing).values(resolved_at=now, outcome=Outcome.CLEARED))
+        )
+        escalated = rows_affected(
+            db.session.execute(sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now))
+        )
         db.session.execute(
             sa.insert(to_raise).from_select(["candidate_id", "severity", "evidence_at"], _raisable(rule))
         )
