@@ -58,63 +58,81 @@ def secret_key_bits(key: str) -> int:
     return len(key) * per_character
 
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None:
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+# Every setting read from the environment, with its default; a number's or a switch's default makes
+# its value read as one. Secrets and services have no default: production refuses to start without them.
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": None,
+    "DATABASE_URL": None,
+    "REDIS_URL": None,
+    # Where candidates' links point; a laptop's default (this PORT on 127.0.0.1) is filled in by load().
+    "PUBLIC_BASE_URL": "",
+    "PORT": "8000",
+    # An intranet without TLS: production then starts over plain http, and says so in its log.
+    "ALLOW_INSECURE_HTTP": False,
+    "TIMEZONE": "Asia/Shanghai",
+    # When the working day starts in TIMEZONE: "no answer" and snoozed flags come back then.
+    "WORKDAY_START": "09:00",
+    "ORGANISATION_NAME": "Keepwarm Demo Retail",
+    "HR_HOTLINE": "400-000-0000",
+    # How many reverse proxies sit in front of the app; their X-Forwarded-For entries are trusted.
+    "TRUSTED_PROXIES": 0,
+    # Off when a proxy in front already compresses.
+    "COMPRESS_RESPONSES": True,
+    "LINK_DAYS_AFTER_START": 30,
+    "LINK_DAYS_WITHOUT_START": 90,
+    # A candidate cookie not renewed by a visit for this long stops working (the link still does).
+    "CANDIDATE_COOKIE_DAYS": 14,
+    # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
+    "ENGAGEMENT_RETENTION_DAYS": 180,
+    "SCAN_INTERVAL_SECONDS": 300,
+    # How soon a job whose worker died is found and retried (worker.py).
+    "WORKER_MAINTENANCE_SECONDS": 60,
+    "WORKER_TTL_SECONDS": 75,
+    # Risk rules (portal/services/scan.py).
+    "RULE_LINK_NOT_OPENED_HOURS": 24,
+    "RULE_QUIET_WARNING_DAYS": 3,
+    "RULE_QUIET_URGENT_DAYS": 7,
+    "RULE_TRAINING_NOTICE_HOURS": 48,
+    # How far ahead HR may snooze a flag.
+    "SNOOZE_MAX_DAYS": 30,
+    # Failed look-ups only, per address (portal.throttle).
+    "FAILED_TOKEN_LIMIT": "20 per 10 minutes",
+    # Failed HR logins: per account and address, per address, and a growing delay per account (hr.auth).
+    "HR_LOGIN_LIMIT": "10 per 10 minutes",
+    "HR_LOGIN_ADDRESS_LIMIT": "30 per 10 minutes",
+    "HR_LOGIN_FREE_FAILURES": 5,
+    "HR_LOGIN_MAX_DELAY_SECONDS": 60,
+    "HR_IDLE_MINUTES": 30,
+    "HR_ABSOLUTE_HOURS": 10,
+    "MAIL_SERVER": "127.0.0.1",
+    "MAIL_PORT": 25,
+    "MAIL_DEFAULT_SENDER": "hr@keepwarm.invalid",
+}
+
+
+def _read(name: str, raw: str, default: Any) -> Any:
+    """One value from the environment, as the kind its default is; a clear error for one that is not."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    return raw
 
 
 def from_environment(env: os._Environ | dict) -> dict[str, Any]:
     """The settings ``os.environ`` (or ``env``) gives, with defaults for what it leaves out."""
-    return {
-        "KEEPWARM_ENV": "production" if env.get("KEEPWARM_ENV") == "production" else "development",
-        "SECRET_KEY": env.get("SECRET_KEY"),
-        "DATABASE_URL": env.get("DATABASE_URL"),
-        "REDIS_URL": env.get("REDIS_URL"),
-        # Where candidates' links point; a laptop's default is filled in by load().
-        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").rstrip("/"),
-        "PORT": env.get("PORT", "8000"),
-        # An intranet without TLS: production then starts over plain http, and says so in its log.
-        "ALLOW_INSECURE_HTTP": _bool(env.get("ALLOW_INSECURE_HTTP"), False),
-        "TIMEZONE": env.get("TIMEZONE", "Asia/Shanghai"),
-        # When the working day starts in TIMEZONE: "no answer" and snoozed flags come back then.
-        "WORKDAY_START": env.get("WORKDAY_START", "09:00"),
-        "ORGANISATION_NAME": env.get("ORGANISATION_NAME", "Keepwarm Demo Retail"),
-        "HR_HOTLINE": env.get("HR_HOTLINE", "400-000-0000"),
-        # How many reverse proxies sit in front of the app; their X-Forwarded-For entries are trusted.
-        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0")),
-        # Off when a proxy in front already compresses.
-        "COMPRESS_RESPONSES": _bool(env.get("COMPRESS_RESPONSES"), True),
-        "LINK_DAYS_AFTER_START": int(env.get("LINK_DAYS_AFTER_START", "30")),
-        "LINK_DAYS_WITHOUT_START": int(env.get("LINK_DAYS_WITHOUT_START", "90")),
-        # A candidate cookie not renewed by a visit for this long stops working (the link still does).
-        "CANDIDATE_COOKIE_DAYS": int(env.get("CANDIDATE_COOKIE_DAYS", "14")),
-        # Engagement events older than this are deleted (PIPL: no longer than the purpose needs).
-        "ENGAGEMENT_RETENTION_DAYS": int(env.get("ENGAGEMENT_RETENTION_DAYS", "180")),
-        "SCAN_INTERVAL_SECONDS": int(env.get("SCAN_INTERVAL_SECONDS", "300")),
-        # How soon a job whose worker died is found and retried (worker.py).
-        "WORKER_MAINTENANCE_SECONDS": int(env.get("WORKER_MAINTENANCE_SECONDS", "60")),
-        "WORKER_TTL_SECONDS": int(env.get("WORKER_TTL_SECONDS", "75")),
-        # Risk rules (portal/services/scan.py).
-        "RULE_LINK_NOT_OPENED_HOURS": int(env.get("RULE_LINK_NOT_OPENED_HOURS", "24")),
-        "RULE_QUIET_WARNING_DAYS": int(env.get("RULE_QUIET_WARNING_DAYS", "3")),
-        "RULE_QUIET_URGENT_DAYS": int(env.get("RULE_QUIET_URGENT_DAYS", "7")),
-        "RULE_TRAINING_NOTICE_HOURS": int(env.get("RULE_TRAINING_NOTICE_HOURS", "48")),
-        # How far ahead HR may snooze a flag.
-        "SNOOZE_MAX_DAYS": int(env.get("SNOOZE_MAX_DAYS", "30")),
-        # Failed look-ups only, per address (portal.throttle).
-        "FAILED_TOKEN_LIMIT": env.get("FAILED_TOKEN_LIMIT", "20 per 10 minutes"),
-        # Failed HR logins: per account and address, per address, and a growing delay per account (hr.auth).
-        "HR_LOGIN_LIMIT": env.get("HR_LOGIN_LIMIT", "10 per 10 minutes"),
-        "HR_LOGIN_ADDRESS_LIMIT": env.get("HR_LOGIN_ADDRESS_LIMIT", "30 per 10 minutes"),
-        "HR_LOGIN_FREE_FAILURES": int(env.get("HR_LOGIN_FREE_FAILURES", "5")),
-        "HR_LOGIN_MAX_DELAY_SECONDS": int(env.get("HR_LOGIN_MAX_DELAY_SECONDS", "60")),
-        "HR_IDLE_TIMEOUT": timedelta(minutes=int(env.get("HR_IDLE_MINUTES", "30"))),
-        "HR_ABSOLUTE_TIMEOUT": timedelta(hours=int(env.get("HR_ABSOLUTE_HOURS", "10"))),
-        "MAIL_SERVER": env.get("MAIL_SERVER", "127.0.0.1"),
-        "MAIL_PORT": int(env.get("MAIL_PORT", "25")),
-        "MAIL_DEFAULT_SENDER": env.get("MAIL_DEFAULT_SENDER", "hr@keepwarm.invalid"),
+    config = {
+        name: default if env.get(name) is None else _read(name, env[name], default)
+        for name, default in DEFAULTS.items()
     }
+    config["KEEPWARM_ENV"] = "production" if env.get("KEEPWARM_ENV") == "production" else "development"
+    config["PUBLIC_BASE_URL"] = config["PUBLIC_BASE_URL"].rstrip("/")
+    config["HR_IDLE_TIMEOUT"] = timedelta(minutes=config.pop("HR_IDLE_MINUTES"))
+    config["HR_ABSOLUTE_TIMEOUT"] = timedelta(hours=config.pop("HR_ABSOLUTE_HOURS"))
+    return config
 
 
 def derived_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -218,14 +218,40 @@ def _candidate(name, *, owner, stages_reached, now, cohort=None, last_seen_days=
     return candidate
 
 
-# The candidates whose links are printed, with the state each one shows.
-DEMO_STATES = (
-    ("demo-just-passed@example.com", "just passed"),
-    ("demo-background-check@example.com", "waiting for background check (overdue)"),
-    ("demo-training-notice@example.com", "training notice sent"),
-    ("demo-starting-soon@example.com", "cohort starting in 2 days"),
-    ("demo-quiet@example.com", "gone quiet for 8 days"),
-)
+# The candidates whose links are printed: email, the state the page shows, name, cohort, whether the demo
+# HR user owns them, days since their last visit (None: never), and the stages reached (key, days ago).
+DEMO_CANDIDATES = (
+    ("demo-just-passed@example.com", "just passed", "王小明", None, True, None, [("passed", 1 / 24)]),
+    ("demo-background-check@example.com", "waiting for background check (overdue)", "李娜", None, True, 1,
+     [("passed", 9), ("background_check", 8)]),
+    ("demo-training-notice@example.com", "training notice sent", "张伟", "later", True, 2,
+     [("passed", 12), ("background_check", 11), ("training_notice", 1)]),
+    ("demo-starting-soon@example.com", "cohort starting in 2 days", "陈静", "soon", True, 0.5,
+     [("passed", 20), ("background_check", 18), ("training_notice", 12), ("onboarding_prep", 6)]),
+    ("demo-quiet@example.com", "gone quiet for 8 days", "刘洋", "later", False, 8,
+     [("passed", 15), ("background_check", 14), ("training_notice", 10)]),
+)  # fmt: skip
+DEMO_STATES = tuple((email, state) for email, state, *_ in DEMO_CANDIDATES)
+STAGE_FIELDS = ("key", "label_zh", "label_en", "side", "expected_days", "description_zh", "description_en")
+STORY_FIELDS = ("title_zh", "title_en", "summary_zh", "summary_en", "body_zh", "body_en")
+
+
+def add_stages() -> dict[str, Stage]:
+    """The demo pipeline, by stage key (the tests build on it too)."""
+    stages = {
+        row[0]: Stage(position=position, **dict(zip(STAGE_FIELDS, row, strict=True)))
+        for position, row in enumerate(STAGES)
+    }
+    db.session.add_all(stages.values())
+    return stages
+
+
+def add_checklist() -> None:
+    """The checklist every candidate sees."""
+    db.session.add_all(
+        ChecklistItem(position=position, label_zh=label_zh, label_en=label_en)
+        for position, (label_zh, label_en) in enumerate(CHECKLIST)
+    )
 
 
 def seed(now: datetime) -> None:
@@ -235,33 +261,12 @@ def seed(now: datetime) -> None:
         for email, password, name, role, phone in DEMO_USERS
     ]
     hr = users[0]
-    stages = {}
-    for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES):
-        stages[key] = Stage(
-            key=key,
-            position=position,
-            label_zh=label_zh,
-            label_en=label_en,
-            side=side,
-            expected_days=days,
-            description_zh=desc_zh,
-            description_en=desc_en,
-        )
-        db.session.add(stages[key])
-    for index, (title_zh, title_en, summary_zh, summary_en, body_zh, body_en) in enumerate(STORIES):
-        db.session.add(
-            Story(
-                title_zh=title_zh,
-                title_en=title_en,
-                summary_zh=summary_zh,
-                summary_en=summary_en,
-                body_zh=body_zh,
-                body_en=body_en,
-                published_at=now - timedelta(days=30 - index),
-            )
-        )
-    for position, (label_zh, label_en) in enumerate(CHECKLIST):
-        db.session.add(ChecklistItem(position=position, label_zh=label_zh, label_en=label_en))
+    stages = add_stages()
+    db.session.add_all(
+        Story(published_at=now - timedelta(days=30 - index), **dict(zip(STORY_FIELDS, row, strict=True)))
+        for index, row in enumerate(STORIES)
+    )
+    add_checklist()
     db.session.flush()
 
     today = now.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
@@ -279,6 +284,7 @@ def seed(now: datetime) -> None:
         "Shanghai Xuhui Training Centre",
         "上海市徐汇区漕溪北路 88 号 5 楼",
     )
+    cohorts: dict[str | None, Cohort | None] = {"soon": soon, "later": later, None: None}
     db.session.add(
         ChecklistItem(
             position=len(CHECKLIST),
@@ -294,66 +300,30 @@ def seed(now: datetime) -> None:
         "source_channel": "门店招聘会",
         "phone": "+86 139 0000 0000",
     }
-    s = stages
-    _candidate("王小明", email=DEMO_STATES[0][0], owner=hr, now=now, stages_reached=[(s["passed"], 1 / 24)], **common)
-    _candidate(
-        "李娜",
-        email=DEMO_STATES[1][0],
-        owner=hr,
-        now=now,
-        last_seen_days=1,
-        stages_reached=[(s["passed"], 9), (s["background_check"], 8)],
-        **common,
-    )
-    _candidate(
-        "张伟",
-        email=DEMO_STATES[2][0],
-        owner=hr,
-        now=now,
-        cohort=later,
-        last_seen_days=2,
-        stages_reached=[(s["passed"], 12), (s["background_check"], 11), (s["training_notice"], 1)],
-        **common,
-    )
-    _candidate(
-        "陈静",
-        email=DEMO_STATES[3][0],
-        owner=hr,
-        now=now,
-        cohort=soon,
-        last_seen_days=0.5,
-        locale=None,
-        stages_reached=[
-            (s["passed"], 20),
-            (s["background_check"], 18),
-            (s["training_notice"], 12),
-            (s["onboarding_prep"], 6),
-        ],
-        **common,
-    )
-    _candidate(
-        "刘洋",
-        email=DEMO_STATES[4][0],
-        owner=None,
-        now=now,
-        cohort=later,
-        last_seen_days=8,
-        stages_reached=[(s["passed"], 15), (s["background_check"], 14), (s["training_notice"], 10)],
-        **common,
-    )
+    for email, _state, name, cohort, owned, last_seen_days, reached in DEMO_CANDIDATES:
+        _candidate(
+            name,
+            email=email,
+            owner=hr if owned else None,
+            now=now,
+            cohort=cohorts[cohort],
+            last_seen_days=last_seen_days,
+            stages_reached=[(stages[k], days) for k, days in reached],
+            **common,
+        )
 
     # Enough colleagues around them that the back-office lists need their pages.
     surnames = "赵钱孙周吴郑冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
     for index, surname in enumerate(surnames):
         stage_keys = [key for key, *_ in STAGES][: 1 + index % 4]
-        reached = [(s[key], 20 - step * 4 - index % 3) for step, key in enumerate(stage_keys)]
+        colleague_reached = [(stages[key], 20 - step * 4 - index % 3) for step, key in enumerate(stage_keys)]
         _candidate(
             f"{surname}{'婷强芳磊静军'[index % 6]}",
             owner=hr if index % 3 else None,
             now=now,
-            cohort=(soon, later, None)[index % 3],
+            cohort=cohorts[("soon", "later", None)[index % 3]],
             last_seen_days=index % 9,
-            stages_reached=reached,
+            stages_reached=colleague_reached,
             **{**common, "site": ("上海 · 浦东店", "上海 · 徐汇店", "苏州 · 园区店")[index % 3]},
         )
 

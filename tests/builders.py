@@ -4,9 +4,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from portal.demo import CHECKLIST, STAGES
+from portal.demo import add_checklist, add_stages
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, Cohort, CohortSession, Flag, Stage, Story, User, utcnow
+from portal.models import Candidate, Cohort, CohortSession, Flag, Story, User, utcnow
 from portal.services.links import issue_link
 from portal.services.stages import advance_stage
 
@@ -15,23 +15,9 @@ PASSWORD = "correct horse battery staple"
 
 def gen_site(stories: int = 3) -> dict:
     """The demo pipeline, ``stories`` published stories and the demo checklist; returns stages by key."""
-    stages = {}
-    for position, (key, label_zh, label_en, side, days, desc_zh, desc_en) in enumerate(STAGES):
-        stages[key] = Stage(
-            key=key,
-            position=position,
-            label_zh=label_zh,
-            label_en=label_en,
-            side=side,
-            expected_days=days,
-            description_zh=desc_zh,
-            description_en=desc_en,
-        )
-        db.session.add(stages[key])
+    stages = add_stages()
+    add_checklist()
     gen_stories(stories)
-    for position, (label_zh, label_en) in enumerate(CHECKLIST):
-        db.session.add(ChecklistItem(position=position, label_zh=label_zh, label_en=label_en))
-    db.session.commit()
     return stages
 
 

@@ -104,3 +104,9 @@ def test_development_secret_key_is_generated_once_and_shared(tmp_path):
     first = instance_secret_key(str(tmp_path))
     assert len(first) >= 40
     assert instance_secret_key(str(tmp_path)) == first
+
+
+def test_a_setting_that_is_not_a_number_gets_a_clear_message(monkeypatch):
+    monkeypatch.setenv("SNOOZE_MAX_DAYS", "thirty")
+    with pytest.raises(ConfigError, match="SNOOZE_MAX_DAYS must be a whole number, not 'thirty'"):
+        create_app({"SECRET_KEY": "k" * 40})

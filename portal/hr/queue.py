@@ -1,5 +1,7 @@
 """The HR follow-up queue: list, claim, snooze, resolve, next stage. htmx swaps one row; without JS, 303 back."""
 
+from functools import wraps
+
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -111,19 +113,26 @@ def _act(flag: Flag, action, *, refused_status: int = 409, **forms):
     return _answer(flag)
 
 
-@bp.post("/flags/<int:flag_id>/claim")
-@login_required
-@htmx_aware
-def claim(flag_id: int):
-    flag = _flag_or_404(flag_id)
+def flag_action(name: str):
+    """A POST from a queue row on one flag: logged in, htmx-aware, the flag loaded (404 unless the user may see it)."""
+
+    def register(view):
+        @wraps(view)
+        def with_flag(flag_id: int):
+            return view(_flag_or_404(flag_id))
+
+        return bp.post(f"/flags/<int:flag_id>/{name}")(login_required(htmx_aware(with_flag)))
+
+    return register
+
+
+@flag_action("claim")
+def claim(flag: Flag):
     return _act(flag, lambda: claim_flag(flag, current_user, now=utcnow()))
 
 
-@bp.post("/flags/<int:flag_id>/snooze")
-@login_required
-@htmx_aware
-def snooze(flag_id: int):
-    flag = _flag_or_404(flag_id)
+@flag_action("snooze")
+def snooze(flag: Flag):
     form = SnoozeForm()
     if not form.validate() or form.until.data is None:
         return _answer(flag, "; ".join(form.until.errors) or None, snooze_form=form, status=422)
@@ -134,11 +143,8 @@ def snooze(flag_id: int):
     )
 
 
-@bp.post("/flags/<int:flag_id>/resolve")
-@login_required
-@htmx_aware
-def resolve(flag_id: int):
-    flag = _flag_or_404(flag_id)
+@flag_action("resolve")
+def resolve(flag: Flag):
     form = ResolveForm()
     if not form.validate():
         errors = [e for field in (form.outcome, form.note) for e in field.errors]
@@ -150,11 +156,8 @@ def resolve(flag_id: int):
     )
 
 
-@bp.post("/flags/<int:flag_id>/next-stage")
-@login_required
-@htmx_aware
-def next_stage(flag_id: int):
-    flag = _flag_or_404(flag_id)
+@flag_action("next-stage")
+def next_stage(flag: Flag):
     seen_stage_id = id_arg("from_stage", request.form)
 
     def advance() -> None:

@@ -46,6 +46,14 @@ def rows_affected(result: sa.Result) -> int:
     return cast(sa.CursorResult, result).rowcount
 
 
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> sa.Index:
+    """An index of the rows meeting ``where`` only, on SQLite and PostgreSQL alike.
+
+    A query uses it only when its own WHERE repeats the condition.
+    """
+    return sa.Index(name, *columns, unique=unique, sqlite_where=sa.text(where), postgresql_where=sa.text(where))
+
+
 def one_of(column: str, vocabulary: type[StrEnum] | tuple[str, ...]) -> sa.CheckConstraint:
     """A CHECK that ``column`` holds one of a vocabulary's values (NULL passes, as SQL has it)."""
     return sa.CheckConstraint(sa.column(column).in_([str(value) for value in vocabulary]), name=column)

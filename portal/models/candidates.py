@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from portal.i18n import LOCALES
-from portal.models.base import Base, one_of, utcnow
+from portal.models.base import Base, one_of, partial_index, utcnow
 
 
 class Status(StrEnum):
@@ -34,14 +34,14 @@ class Channel(StrEnum):
     SMS = "sms"
 
 
-# Partial-index conditions; a query uses such an index only when its WHERE repeats the condition.
-LINK_UNOPENED = "last_seen_at IS NULL OR last_seen_at < link_issued_at"
-STAGE_UNSEEN = "last_seen_at IS NULL OR last_seen_at < stage_reached_at"
-
-
 class Candidate(Base):
+    """Someone hired and not yet started: the person the page, the flags and HR's work are about."""
+
     __tablename__ = "candidate"
     __table_args__ = (
+        one_of("status", Status),
+        one_of("risk_tier_override", Tier),
+        one_of("locale", LOCALES),
         sa.Index("ix_candidate_status_last_seen", "status", "last_seen_at"),
         sa.Index("ix_candidate_owner_id", "owner_id"),
         sa.Index("ix_candidate_cohort_id", "cohort_id"),
@@ -49,21 +49,16 @@ class Candidate(Base):
         sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
         # Small partial indexes of candidates who have not visited since their newest link, or since their
         # current stage: the scan reads them instead of every candidate (services.scan spells the same SQL).
-        sa.Index(
+        partial_index(
             "ix_candidate_link_unopened",
             "link_issued_at",
-            sqlite_where=sa.text(LINK_UNOPENED),
-            postgresql_where=sa.text(LINK_UNOPENED),
+            where="last_seen_at IS NULL OR last_seen_at < link_issued_at",
         ),
-        sa.Index(
+        partial_index(
             "ix_candidate_stage_unseen",
             "current_stage_id",
-            sqlite_where=sa.text(STAGE_UNSEEN),
-            postgresql_where=sa.text(STAGE_UNSEEN),
+            where="last_seen_at IS NULL OR last_seen_at < stage_reached_at",
         ),
-        one_of("status", Status),
-        one_of("risk_tier_override", Tier),
-        one_of("locale", LOCALES),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

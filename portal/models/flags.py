@@ -6,7 +6,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, with_expression
 
-from portal.models.base import Base, one_of, utcnow
+from portal.models.base import Base, one_of, partial_index, utcnow
 from portal.models.candidates import Candidate, Tier
 
 
@@ -35,14 +35,7 @@ class Flag(Base):
     __table_args__ = (
         # At most one open flag per candidate and rule, however often or concurrently the scan runs.
         # Rule first: the scan also reads "the open flags of one rule" from it.
-        sa.Index(
-            "uq_flag_open_candidate_rule",
-            "rule",
-            "candidate_id",
-            unique=True,
-            sqlite_where=sa.text("resolved_at IS NULL"),
-            postgresql_where=sa.text("resolved_at IS NULL"),
-        ),
+        partial_index("uq_flag_open_candidate_rule", "rule", "candidate_id", where="resolved_at IS NULL", unique=True),
         sa.Index("ix_flag_open_severity_raised", "resolved_at", "severity", "raised_at"),
         # The scan asks "did HR already resolve this rule for this candidate, and when?"
         sa.Index("ix_flag_candidate_rule_resolved", "candidate_id", "rule", "resolved_at"),

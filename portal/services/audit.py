@@ -55,3 +55,8 @@ def record_audit(
         )
     )
     db.session.flush()
+
+
+def record_on_candidate(action: str, candidate_id: int, *, actor_user_id: int | None, detail: str) -> None:
+    """One line of a candidate's history: what staff (or the command line) did about them."""
+    record_audit(action, actor_user_id=actor_user_id, object_type="candidate", object_id=candidate_id, detail=detail)

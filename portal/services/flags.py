@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from portal.extensions import db
 from portal.models import Flag, User
 from portal.models.flags import HR_OUTCOMES, Outcome
-from portal.services.audit import record_audit
+from portal.services.audit import record_on_candidate
 from portal.services.worktime import next_morning
 
 
@@ -17,13 +17,8 @@ class FlagActionError(ValueError):
 
 
 def _audit(action: str, flag: Flag, user: User, detail: str = "") -> None:
-    record_audit(
-        action,
-        actor_user_id=user.id,
-        object_type="candidate",
-        object_id=flag.candidate_id,
-        detail=f"flag {flag.id} ({flag.rule}){': ' + detail if detail else ''}",
-    )
+    about = f"flag {flag.id} ({flag.rule})" + (f": {detail}" if detail else "")
+    record_on_candidate(action, flag.candidate_id, actor_user_id=user.id, detail=about)
 
 
 def require_open(flag: Flag) -> None:

@@ -10,7 +10,7 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import Candidate, Cohort, PortalLink
 from portal.models.base import rows_affected
-from portal.services.audit import record_audit
+from portal.services.audit import record_on_candidate
 
 TOKEN_BYTES = 32  # 256 bits (R1)
 
@@ -60,13 +60,8 @@ def issue_link(
     db.session.add(link)
     db.session.flush()
     _remember_newest_link(candidate.id)
-    record_audit(
-        "link.issue",
-        actor_user_id=issued_by_id,
-        object_type="candidate",
-        object_id=candidate.id,
-        detail=f"link {link.id} by {channel}" + (", earlier links revoked" if revoke_others else ""),
-    )
+    detail = f"link {link.id} by {channel}" + (", earlier links revoked" if revoke_others else "")
+    record_on_candidate("link.issue", candidate.id, actor_user_id=issued_by_id, detail=detail)
     return link, token
 
 

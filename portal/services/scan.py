@@ -232,23 +232,20 @@ class ScanResult:
 # the ones to raise. Holding one rule's rows only, their size is their row count, which is what the
 # planner needs (no ANALYZE); and deciding what to raise before inserting keeps the flag table still
 # while it is probed (PostgreSQL, believing it empty, once re-read it per row as it grew: 10 s).
-matched = sa.Table(
-    "scan_match",
-    sa.MetaData(),
-    sa.Column("candidate_id", sa.Integer, primary_key=True),
-    sa.Column("severity", sa.String(10), nullable=False),
-    sa.Column("evidence_at", UTCDateTime()),
-    sa.Column("episode_start", UTCDateTime()),
-    prefixes=["TEMPORARY"],
-)
-to_raise = sa.Table(
-    "scan_raise",
-    sa.MetaData(),
-    sa.Column("candidate_id", sa.Integer, primary_key=True),
-    sa.Column("severity", sa.String(10), nullable=False),
-    sa.Column("evidence_at", UTCDateTime()),
-    prefixes=["TEMPORARY"],
-)
+def _scratch_table(name: str, *extra: sa.Column) -> sa.Table:
+    return sa.Table(
+        name,
+        sa.MetaData(),
+        sa.Column("candidate_id", sa.Integer, primary_key=True),
+        sa.Column("severity", sa.String(10), nullable=False),
+        sa.Column("evidence_at", UTCDateTime()),
+        *extra,
+        prefixes=["TEMPORARY"],
+    )
+
+
+matched = _scratch_table("scan_match", sa.Column("episode_start", UTCDateTime()))
+to_raise = _scratch_table("scan_raise")
 SCRATCH_TABLES = (matched, to_raise)
 
 

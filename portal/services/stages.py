@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
 from portal.models import Candidate, Stage, StageEvent, User
-from portal.services.audit import record_audit
+from portal.services.audit import record_on_candidate
 
 
 class StageError(ValueError):
@@ -43,11 +43,5 @@ def advance_to_next_stage(candidate: Candidate, user: User, *, seen_stage_id: in
     if following is None:
         raise StageError(_l("The candidate is already at the last stage."))
     advance_stage(candidate, following, now=now, actor_id=user.id)
-    record_audit(
-        "stage.advance",
-        actor_user_id=user.id,
-        object_type="candidate",
-        object_id=candidate.id,
-        detail=f"to {following.key}",
-    )
+    record_on_candidate("stage.advance", candidate.id, actor_user_id=user.id, detail=f"to {following.key}")
     return following

@@ -5,7 +5,7 @@ from datetime import datetime
 from portal.extensions import db
 from portal.models import Candidate, User
 from portal.models.candidates import Tier
-from portal.services.audit import record_audit
+from portal.services.audit import record_on_candidate
 
 
 def override_tier(target: Candidate, tier: str | None, user: User, *, now: datetime) -> None:
@@ -15,11 +15,5 @@ def override_tier(target: Candidate, tier: str | None, user: User, *, now: datet
     target.risk_tier_override = tier
     target.risk_tier_override_by_id = user.id if tier else None
     target.risk_tier_override_at = now if tier else None
-    record_audit(
-        "tier.override",
-        actor_user_id=user.id,
-        object_type="candidate",
-        object_id=target.id,
-        detail=f"override {tier or 'cleared'}",
-    )
+    record_on_candidate("tier.override", target.id, actor_user_id=user.id, detail=f"override {tier or 'cleared'}")
     db.session.flush()
