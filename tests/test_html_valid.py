@@ -23,10 +23,9 @@ import sqlalchemy as sa
 from flask import render_template
 
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, Flag, Story, User, utcnow
-from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_site, gen_user, open_page
+from portal.models import Candidate, ChecklistItem, Story, User
+from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_site, gen_user, open_page
 
-NOW = utcnow()
 EN = {"Accept-Language": "en-US,en;q=0.9"}
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
 HX = {"HX-Request": "true"}
@@ -113,34 +112,19 @@ def _validate(command: list[str], pages: dict[str, str], folder: Path) -> dict[s
     return errors
 
 
-def _flag(candidate: Candidate, rule: str = "gone_quiet", severity: str = "warning", **fields) -> Flag:
-    flag = Flag(
-        candidate_id=candidate.id,
-        rule=rule,
-        severity=severity,
-        reason="test",
-        evidence_at=NOW - timedelta(days=4),
-        raised_at=NOW - timedelta(hours=1),
-        **fields,
-    )
-    db.session.add(flag)
-    db.session.commit()
-    return flag
-
-
-def _candidate_pages(app, pages: dict[str, str]) -> tuple[User, list[Candidate]]:
+def _candidate_pages(app, pages: dict[str, str], now) -> tuple[User, list[Candidate]]:
     stages = gen_site(stories=12)  # more than a page of stories: the pager shows
     hr = gen_user("hr", email="hr@example.com", name="Zhou", phone="+86 138 0000 1234")
     cohort = gen_cohort()
     reached = [
-        ("passed", NOW - timedelta(days=5)),
-        ("background_check", NOW - timedelta(days=3)),
-        ("training_notice", NOW - timedelta(days=1)),
+        ("passed", now - timedelta(days=5)),
+        ("background_check", now - timedelta(days=3)),
+        ("training_notice", now - timedelta(days=1)),
     ]
     rich = gen_candidate(
         stages, reached, owner=hr, cohort=cohort, phone="13800000000", position="Cashier", site="Pudong"
     )
-    fresh = gen_candidate(stages, [("passed", NOW)], name="Li Lei")  # no cohort, no owner: the hotline shows
+    fresh = gen_candidate(stages, [("passed", now)], name="Li Lei")  # no cohort, no owner: the hotline shows
 
     pages["index.html"] = _html(app.test_client().get("/", headers=ZH))
     pages["privacy-zh.html"] = _html(app.test_client().get("/privacy", headers=ZH))
@@ -170,11 +154,11 @@ def _candidate_pages(app, pages: dict[str, str]) -> tuple[User, list[Candidate]]
     return hr, [rich, fresh]
 
 
-def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate], monkeypatch) -> None:
+def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate], monkeypatch, now) -> None:
     monkeypatch.setattr("portal.hr.views.CANDIDATES_PER_PAGE", 1)  # the pager shows
-    flag = _flag(candidates[0])
-    _flag(candidates[1], severity="urgent")
-    _flag(candidates[0], rule="link_not_opened", snoozed_until=NOW + timedelta(days=1))
+    flag = gen_flag(candidates[0], now=now)
+    gen_flag(candidates[1], severity="urgent", now=now)
+    gen_flag(candidates[0], rule="link_not_opened", snoozed_until=now + timedelta(days=1), now=now)
 
     client = app.test_client()
     pages["hr-login.html"] = _html(client.get("/hr/login", headers=EN))
@@ -231,13 +215,13 @@ def _limit_and_csrf_pages(make_app, pages: dict[str, str]) -> None:
         )
 
 
-def test_every_page_passes_the_nu_html_checker(make_app, monkeypatch, tmp_path):
+def test_every_page_passes_the_nu_html_checker(make_app, monkeypatch, tmp_path, now):
     command = _checker()  # skip early, before building anything, when there is no checker
     pages: dict[str, str] = {}
     app = make_app()
     with app.app_context():
-        user, candidates = _candidate_pages(app, pages)
-        _hr_pages(app, pages, user, candidates, monkeypatch)
+        user, candidates = _candidate_pages(app, pages, now)
+        _hr_pages(app, pages, user, candidates, monkeypatch, now)
     _limit_and_csrf_pages(make_app, pages)
 
     errors = _validate(command, pages, tmp_path / "pages")

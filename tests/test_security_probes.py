@@ -125,7 +125,7 @@ def _cookie_issued(app, candidate_link_id: int, issued_at) -> str:
         return identity._serializer().dumps([candidate_link_id, int(issued_at.timestamp())])
 
 
-def test_a_copied_candidate_cookie_expires_on_its_own_and_visits_renew_it(app, site):
+def test_a_copied_candidate_cookie_expires_on_its_own_and_visits_renew_it(app, site, now):
     candidate = gen_candidate(site, [("passed", utcnow())])
     client = app.test_client()
     open_page(client, candidate)
@@ -138,7 +138,6 @@ def test_a_copied_candidate_cookie_expires_on_its_own_and_visits_renew_it(app, s
         visitor.set_cookie(name, _cookie_issued(app, link_id, issued_at))
         return visitor.get("/me")
 
-    now = utcnow()
     assert visit(now - max_age - timedelta(minutes=1)).status_code == 404  # stolen long ago: dead
     assert visit(now + timedelta(hours=1)).status_code == 404  # from the future: forged clock
     fresh = visit(now - timedelta(hours=1))
