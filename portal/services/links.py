@@ -89,17 +89,6 @@ def revoke_links(candidate_id: int, *, now: datetime) -> int:
     return rows_affected(result)
 
 
-def refresh_link_expiry(candidate: Candidate) -> None:
-    """Recompute active links' expiry after the candidate's start date or exit changed."""
-    links = db.session.scalars(
-        sa.select(PortalLink).where(PortalLink.candidate_id == candidate.id, PortalLink.revoked_at.is_(None))
-    )
-    start = _candidate_start_date(candidate)
-    for link in links:
-        link.expires_at = link_expiry(link.issued_at, start, candidate.left_at)
-    db.session.flush()
-
-
 def find_active_link(token: str, now: datetime) -> tuple[int, int, datetime] | None:
     """(link_id, candidate_id, expires_at) for a usable token; None for unknown, revoked and expired alike."""
     row = db.session.execute(

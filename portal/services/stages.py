@@ -14,11 +14,6 @@ class StageError(ValueError):
     """The stage cannot change; the message says why, and nothing changed."""
 
 
-def stage_by_key(key: str) -> Stage:
-    """Look a stage up by its stable key."""
-    return db.session.scalars(sa.select(Stage).filter_by(key=key)).one()
-
-
 def advance_stage(
     candidate: Candidate, stage: Stage, *, now: datetime, actor_id: int | None = None, note: str = ""
 ) -> StageEvent:
