@@ -10,6 +10,7 @@ from portal.models.candidates import Channel
 from portal.models.users import Role
 from portal.services.links import issue_link, public_link_url
 from portal.services.staff import StaffError, create_user
+from portal.web import MAX_ID
 
 
 @click.command("create-user")
@@ -32,13 +33,12 @@ def create_user_command(email: str, name: str, role: str, phone: str | None, pas
 @click.argument("candidate")
 def candidate_link(candidate: str) -> None:
     """Issue a new link for CANDIDATE (id or email); earlier links stop working."""
-    query = sa.select(Candidate)
-    query = (
-        query.where(Candidate.id == int(candidate))
-        if candidate.isdigit()
-        else query.where(sa.func.lower(Candidate.email) == candidate.strip().lower())
-    )
-    found = db.session.scalars(query).first()
+    if candidate.isdigit():
+        found = db.session.get(Candidate, int(candidate)) if int(candidate) <= MAX_ID else None
+    else:
+        found = db.session.scalars(
+            sa.select(Candidate).where(sa.func.lower(Candidate.email) == candidate.strip().lower())
+        ).first()
     if found is None:
         raise click.ClickException(f"No candidate {candidate!r}.")
     _link, token = issue_link(found, Channel.CLI, revoke_others=True, now=utcnow())

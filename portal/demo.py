@@ -13,13 +13,14 @@ from portal.models import (
     ChecklistItem,
     Cohort,
     CohortSession,
-    EngagementEvent,
     Stage,
     Story,
     User,
     utcnow,
 )
 from portal.models.candidates import Channel
+from portal.models.engagement import Device, EventKind
+from portal.services.engagement import record_event
 from portal.services.links import issue_link, public_link_url
 from portal.services.staff import create_user
 from portal.services.stages import advance_stage
@@ -205,16 +206,8 @@ def _candidate(name, *, owner, stages_reached, now, cohort=None, last_seen_days=
     if last_seen_days is not None:
         first_day = int(stages_reached[0][1])
         for days_ago in range(first_day, int(last_seen_days) - 1, -1):
-            db.session.add(
-                EngagementEvent(
-                    candidate_id=candidate.id,
-                    kind="view",
-                    target="page",
-                    occurred_at=now - timedelta(days=max(days_ago, last_seen_days)),
-                    device="mobile",
-                )
-            )
-        candidate.last_seen_at = now - timedelta(days=last_seen_days)
+            seen_at = now - timedelta(days=max(days_ago, last_seen_days))
+            record_event(candidate.id, EventKind.VIEW, target="page", device=Device.MOBILE, now=seen_at)
     return candidate
 
 

@@ -23,6 +23,6 @@ csrf = CSRFProtect()
 mail = Mail()
 compress = Compress()
 talisman = Talisman()
-htmx = Htmx()  # adds request.htmx; Vary and CSRF wiring are ours (portal.site.htmx_aware, base.html)
+htmx = Htmx()  # adds request.htmx; Vary and CSRF wiring are ours (portal.web.htmx_aware, the layouts)
 # The client address comes from ProxyFix (TRUSTED_PROXIES), never from a header anyone can send.
 limiter = Limiter(key_func=get_remote_address)

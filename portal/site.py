@@ -32,6 +32,11 @@ def healthz():
     except sa.exc.SQLAlchemyError as error:
         db.session.rollback()
         return _plain(f"down\ndatabase: {type(error).__name__}\n", 503)
+    try:
+        db.session.execute(sa.text("SELECT version_num FROM alembic_version"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()  # pages need tables: keep traffic away until `flask db upgrade` has run
+        return _plain("down\ndatabase: not migrated (run flask db upgrade)\n", 503)
     health = queue_health(utcnow())
     status = "degraded" if health.problems else "ok"
     return _plain("\n".join([status, *health.problems, *health.queues]) + "\n", 200)

@@ -8,6 +8,7 @@ from pathlib import Path
 from babel import dates as babel_dates
 from flask import Flask, current_app, g, request, url_for
 from flask_babel import get_locale, get_timezone, get_translations
+from markupsafe import Markup
 
 from portal.i18n import LOCALES
 from portal.models.cohorts import is_web_url
@@ -88,6 +89,20 @@ def here() -> str:
     return url_for("hr.candidates") if request.blueprint == "hr" else url_for("candidate.page")
 
 
+# What a fragment rendered once for many candidates must not reach: the request, the session, and what
+# is made from them (a CSRF token, the signed-in user) or secret (config). See render_shared.
+PER_VISITOR_GLOBALS = ("request", "session", "g", "config", "csrf_token", "current_user", "get_flashed_messages")
+
+
+def render_shared(template: str, **shared) -> Markup:
+    """Render a fragment that is cached and shown to many candidates, from ``shared`` data alone.
+
+    Its environment lacks every per-visitor global, so such a template cannot reach one visitor's
+    data: a careless {{ csrf_token() }} or {{ request… }} fails at once instead of leaking.
+    """
+    return Markup(current_app.extensions["keepwarm_shared_jinja"].get_template(template).render(**shared))
+
+
 def init_app(app: Flask) -> None:
     # Flask-Babel's template _() finds the catalogue anew on every call; take the request's once instead.
     app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]  # jinja2.ext.i18n adds it
@@ -119,3 +134,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["here"] = here
     app.jinja_env.globals["page_url"] = page_url
     app.jinja_env.globals["static_url"] = static_url
+    # A fresh template cache: templates compiled for the full environment carry its globals.
+    shared = app.jinja_env.overlay(cache_size=50)
+    shared.globals = {k: v for k, v in app.jinja_env.globals.items() if k not in PER_VISITOR_GLOBALS}
+    app.extensions["keepwarm_shared_jinja"] = shared

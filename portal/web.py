@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from flask import make_response, request
 from werkzeug.routing import IntegerConverter
 
+from portal.models.engagement import Device
+
 # The largest id a database integer column holds (PostgreSQL's integer; SQLite's is wider). Anything
 # larger is an unknown id like any other, never an overflow deep in the database driver.
 MAX_ID = 2**31 - 1
@@ -74,16 +76,16 @@ _TABLET = re.compile(r"ipad|tablet|kindle|silk", re.IGNORECASE)
 _MOBILE = re.compile(r"mobi|iphone|android|micromessenger|dingtalk", re.IGNORECASE)
 
 
-def device_class(user_agent: str | None = None) -> str:
+def device_class(user_agent: str | None = None) -> Device:
     """A coarse device class of this request (or of ``user_agent``); the raw user agent is never stored (R19)."""
     if user_agent is None:
         user_agent = request.user_agent.string
     if not user_agent:
-        return "unknown"
+        return Device.UNKNOWN
     if _BOT.search(user_agent):
-        return "bot"
+        return Device.BOT
     if _TABLET.search(user_agent):
-        return "tablet"
+        return Device.TABLET
     if _MOBILE.search(user_agent):
-        return "mobile"
-    return "desktop"
+        return Device.MOBILE
+    return Device.DESKTOP

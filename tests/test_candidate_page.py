@@ -410,10 +410,13 @@ def test_cached_cohort_fragment_never_carries_one_candidates_details_to_another(
 
     source = app.jinja_loader.get_source(app.jinja_env, "candidate/_cohort.html")[0]
     careless = source.replace(
-        "</section>", "{% if candidate is defined %}<p>{{ candidate.name }}</p>{% endif %}{{ name }}</section>"
+        "</section>",
+        "{% if candidate is defined %}LEAK-NAME:{{ candidate.name }}{% endif %}{{ name }}"
+        "{% if csrf_token is defined %}LEAK-CSRF:{{ csrf_token() }}{% endif %}"
+        "{% if request is defined %}LEAK-REQUEST:{{ request.cookies }}{% endif %}</section>",
     )
-    app.jinja_env.loader = ChoiceLoader([DictLoader({"candidate/_cohort.html": careless}), app.jinja_loader])
-    app.jinja_env.cache = {}
+    # Every environment of the app loads templates through app.jinja_loader.
+    app.jinja_loader = ChoiceLoader([DictLoader({"candidate/_cohort.html": careless}), app.jinja_loader])
     cohort = gen_cohort()
     first = gen_candidate(site, [("passed", utcnow())], name="第一位访客", cohort=cohort)
     second = gen_candidate(site, [("passed", utcnow())], name="第二位访客", cohort=cohort)
@@ -422,3 +425,4 @@ def test_cached_cohort_fragment_never_carries_one_candidates_details_to_another(
     assert cohort.name in first_page and cohort.name in second_page
     assert "第一位访客" not in second_page
     assert "第二位访客" not in first_page
+    assert "LEAK-" not in first_page + second_page  # nor the first visitor's CSRF token or cookies

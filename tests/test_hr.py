@@ -89,9 +89,10 @@ def test_session_cookie_attributes(make_app):
     response = client.post(
         "/hr/login", data={"email": "hr@example.com", "password": PASSWORD}, base_url="https://jobs.example.com"
     )
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("__Host-kw_session=")
-    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    cookies = {c.split("=", 1)[0]: c for c in response.headers.getlist("Set-Cookie")}
+    assert set(cookies) == {"__Host-kw_session", "__Host-kw_device"}
+    for cookie in cookies.values():
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     assert "Strict-Transport-Security" in response.headers
 
 
@@ -140,6 +141,24 @@ def test_guessing_from_many_addresses_slows_the_attacker_but_never_locks_the_own
         assert b"Please try again in" in answer.data and time.monotonic() < deadline
         time.sleep(0.2)
     assert answer.status_code == 303  # in within the longest delay (2 s here), never ten minutes
+
+
+def test_a_browser_that_signed_in_before_skips_the_delay_a_guesser_causes(make_app):
+    app = make_app(HR_LOGIN_FREE_FAILURES=2, HR_LOGIN_MAX_DELAY_SECONDS=60)
+    with app.app_context():
+        gen_user("hr", email="hr@example.com")
+    desk = app.test_client()
+    assert log_in(desk, "hr@example.com").status_code == 303
+    desk.post("/hr/logout")
+    attacker = app.test_client()
+    for i in range(4):
+        log_in(attacker, "hr@example.com", "wrong", environ_base={"REMOTE_ADDR": f"198.51.100.{i}"})
+    stranger = log_in(app.test_client(), "hr@example.com", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert stranger.status_code == 429  # a new browser waits, even with the right password
+    forged = app.test_client()  # the device cookie cannot be made up
+    forged.set_cookie("kw_device", "made-up")
+    assert log_in(forged, "hr@example.com", environ_base={"REMOTE_ADDR": "203.0.113.10"}).status_code == 429
+    assert log_in(desk, "hr@example.com").status_code == 303  # the owner's own browser does not wait
 
 
 def test_login_keeps_what_was_typed_when_the_form_expired(make_app):

@@ -125,12 +125,15 @@ def test_next_stage_from_the_row(app, client, site, hr, now):
     flag = gen_flag(candidate)
     signed_in(client, hr)
     seen_stage = {"from_stage": site["passed"].id}
-    assert client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX).status_code == 200
+    moved = client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX)
+    assert moved.status_code == 200
+    assert 'class="tier tier-B"' in moved.data.decode()  # the row keeps its tier (once it read "None")
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["background_check"].id
     # The same click again (a second tab, a double click) must not skip a stage.
     stale = client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX)
     assert stale.status_code == 409 and "stage has changed" in stale.data.decode()
+    assert 'class="tier tier-B"' in stale.data.decode()
     assert stale.data.decode().strip().startswith(f'<tr id="flag-{flag.id}"')  # swapped in place, error shown
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["background_check"].id
@@ -207,3 +210,13 @@ def test_absurd_page_numbers_are_harmless(app, client, hr, page):
     signed_in(client, hr)
     assert client.get(f"/hr/queue?page={page}").status_code == 200
     assert client.get(f"/hr/?page={page}").status_code == 200
+
+
+def test_a_snooze_date_that_does_not_parse_says_so_and_keeps_the_form_open(app, client, site, hr, now):
+    flag = gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
+    signed_in(client, hr)
+    answer = client.post(f"/hr/flags/{flag.id}/snooze", data={"until": "31/02/2027"}, headers=HX)
+    html = answer.data.decode()
+    assert answer.status_code == 422 and "Not a valid date value" in html
+    assert re.search(r"<details open><summary>Snooze", html) and 'value="31/02/2027"' in html
+    assert re.search(r'type="date" name="until" required min="\d{4}-\d\d-\d\d" max="\d{4}-\d\d-\d\d"', html)

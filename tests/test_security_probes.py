@@ -146,6 +146,13 @@ def test_a_copied_candidate_cookie_expires_on_its_own_and_visits_renew_it(app, s
     renewed = visit(now - timedelta(days=2))
     [cookie] = [c for c in renewed.headers.getlist("Set-Cookie") if c.startswith(f"{name}=")]
     assert renewed.status_code == 200 and f"Max-Age={int(max_age.total_seconds())}" in cookie
+    # Signed, yet out of any range: refused like a forgery, never an overflow.
+    for link, issued in ((2**31, now), (10**20, now), (link_id, 10**20), (link_id, -(10**20))):
+        with app.test_request_context():
+            odd = identity._serializer().dumps([link, issued if isinstance(issued, int) else int(issued.timestamp())])
+        visitor = app.test_client()
+        visitor.set_cookie(name, odd)
+        assert visitor.get("/me").status_code == 404, (link, issued)
     # A cookie in the old format (a bare link id, no time) is refused.
     with app.test_request_context():
         old_format = identity._serializer().dumps(link_id)
@@ -183,3 +190,22 @@ def test_a_database_that_was_never_migrated_answers_503_and_says_once_what_to_ru
     told = [record for record in caplog.records if "flask db upgrade" in record.getMessage()]
     assert len(told) == 1
     assert client.get("/").status_code == 200  # pages that need no table still answer
+    health = client.get("/healthz")
+    assert health.status_code == 503 and b"not migrated" in health.data  # a load balancer keeps traffic away
+
+
+def test_head_requests_on_candidate_pages_record_nothing(app, site):
+    from portal.models import EngagementEvent
+
+    candidate = gen_candidate(site, [("passed", utcnow())], cohort=gen_cohort())
+    client = app.test_client()
+    open_page(client, candidate)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(EngagementEvent))
+    for path in ("/me", "/me/stories", "/me/calendar.ics"):
+        assert client.head(path).status_code == 200, path
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(EngagementEvent)) == before
+
+
+def test_cli_link_for_an_id_beyond_the_database_range(app):
+    result = app.test_cli_runner().invoke(args=["candidate-link", BEYOND_64_BITS])
+    assert result.exit_code == 1 and "No candidate" in result.output

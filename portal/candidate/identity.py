@@ -10,6 +10,8 @@ from flask import current_app, g, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.wrappers import Response
 
+from portal.web import MAX_ID
+
 # A visit renews a cookie older than this; younger ones are left alone (no Set-Cookie on every page).
 RENEW_AFTER = timedelta(days=1)
 
@@ -49,9 +51,12 @@ def read_candidate_cookie(now: datetime) -> tuple[int, datetime] | None:
         link_id, issued = _serializer().loads(value)
     except (BadSignature, TypeError, ValueError):
         return None
-    if not isinstance(link_id, int) or not isinstance(issued, int):
+    if not isinstance(link_id, int) or not isinstance(issued, int) or not 0 < link_id <= MAX_ID:
         return None
-    issued_at = datetime.fromtimestamp(issued, UTC)
+    try:
+        issued_at = datetime.fromtimestamp(issued, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
     if not (now - _max_age() < issued_at <= now + timedelta(minutes=5)):
         return None
     return link_id, issued_at

@@ -22,6 +22,7 @@ from portal.models.engagement import EventKind
 from portal.services.checklist import item_applies, set_item_done
 from portal.services.engagement import record_event, record_view, relax_durability
 from portal.services.links import find_active_link
+from portal.templating import render_shared
 from portal.throttle import count_failure
 from portal.web import device_class, htmx_aware, htmx_request, page_arg
 
@@ -64,7 +65,12 @@ def current_candidate_or_404(now):
 
 
 def _viewed(candidate, kind: str, target: str, now, response):
-    """Record the view (engagement only, so the commit may be relaxed), renew the cookie, answer."""
+    """Record the view (engagement only, so the commit may be relaxed), renew the cookie, answer.
+
+    A HEAD request (scanners, link checkers) is answered but recorded as nothing, as on /c/<token>.
+    """
+    if request.method == "HEAD":
+        return make_response(response)
     record_view(
         candidate.candidate_id,
         candidate.link_id,
@@ -115,7 +121,7 @@ def page():
 
 def _shared_fragment(key, template: str, **shared) -> Markup:
     """A partial rendered from shared content only (never a candidate's row), cached as long as that content is."""
-    return shared_content().get(("html", *key), lambda: Markup(render_template(template, **shared)))
+    return shared_content().get(("html", *key), lambda: render_shared(template, **shared))
 
 
 @bp.post("/me/checklist/<int:item_id>")

@@ -1,11 +1,15 @@
 """HR login and logout, and the session rules every back-office request passes (R10, R11)."""
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from functools import cache
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from itsdangerous import URLSafeSerializer
+from werkzeug.wrappers import Response
 
 from portal.errors import retry_on_expired_form
 from portal.extensions import db, login_manager
@@ -59,6 +63,34 @@ def enforce_session_rules():
     return None
 
 
+# A browser that has signed in to an account before is a "known device" for it (OWASP's device cookies):
+# it skips the account's growing delay, so a guesser pacing one wrong password a minute from elsewhere
+# slows strangers only, never the owner at their own desk.
+KNOWN_DEVICE_DAYS = 180
+
+
+def _device_cookie_name() -> str:
+    return "__Host-kw_device" if current_app.config["SECURE_COOKIES"] else "kw_device"
+
+
+def _device_token(account: str) -> str:
+    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="hr-known-device")
+    return serializer.dumps(hashlib.sha256(account.encode()).hexdigest()[:32])
+
+
+def _known_device(account: str) -> bool:
+    presented = request.cookies.get(_device_cookie_name(), "")
+    return bool(presented) and hmac.compare_digest(presented, _device_token(account))
+
+
+def _remember_device(response: Response, account: str) -> Response:
+    response.set_cookie(
+        _device_cookie_name(), _device_token(account), max_age=KNOWN_DEVICE_DAYS * 24 * 3600, path="/",
+        secure=current_app.config["SECURE_COOKIES"], httponly=True, samesite="Lax",
+    )  # fmt: skip
+    return response
+
+
 def _account_delay() -> GrowingDelay:
     config = current_app.config
     return GrowingDelay(
@@ -84,7 +116,8 @@ def login():
 
     per address (HR_LOGIN_ADDRESS_LIMIT) and per account and address (HR_LOGIN_LIMIT), both refused
     outright once used up; per account from anywhere, a growing delay that slows a guesser spread over
-    many addresses but never locks the owner out for longer than HR_LOGIN_MAX_DELAY_SECONDS.
+    many addresses but never locks the owner out for longer than HR_LOGIN_MAX_DELAY_SECONDS, and does
+    not slow a browser that has signed in to the account before at all.
     """
     form = LoginForm()
     if not form.validate_on_submit():
@@ -96,7 +129,7 @@ def login():
         config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address
     ):
         return render_template("errors/429.html"), 429
-    wait = _account_delay().seconds_to_wait(account)
+    wait = 0 if _known_device(account) else _account_delay().seconds_to_wait(account)
     if wait:
         error = _("Too many attempts for this account. Please try again in %(seconds)s seconds.", seconds=wait)
         return render_template("hr/login.html", form=form, error=error), 429
@@ -109,7 +142,7 @@ def login():
         session["login_at"] = session["seen_at"] = _now_ts()
         record_login(user, succeeded=True)
         db.session.commit()
-        return redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303)
+        return _remember_device(redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303), account)
     if user is None:
         _dummy_user().check_password(password)
     count_failure(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address)

@@ -7,6 +7,7 @@ from portal.extensions import db
 from portal.hr import wording
 from portal.hr.queries import open_flag_count
 from portal.models import utcnow
+from portal.services.flags import snooze_range
 
 bp = Blueprint("hr", __name__)
 
@@ -27,5 +28,6 @@ def back_office_context() -> dict:
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,
         "outcome_choices": wording.OUTCOME_CHOICES,
+        "snooze_range": snooze_range(utcnow()),
         "severities": list(wording.SEVERITY_LABELS),
     }

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, PasswordField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.2; stubs lag
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, InputRequired, Length
 
 from portal.hr.wording import OUTCOME_CHOICES
 
@@ -15,7 +15,8 @@ class LoginForm(FlaskForm):
 
 
 class SnoozeForm(FlaskForm):
-    until = DateField(_l("Snooze until"), validators=[DataRequired()])
+    # InputRequired, not DataRequired: a date that does not parse says so, instead of "required".
+    until = DateField(_l("Snooze until"), validators=[InputRequired()])
 
 
 class ResolveForm(FlaskForm):

@@ -60,7 +60,9 @@ def queue_badge():
 
 
 def _flag_or_404(flag_id: int) -> Flag:
-    flag = db.session.scalars(visible_flag(current_user, flag_id, utcnow())).first()
+    """The flag as the user may see it, with its candidate's tier read now (fresh after an action, too)."""
+    query = visible_flag(current_user, flag_id, utcnow()).execution_options(populate_existing=True)
+    flag = db.session.scalars(query).first()
     if flag is None:
         abort(404)
     return flag
@@ -68,6 +70,8 @@ def _flag_or_404(flag_id: int) -> Flag:
 
 def _answer(flag: Flag, error: str | None = None, snooze_form=None, resolve_form=None, status: int = 200):
     """The row again for htmx (with any error and what was typed); otherwise back to the queue."""
+    if htmx_request() or error:
+        flag = _flag_or_404(flag.id)  # what the action changed, the tier included
     if htmx_request():
         response = current_app.make_response(
             (

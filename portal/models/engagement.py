@@ -41,4 +41,4 @@ class EngagementEvent(Base):
     # What was viewed: a page name, a story id, a checklist item id.
     target: Mapped[str] = mapped_column(sa.String(40), default="")
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
-    device: Mapped[str] = mapped_column(sa.String(8), default="unknown")
+    device: Mapped[str] = mapped_column(sa.String(8), default=Device.UNKNOWN)

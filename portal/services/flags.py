@@ -1,6 +1,6 @@
 """What HR do with a flag: claim, snooze, resolve. Each action is audited on the candidate's history."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import Flag, User
 from portal.models.flags import HR_OUTCOMES, Outcome
 from portal.services.audit import record_on_candidate
-from portal.services.worktime import next_morning
+from portal.services.worktime import next_morning, organisation_zone
 
 
 class FlagActionError(ValueError):
@@ -37,14 +37,19 @@ def claim_flag(flag: Flag, user: User, *, now: datetime) -> None:
     db.session.flush()
 
 
+def snooze_range(now: datetime) -> tuple[date, date]:
+    """The first and last day a flag may be snoozed to (SNOOZE_MAX_DAYS ahead), as the organisation counts days."""
+    today = now.astimezone(organisation_zone()).date()
+    return today + timedelta(days=1), today + timedelta(days=current_app.config["SNOOZE_MAX_DAYS"])
+
+
 def snooze_flag(flag: Flag, user: User, *, until: datetime, now: datetime) -> None:
-    """Hide the flag until ``until`` (at most SNOOZE_MAX_DAYS ahead); it returns then if its condition still holds."""
+    """Hide the flag until ``until``; it returns then if its condition still holds."""
     require_open(flag)
     if until <= now:
         raise FlagActionError(_l("Choose a time in the future."))
-    max_days = current_app.config["SNOOZE_MAX_DAYS"]
-    if until > now + timedelta(days=max_days):
-        raise FlagActionError(_l("Choose a date within %(days)s days.", days=max_days))
+    if until.astimezone(organisation_zone()).date() > snooze_range(now)[1]:
+        raise FlagActionError(_l("Choose a date within %(days)s days.", days=current_app.config["SNOOZE_MAX_DAYS"]))
     flag.snoozed_until = until
     _audit("flag.snooze", flag, user, f"until {until.isoformat(timespec='minutes')}")
     db.session.flush()

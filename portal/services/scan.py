@@ -54,7 +54,7 @@ class Rule:
     # (now, config) -> SELECT candidate_id, severity, evidence_at, episode_start; one row per candidate
     # (a second row for the same candidate makes the rule fail, reported like any other failure).
     matches: Callable[[datetime, dict], sa.Select]
-    # (facts about one flag, see hr.reasons) -> the reason as HR read it on a page, in their language.
+    # (facts about one flag, see hr.wording.flag_reason) -> the reason as HR read it on a page, in their language.
     describe: Callable[[dict], str]
 
 
