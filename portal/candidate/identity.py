@@ -43,7 +43,16 @@ def set_candidate_cookie(response: Response, link_id: int, link_expires_at: date
 
 
 def read_candidate_cookie(now: datetime) -> tuple[int, datetime] | None:
-    """(link id, issued at) from this request's cookie, or None when it is missing, forged or too old."""
+    """(link id, issued at) from this request's cookie, or None when it is missing, forged or too old.
+
+    Decoded once per request: the identity check and the renewal both ask.
+    """
+    if "candidate_cookie" not in g:
+        g.candidate_cookie = _decode_candidate_cookie(now)
+    return g.candidate_cookie
+
+
+def _decode_candidate_cookie(now: datetime) -> tuple[int, datetime] | None:
     value = request.cookies.get(cookie_name())
     if not value:
         return None
