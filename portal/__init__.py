@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from portal import config as config_module
 from portal.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, mail, migrate, talisman
 from portal.i18n import forget_request_locale, select_locale
+from portal.redaction import redact
 from portal.web import IdConverter
 
 log = logging.getLogger(__name__)
@@ -27,9 +28,16 @@ CSP = {
 }
 
 
+class Keepwarm(Flask):
+    """Flask, with the one change our secrets need: an error's log line never carries a token."""
+
+    def log_exception(self, exc_info) -> None:
+        self.logger.error(f"Exception on {redact(request.path)} [{request.method}]", exc_info=exc_info)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app from the environment; ``test_config`` wins over it (portal.config.load)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Keepwarm(__name__, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.update(config_module.load(app.instance_path, test_config))
     if app.config["KEEPWARM_ENV"] == "production" and not app.config["SECURE_COOKIES"]:
@@ -53,9 +61,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"), render_as_batch=True)
     with app.app_context():
         _tune_database(db.engine)
-    login_manager.init_app(app)
-    login_manager.login_view = "hr.login"
-    login_manager.login_message = None
+    login_manager.init_app(app)  # where it sends the signed-out: portal.hr.auth.to_login
     # Flask-Login would load the HR user for every template, candidate pages included; portal.hr injects it.
     app.template_context_processors[None].remove(_flask_login_context_processor())
     babel.init_app(app, locale_selector=select_locale)

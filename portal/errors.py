@@ -33,10 +33,12 @@ def _render_error(template: str, status: int):
     return render_template(template, status=status), status
 
 
-def _schema_missing(error: sa.exc.DBAPIError) -> bool:
-    """The database answers but has no tables: ``flask db upgrade`` has not been run."""
+def _schema_behind(error: sa.exc.DBAPIError) -> bool:
+    """The database answers but lacks a table or column this code uses: ``flask db upgrade`` has not run."""
     text = str(error.orig).lower()
-    return "no such table" in text or ("relation" in text and "does not exist" in text)
+    return any(sign in text for sign in ("no such table", "no such column")) or (
+        ("relation" in text or "column" in text) and "does not exist" in text
+    )
 
 
 def register_error_pages(app: Flask) -> None:
@@ -68,11 +70,11 @@ def register_error_pages(app: Flask) -> None:
     @app.errorhandler(sa.exc.DBAPIError)
     def database_failed(error):
         db.session.rollback()
-        if not _schema_missing(error):
+        if not _schema_behind(error):
             raise error
         if not app.extensions.get("keepwarm_schema_missing_logged"):
             app.extensions["keepwarm_schema_missing_logged"] = True
-            log.error("The database has no tables yet: run `flask db upgrade` (FLASK_APP=portal), then retry.")
+            log.error("The database schema is behind this code: run `flask db upgrade` (FLASK_APP=portal).")
         # Plain text: the templates themselves may need the database.
         return "Keepwarm is being set up. Please try again in a few minutes.\n", 503, {"Content-Type": "text/plain"}
 

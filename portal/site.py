@@ -1,10 +1,14 @@
 """Routes shared by every audience: landing page, health, robots.txt, privacy notice, language switch."""
 
+from typing import cast
+
 import sqlalchemy as sa
-from flask import Blueprint, make_response, redirect, render_template, request, url_for
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 
 from portal.candidate.identity import current_link_id
-from portal.extensions import db
+from portal.extensions import db, migrate
 from portal.i18n import LOCALES, remember_language
 from portal.jobs.health import queue_health
 from portal.models import utcnow
@@ -22,7 +26,8 @@ def index():
 
 @bp.get("/healthz")
 def healthz():
-    """200 "ok", or 200 "degraded" with reasons while pages still work; 503 only without a database.
+    """200 "ok", or 200 "degraded" with reasons while pages still work; 503 without a database, or with
+    one whose schema is not the one this code expects (before or during `flask db upgrade`).
 
     The first line is the status; reasons follow, then one line per queue (depth, oldest job's wait,
     running jobs, workers listening).
@@ -33,13 +38,24 @@ def healthz():
         db.session.rollback()
         return _plain(f"down\ndatabase: {type(error).__name__}\n", 503)
     try:
-        db.session.execute(sa.text("SELECT version_num FROM alembic_version"))
+        version = db.session.scalar(sa.text("SELECT version_num FROM alembic_version"))
     except sa.exc.SQLAlchemyError:
-        db.session.rollback()  # pages need tables: keep traffic away until `flask db upgrade` has run
-        return _plain("down\ndatabase: not migrated (run flask db upgrade)\n", 503)
+        db.session.rollback()
+        version = None
+    if version != schema_head():  # pages need the schema this code expects: keep traffic away until then
+        problem = f"database: schema {version or 'missing'}, this code needs {schema_head()} (run flask db upgrade)"
+        return _plain(f"down\n{problem}\n", 503)
     health = queue_health(utcnow())
     status = "degraded" if health.problems else "ok"
     return _plain("\n".join([status, *health.problems, *health.queues]) + "\n", 200)
+
+
+def schema_head() -> str | None:
+    """The migration this code expects the database to be at (read from migrations/ once per process)."""
+    if "keepwarm_schema_head" not in current_app.extensions:
+        config = cast(AlembicConfig, migrate.get_config())  # Flask-Migrate's Config is alembic's
+        current_app.extensions["keepwarm_schema_head"] = ScriptDirectory.from_config(config).get_current_head()
+    return current_app.extensions["keepwarm_schema_head"]
 
 
 def _plain(text: str, status: int):

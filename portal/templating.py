@@ -89,9 +89,24 @@ def here() -> str:
     return url_for("hr.candidates") if request.blueprint == "hr" else url_for("candidate.page")
 
 
-# What a fragment rendered once for many candidates must not reach: the request, the session, and what
-# is made from them (a CSRF token, the signed-in user) or secret (config). See render_shared.
-PER_VISITOR_GLOBALS = ("request", "session", "g", "config", "csrf_token", "current_user", "get_flashed_messages")
+# All a fragment rendered once for many candidates may call (see render_shared): links, static files,
+# translations and Jinja's own helpers. Everything else (the request, the session, a CSRF token, the
+# current path, config) is per visitor or secret, and left out by naming what is in, not what is out.
+SHARED_GLOBALS = (
+    "url_for",
+    "static_url",
+    "_",
+    "gettext",
+    "ngettext",
+    "pgettext",
+    "npgettext",
+    "range",
+    "dict",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "namespace",
+)
 
 
 def render_shared(template: str, **shared) -> Markup:
@@ -136,5 +151,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["static_url"] = static_url
     # A fresh template cache: templates compiled for the full environment carry its globals.
     shared = app.jinja_env.overlay(cache_size=50)
-    shared.globals = {k: v for k, v in app.jinja_env.globals.items() if k not in PER_VISITOR_GLOBALS}
+    shared.globals = {name: app.jinja_env.globals[name] for name in SHARED_GLOBALS if name in app.jinja_env.globals}
     app.extensions["keepwarm_shared_jinja"] = shared

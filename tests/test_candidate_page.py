@@ -413,7 +413,9 @@ def test_cached_cohort_fragment_never_carries_one_candidates_details_to_another(
         "</section>",
         "{% if candidate is defined %}LEAK-NAME:{{ candidate.name }}{% endif %}{{ name }}"
         "{% if csrf_token is defined %}LEAK-CSRF:{{ csrf_token() }}{% endif %}"
-        "{% if request is defined %}LEAK-REQUEST:{{ request.cookies }}{% endif %}</section>",
+        "{% if request is defined %}LEAK-REQUEST:{{ request.cookies }}{% endif %}"
+        "{% if csrf_meta_tag is defined %}LEAK-META:{{ csrf_meta_tag() }}{% endif %}"
+        "{% if here is defined %}LEAK-HERE:{{ here() }}{% endif %}</section>",
     )
     # Every environment of the app loads templates through app.jinja_loader.
     app.jinja_loader = ChoiceLoader([DictLoader({"candidate/_cohort.html": careless}), app.jinja_loader])

@@ -159,6 +159,14 @@ def test_a_browser_that_signed_in_before_skips_the_delay_a_guesser_causes(make_a
     forged.set_cookie("kw_device", "made-up")
     assert log_in(forged, "hr@example.com", environ_base={"REMOTE_ADDR": "203.0.113.10"}).status_code == 429
     assert log_in(desk, "hr@example.com").status_code == 303  # the owner's own browser does not wait
+    # A new password forgets every known device.
+    with app.app_context():
+        owner = db.session.scalars(sa.select(User).where(User.email == "hr@example.com")).one()
+        owner.set_password("a brand new password")
+        db.session.commit()
+    for i in range(4):
+        log_in(attacker, "hr@example.com", "wrong", environ_base={"REMOTE_ADDR": f"198.51.100.{i}"})
+    assert log_in(desk, "hr@example.com", "a brand new password").status_code == 429
 
 
 def test_login_keeps_what_was_typed_when_the_form_expired(make_app):
@@ -320,3 +328,19 @@ def test_tier_override_is_kept_and_shown_beside_the_derived_tier(app, client, si
     assert 'class="tier tier-B"' in html and "derived B" not in html
     db.session.refresh(candidate)
     assert candidate.risk_tier_override is None
+
+
+def test_htmx_actions_after_the_session_ended_load_the_login_page_whole(app, client, site):
+    """Following a plain redirect, htmx once put the login form inside the queue list."""
+    from tests.builders import gen_flag
+
+    user = gen_user("hr", email="hr@example.com")
+    flag = gen_flag(gen_candidate(site, [("passed", utcnow())], owner=user))
+    answer = client.post(f"/hr/flags/{flag.id}/claim", headers={"HX-Request": "true"})
+    assert answer.status_code == 204 and answer.headers["HX-Redirect"].startswith("/hr/login")
+    log_in(client, "hr@example.com")
+    with client.session_transaction() as session:
+        session["seen_at"] = 0  # idle for ever
+    expired = client.get("/hr/queue", headers={"HX-Request": "true"})
+    assert expired.status_code == 204 and expired.headers["HX-Redirect"] == "/hr/login?next=/hr/queue"
+    assert client.get("/hr/queue").status_code == 302  # without htmx: an ordinary redirect

@@ -13,7 +13,7 @@ from portal.candidate import identity
 from portal.extensions import db
 from portal.models import Cohort, utcnow
 from portal.services.links import generate_token, hash_token
-from portal.weblog import redact
+from portal.redaction import redact
 from tests.builders import gen_candidate, gen_cohort, gen_flag, gen_link, gen_user, open_page, signed_in
 
 BEYOND_64_BITS = "99999999999999999999"
@@ -61,6 +61,24 @@ def test_access_log_redacts_tokens_however_they_are_encoded(variant):
     assert token not in redacted and token[5:30] not in redacted
     assert redacted.count("#" + hash_token(token)[:8]) == 2
     assert "\n" not in redact("GET /c/%0A%0Dx HTTP/1.1")  # nothing is decoded into the log line
+
+
+def test_access_log_redacts_a_token_wherever_it_stands():
+    token, other = generate_token(), generate_token()
+    for line in (f"GET /c/%00{token} HTTP/1.1", f"GET /c/{other}?a={token} HTTP/1.1", f"GET /x/{token}"):
+        redacted = redact(line)
+        assert token not in redacted and other not in redacted, redacted
+        assert "#" + hash_token(token)[:8] in redacted
+
+
+def test_an_error_on_a_token_url_logs_no_token(make_app, monkeypatch, caplog):
+    app = make_app(TESTING=False)
+    monkeypatch.setattr("portal.candidate.views.find_active_link", lambda *args: 1 / 0)
+    token = generate_token()
+    with caplog.at_level(logging.ERROR):
+        assert app.test_client().get(f"/c/{token}").status_code == 500
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Exception on /c/#" in logged and token not in logged
 
 
 def test_encoded_token_variants_really_reach_the_link(app, site):
@@ -191,7 +209,7 @@ def test_a_database_that_was_never_migrated_answers_503_and_says_once_what_to_ru
     assert len(told) == 1
     assert client.get("/").status_code == 200  # pages that need no table still answer
     health = client.get("/healthz")
-    assert health.status_code == 503 and b"not migrated" in health.data  # a load balancer keeps traffic away
+    assert health.status_code == 503 and b"schema missing" in health.data  # a load balancer keeps traffic away
 
 
 def test_head_requests_on_candidate_pages_record_nothing(app, site):
@@ -209,3 +227,16 @@ def test_head_requests_on_candidate_pages_record_nothing(app, site):
 def test_cli_link_for_an_id_beyond_the_database_range(app):
     result = app.test_cli_runner().invoke(args=["candidate-link", BEYOND_64_BITS])
     assert result.exit_code == 1 and "No candidate" in result.output
+
+
+def test_healthz_is_down_while_the_schema_is_behind_the_code(make_app, tmp_path):
+    from flask_migrate import upgrade
+
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'behind.sqlite'}")
+    with app.app_context():
+        upgrade(revision="0002")
+    behind = app.test_client().get("/healthz")
+    assert behind.status_code == 503 and b"schema 0002" in behind.data and b"flask db upgrade" in behind.data
+    with app.app_context():
+        upgrade()
+    assert app.test_client().get("/healthz").status_code == 200

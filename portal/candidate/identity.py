@@ -60,7 +60,7 @@ def _decode_candidate_cookie(now: datetime) -> tuple[int, datetime] | None:
         link_id, issued = _serializer().loads(value)
     except (BadSignature, TypeError, ValueError):
         return None
-    if not isinstance(link_id, int) or not isinstance(issued, int) or not 0 < link_id <= MAX_ID:
+    if type(link_id) is not int or type(issued) is not int or not 0 < link_id <= MAX_ID:  # bool is an int too
         return None
     try:
         issued_at = datetime.fromtimestamp(issued, UTC)

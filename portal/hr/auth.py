@@ -5,10 +5,10 @@ import hmac
 from datetime import UTC, datetime
 from functools import cache
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from itsdangerous import URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from portal.errors import retry_on_expired_form
@@ -18,7 +18,7 @@ from portal.hr.forms import LoginForm
 from portal.models import User
 from portal.services.staff import end_all_sessions, find_user_by_email, record_login
 from portal.throttle import GrowingDelay, count_failure, is_exhausted
-from portal.web import safe_next
+from portal.web import htmx_request, safe_next
 
 
 @cache
@@ -58,35 +58,62 @@ def enforce_session_rules():
         logout_user()
         session.clear()
         flash(_("Your session has expired. Please log in again."))
-        return redirect(url_for("hr.login", next=request.full_path if request.method == "GET" else None))
+        return to_login()
     session["seen_at"] = now
     return None
 
 
+@login_manager.unauthorized_handler
+def to_login() -> Response:
+    """To the login page, and back here afterwards. htmx is told to load it as a page (HX-Redirect):
+    following a plain redirect, it would put the login form inside the queue list."""
+    target = url_for("hr.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if htmx_request():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
 # A browser that has signed in to an account before is a "known device" for it (OWASP's device cookies):
 # it skips the account's growing delay, so a guesser pacing one wrong password a minute from elsewhere
-# slows strangers only, never the owner at their own desk.
+# slows strangers only, never the owner at their own desk. The cookie holds, per account, a fingerprint
+# of its id and password hash: it expires, and a new password revokes it.
 KNOWN_DEVICE_DAYS = 180
+KNOWN_DEVICE_ACCOUNTS = 5  # accounts one browser remembers (a shared desk)
 
 
 def _device_cookie_name() -> str:
     return "__Host-kw_device" if current_app.config["SECURE_COOKIES"] else "kw_device"
 
 
-def _device_token(account: str) -> str:
-    serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="hr-known-device")
-    return serializer.dumps(hashlib.sha256(account.encode()).hexdigest()[:32])
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="hr-known-device")
 
 
-def _known_device(account: str) -> bool:
-    presented = request.cookies.get(_device_cookie_name(), "")
-    return bool(presented) and hmac.compare_digest(presented, _device_token(account))
+def _fingerprint(user: User) -> str:
+    return hashlib.sha256(f"{user.id}:{user.password_hash}".encode()).hexdigest()[:32]
 
 
-def _remember_device(response: Response, account: str) -> Response:
+def _known_devices() -> dict[str, str]:
+    try:
+        devices = _device_serializer().loads(request.cookies.get(_device_cookie_name(), ""),
+                                             max_age=KNOWN_DEVICE_DAYS * 24 * 3600)  # fmt: skip
+    except BadSignature:
+        return {}
+    return devices if isinstance(devices, dict) else {}
+
+
+def _known_device(user: User | None) -> bool:
+    return user is not None and hmac.compare_digest(_known_devices().get(str(user.id), ""), _fingerprint(user))
+
+
+def _remember_device(response: Response, user: User) -> Response:
+    devices = {key: value for key, value in _known_devices().items() if key != str(user.id)}
+    devices = dict(list(devices.items())[-(KNOWN_DEVICE_ACCOUNTS - 1) :]) | {str(user.id): _fingerprint(user)}
     response.set_cookie(
-        _device_cookie_name(), _device_token(account), max_age=KNOWN_DEVICE_DAYS * 24 * 3600, path="/",
-        secure=current_app.config["SECURE_COOKIES"], httponly=True, samesite="Lax",
+        _device_cookie_name(), _device_serializer().dumps(devices), max_age=KNOWN_DEVICE_DAYS * 24 * 3600,
+        path="/", secure=current_app.config["SECURE_COOKIES"], httponly=True, samesite="Lax",
     )  # fmt: skip
     return response
 
@@ -129,11 +156,11 @@ def login():
         config["HR_LOGIN_LIMIT"], "hr-login-pair", account, address
     ):
         return render_template("errors/429.html"), 429
-    wait = 0 if _known_device(account) else _account_delay().seconds_to_wait(account)
+    user = find_user_by_email(account)
+    wait = 0 if _known_device(user) else _account_delay().seconds_to_wait(account)
     if wait:
         error = _("Too many attempts for this account. Please try again in %(seconds)s seconds.", seconds=wait)
         return render_template("hr/login.html", form=form, error=error), 429
-    user = find_user_by_email(account)
     if user is not None and user.active and user.check_password(password):
         _account_delay().succeeded(account)
         session.clear()  # a fresh session on login (no fixation)
@@ -142,7 +169,7 @@ def login():
         session["login_at"] = session["seen_at"] = _now_ts()
         record_login(user, succeeded=True)
         db.session.commit()
-        return _remember_device(redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303), account)
+        return _remember_device(redirect(safe_next(request.args.get("next"), url_for("hr.queue")), 303), user)
     if user is None:
         _dummy_user().check_password(password)
     count_failure(config["HR_LOGIN_ADDRESS_LIMIT"], "hr-login-address", address)
