@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import EngagementEvent, PortalLink, utcnow
-from portal.services.links import find_active_link, generate_token, hash_token
 from portal.redaction import redact
+from portal.services.links import find_active_link, generate_token, hash_token
 from tests.builders import gen_candidate, gen_cohort, gen_link, gen_user, log_in, open_page
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")

@@ -12,8 +12,8 @@ from icalendar import Calendar
 from portal.candidate import identity
 from portal.extensions import db
 from portal.models import Cohort, utcnow
-from portal.services.links import generate_token, hash_token
 from portal.redaction import redact
+from portal.services.links import generate_token, hash_token
 from tests.builders import gen_candidate, gen_cohort, gen_flag, gen_link, gen_user, open_page, signed_in
 
 BEYOND_64_BITS = "99999999999999999999"
