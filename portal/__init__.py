@@ -9,7 +9,7 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
-from portal.extensions import babel, compress, csrf, db, htmx, limiter, login_manager, mail, migrate, talisman
+from portal.extensions import babel, compress, csrf, db, htmx, login_manager, mail, migrate, talisman
 from portal.i18n import forget_request_locale, select_locale
 from portal.redaction import redact
 from portal.web import IdConverter
@@ -69,7 +69,6 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     htmx.init_app(app)
     mail.init_app(app)
-    limiter.init_app(app)
     if app.config["COMPRESS_RESPONSES"]:
         compress.init_app(app)
     secure = app.config["SECURE_COOKIES"]

@@ -29,7 +29,7 @@ def normalise_database_url(url: str) -> str:
 
 
 def limiter_storage_uri(redis_url: str | None) -> str:
-    """Flask-Limiter's spelling of our Redis URL (``limits`` calls unix sockets ``redis+unix``)."""
+    """The ``limits`` spelling of our Redis URL (it calls unix sockets ``redis+unix``)."""
     if not redis_url:
         return "memory://"
     if redis_url.startswith("unix://"):
@@ -150,11 +150,9 @@ def derived_settings(config: dict[str, Any]) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "BABEL_DEFAULT_TIMEZONE": config["TIMEZONE"],
+        # Where portal.throttle counts failures; a hung Redis costs a request half a second at most.
         "RATELIMIT_STORAGE_URI": limiter_storage_uri(config["REDIS_URL"]),
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
-        "RATELIMIT_SWALLOW_ERRORS": True,
-        "RATELIMIT_HEADERS_ENABLED": False,
         "COMPRESS_REGISTER": config["COMPRESS_RESPONSES"],
         "COMPRESS_MIMETYPES": [
             "text/html",

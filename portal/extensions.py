@@ -2,8 +2,6 @@
 
 from flask_babel import Babel
 from flask_compress import Compress
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -24,5 +22,3 @@ mail = Mail()
 compress = Compress()
 talisman = Talisman()
 htmx = Htmx()  # adds request.htmx; Vary and CSRF wiring are ours (portal.web.htmx_aware, the layouts)
-# The client address comes from ProxyFix (TRUSTED_PROXIES), never from a header anyone can send.
-limiter = Limiter(key_func=get_remote_address)

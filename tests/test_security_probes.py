@@ -240,3 +240,9 @@ def test_healthz_is_down_while_the_schema_is_behind_the_code(make_app, tmp_path)
     with app.app_context():
         upgrade()
     assert app.test_client().get("/healthz").status_code == 200
+
+
+def test_without_redis_failures_are_still_counted_in_memory(make_app):
+    app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", FAILED_TOKEN_LIMIT="3 per 10 minutes")
+    client = app.test_client()
+    assert [client.get(f"/c/{generate_token()}").status_code for _ in range(4)] == [404, 404, 404, 429]
