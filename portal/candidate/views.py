@@ -8,6 +8,7 @@ from portal.candidate.blueprint import bp
 from portal.candidate.calendar import cohort_calendar
 from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
 from portal.candidate.queries import (
+    PageData,
     checklist_query,
     load_candidate_session,
     load_page_data,
@@ -93,6 +94,11 @@ def page():
     now = utcnow()
     candidate = current_candidate_or_404(now)
     data = load_page_data(candidate.candidate_id, candidate.cohort_id)
+    return _viewed(candidate, EventKind.VIEW, "page", now, render_page(candidate, data, now))
+
+
+def render_page(candidate, data: PageData, now) -> str:
+    """The page's HTML from the candidate's row and page data (bench/ceiling.py renders it from memory)."""
     zone = get_timezone()
     starts_on = data.cohort.starts_on if data.cohort else None
     nodes = build_timeline(
@@ -106,7 +112,7 @@ def page():
         ("cohort", candidate.cohort_id, locale), "candidate/_cohort.html", cohort=data.cohort, sessions=data.sessions
     )
     stories_html = _shared_fragment(("stories", locale), "candidate/_stories.html", stories=data.stories)
-    html = render_template(
+    return render_template(
         "candidate/page.html",
         candidate=candidate,
         nodes=nodes,
@@ -116,7 +122,6 @@ def page():
         cohort_html=cohort_html,
         stories_html=stories_html,
     )
-    return _viewed(candidate, EventKind.VIEW, "page", now, html)
 
 
 def _shared_fragment(key, template: str, **shared) -> Markup:
