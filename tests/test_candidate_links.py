@@ -66,12 +66,26 @@ def test_expiry_without_start_date_is_90_days_after_issue(app, client, site):
 
 
 def test_expiry_is_30_days_after_the_start_date(app, client, site):
-    cohort = gen_cohort(starts_on=utcnow().date() - timedelta(days=31))
+    from zoneinfo import ZoneInfo
+
+    today = utcnow().astimezone(ZoneInfo(app.config["TIMEZONE"])).date()  # the organisation's day
+    cohort = gen_cohort(starts_on=today - timedelta(days=31))
     candidate = gen_candidate(site, [("passed", utcnow())], cohort=cohort)
     assert client.get(f"/c/{gen_link(candidate)}").status_code == 404
-    cohort.starts_on = utcnow().date() - timedelta(days=29)
+    cohort.starts_on = today - timedelta(days=29)
     db.session.commit()
     assert client.get(f"/c/{gen_link(candidate)}").status_code == 303
+
+
+def test_expiry_counts_from_the_start_day_where_the_organisation_is(app, site):
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    from portal.services.links import link_expiry
+
+    expires = link_expiry(utcnow(), date(2027, 1, 4), None)
+    assert expires == datetime(2027, 2, 3, tzinfo=ZoneInfo("Asia/Shanghai"))  # 30 days after 00:00 in Shanghai
+    assert expires.utcoffset() == timedelta(0)  # stored as UTC: 2027-02-02 16:00
 
 
 def test_expiry_after_exit(app, client, site):

@@ -428,3 +428,8 @@ def test_cached_cohort_fragment_never_carries_one_candidates_details_to_another(
     assert "第一位访客" not in second_page
     assert "第二位访客" not in first_page
     assert "LEAK-" not in first_page + second_page  # nor the first visitor's CSRF token or cookies
+
+
+def test_a_finished_step_of_ours_no_longer_says_our_turn(app, demo):
+    _client, html = _demo_page(app, DEMO_STATES[2][0])  # background check done, training notice now
+    assert "Background check" in html and "our turn" not in html

@@ -11,6 +11,7 @@ from portal.extensions import db
 from portal.models import Candidate, Cohort, PortalLink
 from portal.models.base import rows_affected
 from portal.services.audit import record_on_candidate
+from portal.services.worktime import organisation_zone
 
 TOKEN_BYTES = 32  # 256 bits (R1)
 
@@ -31,8 +32,8 @@ def link_expiry(issued_at: datetime, start_date: date | None, left_at: datetime 
     after_start = timedelta(days=config["LINK_DAYS_AFTER_START"])
     if left_at is not None:
         return left_at + after_start
-    if start_date is not None:
-        return datetime.combine(start_date, time(0, 0), tzinfo=UTC) + after_start
+    if start_date is not None:  # the start day begins at midnight where the organisation is, not in UTC
+        return datetime.combine(start_date, time(0, 0), tzinfo=organisation_zone()).astimezone(UTC) + after_start
     return issued_at + timedelta(days=config["LINK_DAYS_WITHOUT_START"])
 
 
