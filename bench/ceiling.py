@@ -26,9 +26,7 @@ def create_app() -> Flask:
     with app.app_context():
         # One real candidate's page, held in memory: the first link that still works.
         now = utcnow()
-        link_id = db.session.scalar(
-            sa.select(PortalLink.id).where(PortalLink.revoked_at.is_(None), PortalLink.expires_at > now).limit(1)
-        )
+        link_id = db.session.scalar(sa.select(PortalLink.id).where(PortalLink.works_at(now)).limit(1))
         candidate = load_candidate_session(link_id, now)
         if candidate is None:
             raise RuntimeError("the bench database holds no working link")

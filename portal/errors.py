@@ -8,6 +8,7 @@ from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 
 from portal.extensions import db
+from portal.web import htmx_request
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def invalid_link_response():
 
 
 def _render_error(template: str, status: int):
-    if request.headers.get("HX-Request"):
+    if htmx_request():
         return render_template("errors/_htmx_error.html", status=status), status
     return render_template(template, status=status), status
 
@@ -63,7 +64,7 @@ def register_error_pages(app: Flask) -> None:
     def csrf_failed(error):
         view = current_app.view_functions.get(request.endpoint or "")
         render_again = getattr(view, "render_on_expired_form", None)
-        if render_again is not None and not request.headers.get("HX-Request"):
+        if render_again is not None and not htmx_request():
             return render_again(), 400
         return _render_error("errors/csrf.html", 400)
 

@@ -54,7 +54,7 @@ _session_query = (
     .select_from(
         link.join(candidate, candidate.c.id == link.c.candidate_id).outerjoin(owner, owner.c.id == candidate.c.owner_id)
     )
-    .where(link.c.id == sa.bindparam("link_id"), link.c.revoked_at.is_(None), link.c.expires_at > sa.bindparam("now"))
+    .where(link.c.id == sa.bindparam("link_id"), PortalLink.works_at(sa.bindparam("now")))
 )
 
 # The candidate's own progress: stage events and ticked items in one round trip.

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
@@ -126,6 +127,11 @@ class PortalLink(Base):
     first_opened_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
+
+    @classmethod
+    def works_at(cls, now: Any) -> sa.ColumnElement[bool]:
+        """The one rule for a link that still opens the page at ``now`` (a time or a bind parameter)."""
+        return sa.and_(cls.revoked_at.is_(None), cls.expires_at > now)
 
 
 class StageEvent(Base):

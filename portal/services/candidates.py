@@ -14,9 +14,7 @@ def set_preferred_locale(link_id: int, locale: str, *, now: datetime) -> bool:
     if locale not in LOCALES:
         raise ValueError(locale)
     candidate_id = db.session.scalar(
-        sa.select(PortalLink.candidate_id).where(
-            PortalLink.id == link_id, PortalLink.revoked_at.is_(None), PortalLink.expires_at > now
-        )
+        sa.select(PortalLink.candidate_id).where(PortalLink.id == link_id, PortalLink.works_at(now))
     )
     if candidate_id is None:
         return False

@@ -94,9 +94,7 @@ def find_active_link(token: str, now: datetime) -> tuple[int, int, datetime] | N
     """(link_id, candidate_id, expires_at) for a usable token; None for unknown, revoked and expired alike."""
     row = db.session.execute(
         sa.select(PortalLink.id, PortalLink.candidate_id, PortalLink.expires_at).where(
-            PortalLink.token_hash == hash_token(token),
-            PortalLink.revoked_at.is_(None),
-            PortalLink.expires_at > now,
+            PortalLink.token_hash == hash_token(token), PortalLink.works_at(now)
         )
     ).first()
     return (row.id, row.candidate_id, row.expires_at) if row else None
