@@ -12,6 +12,7 @@ from portal import config as config_module
 from portal.extensions import babel, compress, csrf, db, htmx, login_manager, mail, migrate, talisman
 from portal.i18n import forget_request_locale, select_locale
 from portal.redaction import redact
+from portal.translated_templates import TranslatedEnvironment
 from portal.web import IdConverter
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ CSP = {
 
 
 class Keepwarm(Flask):
-    """Flask, with the one change our secrets need: an error's log line never carries a token."""
+    """Flask, with an error's log line that never carries a token, and templates compiled per locale."""
+
+    jinja_environment = TranslatedEnvironment
 
     def log_exception(self, exc_info) -> None:
         self.logger.error(f"Exception on {redact(request.path)} [{request.method}]", exc_info=exc_info)

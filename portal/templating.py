@@ -5,9 +5,11 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 
+from babel import Locale
 from babel import dates as babel_dates
-from flask import Flask, current_app, g, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_babel import get_locale, get_timezone, get_translations
+from jinja2 import pass_environment
 from markupsafe import Markup
 
 from portal.i18n import LOCALES
@@ -22,6 +24,12 @@ def localized(obj, field: str, locale: str | None = None) -> str:
     return value or getattr(obj, f"{field}_zh", "") or ""
 
 
+@pass_environment
+def localized_filter(environment, obj, field: str) -> str:
+    """``localized`` for templates: a locale's environment knows its locale (portal.translated_templates)."""
+    return localized(obj, field, getattr(environment, "locale", None))
+
+
 def _request_i18n():
     """Locale, time zone and catalogue of this request, looked up once (templates use them dozens of times)."""
     bundle = g.get("_i18n")
@@ -30,15 +38,27 @@ def _request_i18n():
     return bundle
 
 
+def request_locale() -> str | None:
+    """This request's locale as a string, or None outside a request (templates then translate at render)."""
+    return str(_request_i18n()[0]) if has_request_context() else None
+
+
+@lru_cache(maxsize=8)
+def _day_and_time_patterns(locale: Locale) -> tuple[babel_dates.DateTimePattern, babel_dates.DateTimePattern]:
+    """A locale's medium day and short time patterns, looked up once (babel's format_* parse them per call)."""
+    return babel_dates.parse_pattern(locale.date_formats["medium"]), babel_dates.parse_pattern(
+        locale.time_formats["short"]
+    )
+
+
 def local_datetime(value: datetime | None) -> str:
     """A UTC time in the organisation's time zone, spelled like local_date plus hours and minutes."""
     if not value:
         return ""
     locale, zone, _ = _request_i18n()
     value = value.astimezone(zone)
-    return (
-        f"{babel_dates.format_date(value, 'medium', locale)} {babel_dates.format_time(value, 'short', locale=locale)}"
-    )
+    day, time = _day_and_time_patterns(locale)
+    return f"{day.apply(value.date(), locale)} {time.apply(value, locale)}"
 
 
 def local_date(value: date | None) -> str:
@@ -48,7 +68,7 @@ def local_date(value: date | None) -> str:
     locale, zone, _ = _request_i18n()
     if isinstance(value, datetime):
         value = value.astimezone(zone).date()
-    return babel_dates.format_date(value, "medium", locale)
+    return _day_and_time_patterns(locale)[0].apply(value, locale)
 
 
 def iso_datetime(value: datetime) -> str:
@@ -128,7 +148,7 @@ def init_app(app: Flask) -> None:
         newstyle=True,
     )
     app.jinja_env.filters.update(
-        localized=localized,
+        localized=localized_filter,
         local_datetime=local_datetime,
         local_date=local_date,
         iso_datetime=iso_datetime,

@@ -17,7 +17,12 @@ RENEW_AFTER = timedelta(days=1)
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="candidate-link")
+    """Built once per app: building one costs as much as checking a cookie."""
+    serializer = current_app.extensions.get("keepwarm_candidate_cookie")
+    if serializer is None:
+        serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="candidate-link")
+        current_app.extensions["keepwarm_candidate_cookie"] = serializer
+    return serializer
 
 
 def cookie_name() -> str:

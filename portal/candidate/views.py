@@ -151,7 +151,7 @@ def checklist_toggle(item_id: int):
     if not htmx_request():
         return redirect(url_for("candidate.page") + f"#item-{item_id}", 303)
     item = db.session.execute(checklist_query(candidate.candidate_id, candidate.cohort_id, item_id)).one()
-    return render_template("candidate/_checklist_item.html", item=item)
+    return render_template("candidate/_checklist_items.html", checklist=[item])
 
 
 @bp.get("/me/stories")
