@@ -15,7 +15,7 @@ from flask import Flask, abort
 
 from portal import create_app as create_portal_app
 from portal.candidate.identity import current_link_id, remember_candidate_locale
-from portal.candidate.queries import load_candidate_session, load_page_data
+from portal.candidate.queries import load_page
 from portal.candidate.views import render_page
 from portal.extensions import db
 from portal.models import PortalLink, utcnow
@@ -27,10 +27,10 @@ def create_app() -> Flask:
         # One real candidate's page, held in memory: the first link that still works.
         now = utcnow()
         link_id = db.session.scalar(sa.select(PortalLink.id).where(PortalLink.works_at(now)).limit(1))
-        candidate = load_candidate_session(link_id, now)
-        if candidate is None:
+        found = load_page(link_id, now)
+        if found is None:
             raise RuntimeError("the bench database holds no working link")
-        data = load_page_data(candidate.candidate_id, candidate.cohort_id)
+        candidate, data = found
         db.session.remove()
 
     @app.get("/ceiling")

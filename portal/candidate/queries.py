@@ -36,41 +36,57 @@ owner = table_of(User).alias("owner")
 stage, stage_event, session_table = table_of(Stage), table_of(StageEvent), table_of(CohortSession)
 item, completion, story = table_of(ChecklistItem), table_of(ChecklistCompletion), table_of(Story)
 
-_session_query = (
-    sa.select(
-        link.c.id.label("link_id"),
-        link.c.first_opened_at,
-        link.c.expires_at,
-        candidate.c.id.label("candidate_id"),
-        candidate.c.name,
-        candidate.c.locale,
-        candidate.c.status,
-        candidate.c.cohort_id,
-        candidate.c.current_stage_id,
-        owner.c.name.label("hr_name"),
-        owner.c.phone.label("hr_phone"),
-        owner.c.email.label("hr_email"),
-    )
-    .select_from(
-        link.join(candidate, candidate.c.id == link.c.candidate_id).outerjoin(owner, owner.c.id == candidate.c.owner_id)
-    )
-    .where(link.c.id == sa.bindparam("link_id"), PortalLink.works_at(sa.bindparam("now")))
+_session_columns = (
+    link.c.id.label("link_id"),
+    link.c.first_opened_at,
+    link.c.expires_at,
+    candidate.c.id.label("candidate_id"),
+    candidate.c.name,
+    candidate.c.locale,
+    candidate.c.status,
+    candidate.c.cohort_id,
+    candidate.c.current_stage_id,
+    owner.c.name.label("hr_name"),
+    owner.c.phone.label("hr_phone"),
+    owner.c.email.label("hr_email"),
 )
+_session_join = link.join(candidate, candidate.c.id == link.c.candidate_id).outerjoin(
+    owner, owner.c.id == candidate.c.owner_id
+)
+_link_works = sa.and_(link.c.id == sa.bindparam("link_id"), PortalLink.works_at(sa.bindparam("now")))
 
-# The candidate's own progress: stage events and ticked items in one round trip.
-_progress_query = sa.union_all(
+_session_query = sa.select(*_session_columns).select_from(_session_join).where(_link_works)
+
+# The page's one read of the candidate's own rows: the session row once per stage event reached
+# (once with an empty progress when there is none), and once more per ticked checklist item.
+_page_query = sa.union_all(
     sa.select(
-        sa.literal("stage").label("kind"), stage_event.c.stage_id.label("ref"), stage_event.c.reached_at.label("at")
-    ).where(stage_event.c.candidate_id == sa.bindparam("candidate_id")),
-    sa.select(sa.literal("item"), completion.c.item_id, completion.c.done_at).where(
-        completion.c.candidate_id == sa.bindparam("candidate_id")
-    ),
+        *_session_columns,
+        sa.literal("stage").label("kind"),
+        stage_event.c.stage_id.label("ref"),
+        stage_event.c.reached_at.label("at"),
+    )
+    .select_from(_session_join.outerjoin(stage_event, stage_event.c.candidate_id == candidate.c.id))
+    .where(_link_works),
+    sa.select(*_session_columns, sa.literal("item"), completion.c.item_id, completion.c.done_at)
+    .select_from(_session_join.join(completion, completion.c.candidate_id == candidate.c.id))
+    .where(_link_works),
 )
 
 
 def load_candidate_session(link_id: int, now: datetime) -> sa.Row | None:
     """The candidate behind a cookie's link, with contact and cohort, if the link is still valid."""
     return db.session.connection().execute(_session_query, {"link_id": link_id, "now": now}).first()
+
+
+def load_page(link_id: int, now: datetime) -> "tuple[sa.Row, PageData] | None":
+    """As load_candidate_session, with everything the page shows: one statement, plus shared content when stale."""
+    rows = db.session.connection().execute(_page_query, {"link_id": link_id, "now": now}).all()
+    if not rows:
+        return None
+    session = rows[0]
+    progress = sorted((row for row in rows if row.ref is not None), key=lambda row: row.at)
+    return session, page_data(session.cohort_id, progress)
 
 
 @dataclass
@@ -114,8 +130,8 @@ def _rows(query, **params) -> list[sa.Row]:
     return list(db.session.connection().execute(query, params).all())
 
 
-def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
-    """Everything the page shows besides the session row: one statement, plus shared content when stale."""
+def page_data(cohort_id: int | None, progress: list) -> PageData:
+    """The page's content: shared content (read when stale) and the candidate's progress, oldest first."""
     cache = shared_content()
     stages = cache.get("stages", lambda: _rows(sa.select(stage).order_by(stage.c.position)))
     stories = cache.get("home_stories", lambda: _rows(published_stories(*STORY_SUMMARY).limit(HOME_STORY_COUNT)))
@@ -138,7 +154,7 @@ def load_page_data(candidate_id: int, cohort_id: int | None) -> PageData:
         )
     reached: dict[int, datetime] = {}
     done: set[int] = set()
-    for row in sorted(_rows(_progress_query, candidate_id=candidate_id), key=lambda r: r.at):
+    for row in progress:
         if row.kind == "stage":
             reached.setdefault(row.ref, row.at)
         else:

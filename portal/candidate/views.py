@@ -11,7 +11,7 @@ from portal.candidate.queries import (
     PageData,
     checklist_query,
     load_candidate_session,
-    load_page_data,
+    load_page,
     published_stories,
     shared_content,
 )
@@ -21,7 +21,7 @@ from portal.extensions import db
 from portal.models import Story, utcnow
 from portal.models.engagement import EventKind
 from portal.services.checklist import item_applies, set_item_done
-from portal.services.engagement import record_event, record_view, relax_durability
+from portal.services.engagement import begin_page_view, record_event, record_view
 from portal.services.links import find_active_link
 from portal.templating import render_shared
 from portal.throttle import count_failure
@@ -57,16 +57,26 @@ def open_link(token: str):
 
 def current_candidate_or_404(now):
     """The candidate behind the cookie, re-checked against the link every request."""
-    link_id = current_link_id(now)
-    row = load_candidate_session(link_id, now) if link_id is not None else None
-    if row is None:
+    candidate = load_candidate_session(_link_id_or_404(now), now)
+    if candidate is None:
         abort(404)
-    remember_candidate_locale(row.locale)
-    return row
+    remember_candidate_locale(candidate.locale)
+    return candidate
+
+
+def _link_id_or_404(now) -> int:
+    """The link named by the candidate cookie. A GET (or HEAD) changes nothing but its view's record,
+    so it runs without a transaction (services.engagement.begin_page_view)."""
+    if request.method in ("GET", "HEAD"):
+        begin_page_view()
+    link_id = current_link_id(now)
+    if link_id is None:
+        abort(404)
+    return link_id
 
 
 def _viewed(candidate, kind: str, target: str, now, response):
-    """Record the view (engagement only, so the commit may be relaxed), renew the cookie, answer.
+    """Record the view (engagement only: its commit is relaxed, services.engagement), renew the cookie, answer.
 
     A HEAD request (scanners, link checkers) is answered but recorded as nothing, as on /c/<token>.
     """
@@ -81,7 +91,6 @@ def _viewed(candidate, kind: str, target: str, now, response):
         link_unopened=candidate.first_opened_at is None,
         now=now,
     )
-    relax_durability()
     db.session.commit()
     response = make_response(response)
     renew_if_due(response, candidate.link_id, candidate.expires_at, now)
@@ -92,8 +101,11 @@ def _viewed(candidate, kind: str, target: str, now, response):
 def page():
     """The candidate page: where you are, what comes next, your cohort, checklist, stories, contact."""
     now = utcnow()
-    candidate = current_candidate_or_404(now)
-    data = load_page_data(candidate.candidate_id, candidate.cohort_id)
+    found = load_page(_link_id_or_404(now), now)  # current_candidate_or_404, with the page's reads
+    if found is None:
+        abort(404)
+    candidate, data = found
+    remember_candidate_locale(candidate.locale)
     return _viewed(candidate, EventKind.VIEW, "page", now, render_page(candidate, data, now))
 
 
