@@ -31,6 +31,7 @@ DEMO_USERS = (
     ("admin@example.com", "keepwarm-admin", "Alex Admin", "admin", None),
 )
 
+STAGES_NEEDING_A_COHORT = {"training_notice"}
 STAGES = (
     # key, label_zh, label_en, side, expected_days, description_zh, description_en
     (
@@ -232,7 +233,11 @@ STORY_FIELDS = ("title_zh", "title_en", "summary_zh", "summary_en", "body_zh", "
 def add_stages() -> dict[str, Stage]:
     """The demo pipeline, by stage key (the tests build on it too)."""
     stages = {
-        row[0]: Stage(position=position, **dict(zip(STAGE_FIELDS, row, strict=True)))
+        row[0]: Stage(
+            position=position,
+            needs_cohort=row[0] in STAGES_NEEDING_A_COHORT,
+            **dict(zip(STAGE_FIELDS, row, strict=True)),
+        )
         for position, row in enumerate(STAGES)
     }
     db.session.add_all(stages.values())

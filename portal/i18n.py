@@ -3,8 +3,9 @@
 A leaf module (it imports nothing of ours), so models, services and views may all use it.
 """
 
+import flask_babel
 from babel import Locale
-from flask import g, request
+from flask import g, has_request_context, request
 from werkzeug.wrappers import Response
 
 LOCALES = ("zh_CN", "en")
@@ -16,13 +17,24 @@ _PARSED_LOCALES = {name: Locale.parse(name) for name in LOCALES}
 
 
 def select_locale() -> Locale:
-    """The viewer's language: explicit choice, then candidate profile, then the browser."""
+    """The viewer's language: explicit choice, then candidate profile, then the browser (outside a
+    request, e.g. in a job: the default)."""
+    if not has_request_context():
+        return _PARSED_LOCALES[DEFAULT_LOCALE]
     chosen = request.cookies.get(LANG_COOKIE)
     if chosen not in LOCALES:
         chosen = g.get("candidate_locale")
     if chosen not in LOCALES:
         chosen = request.accept_languages.best_match(LOCALES, default=DEFAULT_LOCALE)
     return _PARSED_LOCALES[chosen]
+
+
+def localized(obj, field: str, locale: str | None = None) -> str:
+    """``obj.<field>_zh`` or ``obj.<field>_en`` for the locale, falling back to Chinese when empty."""
+    locale = locale or str(flask_babel.get_locale())
+    suffix = "zh" if locale.startswith("zh") else "en"
+    value = getattr(obj, f"{field}_{suffix}", "") or ""
+    return value or getattr(obj, f"{field}_zh", "") or ""
 
 
 def remember_language(response: Response, locale: str) -> None:

@@ -12,16 +12,8 @@ from flask_babel import get_locale, get_timezone, get_translations
 from jinja2 import pass_environment
 from markupsafe import Markup
 
-from portal.i18n import LOCALES
+from portal.i18n import LOCALES, localized
 from portal.models.cohorts import is_web_url
-
-
-def localized(obj, field: str, locale: str | None = None) -> str:
-    """``obj.<field>_zh`` or ``obj.<field>_en`` for the locale, falling back to Chinese when empty."""
-    locale = locale or str(get_locale())
-    suffix = "zh" if locale.startswith("zh") else "en"
-    value = getattr(obj, f"{field}_{suffix}", "") or ""
-    return value or getattr(obj, f"{field}_zh", "") or ""
 
 
 @pass_environment
@@ -71,6 +63,11 @@ def local_date(value: date | None) -> str:
     return _day_and_time_patterns(locale)[0].apply(value, locale)
 
 
+def local_input_time(value: datetime) -> str:
+    """A UTC time as a datetime-local input's value, on the organisation's clock."""
+    return value.astimezone(_request_i18n()[1]).strftime("%Y-%m-%dT%H:%M")
+
+
 def iso_datetime(value: datetime) -> str:
     """Machine-readable value for <time datetime>."""
     return value.isoformat(timespec="seconds")
@@ -96,9 +93,9 @@ def static_url(filename: str) -> str:
     return _static_url(current_app.static_folder, request.script_root, filename)
 
 
-def page_url(page: int) -> str:
-    """The current URL with another page number, keeping every filter."""
-    args = {**(request.view_args or {}), **request.args.to_dict(), "page": page}
+def page_url(page: int, name: str = "page") -> str:
+    """The current URL with another page number (of the list paged by ?<name>=), keeping everything else."""
+    args = {**(request.view_args or {}), **request.args.to_dict(), name: page}
     return url_for(request.endpoint or "site.index", **args)
 
 
@@ -152,6 +149,7 @@ def init_app(app: Flask) -> None:
         local_datetime=local_datetime,
         local_date=local_date,
         iso_datetime=iso_datetime,
+        local_input_time=local_input_time,
         tel_href=tel_href,
         web_url=web_url,
     )

@@ -31,9 +31,9 @@ def id_arg(name: str, source=None) -> int | None:
     return value if value is not None and 0 < value <= MAX_ID else None
 
 
-def page_arg() -> int:
-    """The ?page= number, clamped: nonsense or absurd values never reach the database."""
-    page = request.args.get("page", 1, type=int)
+def page_arg(name: str = "page") -> int:
+    """The ?page= number (or another list's ?<name>=), clamped: nonsense or absurd values never reach the database."""
+    page = request.args.get(name, 1, type=int)
     return min(max(page, 1), MAX_PAGE)
 
 

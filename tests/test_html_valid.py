@@ -191,6 +191,12 @@ def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate
     pages["fragment-flag-row-claimed.html"] = _wrap(
         "flag row", _html(client.post(f"/hr/flags/{flag.id}/claim", headers={**HX, **EN}))
     )
+    monkeypatch.setattr("portal.hr.candidate.PER_PAGE", 1)  # every list's pager shows
+    pages["hr-candidate.html"] = _html(client.get(f"/hr/candidates/{candidates[0].id}?flags=2", headers=EN))
+    pages["hr-candidate-zh.html"] = _html(client.get(f"/hr/candidates/{candidates[1].id}", headers=ZH))
+    pages["hr-candidate-refused.html"] = _html(
+        client.post(f"/hr/candidates/{candidates[0].id}/stage", data={"stage": "x", "note": "typed"}, headers=EN), 422
+    )
     pages["hr-link-issued.html"] = _html(client.post(f"/hr/candidates/{candidates[0].id}/link", headers=EN))
     pages["fragment-htmx-error.html"] = _wrap(
         "htmx error", _html(client.post("/hr/flags/999999/claim", headers={**HX, **EN}), 404)

@@ -121,7 +121,10 @@ def test_snooze_hides_the_flag_until_its_day(app, client, site, hr, now):
 
 
 def test_next_stage_from_the_row(app, client, site, hr, now):
-    candidate = gen_candidate(site, [("passed", now - timedelta(days=3))], owner=hr)
+    # Really quiet: the move evaluates the candidate's flags at once, and this one still holds.
+    candidate = gen_candidate(
+        site, [("passed", now - timedelta(days=9))], owner=hr, last_seen_at=now - timedelta(days=4)
+    )
     flag = gen_flag(candidate)
     signed_in(client, hr)
     seen_stage = {"from_stage": site["passed"].id}
@@ -137,7 +140,21 @@ def test_next_stage_from_the_row(app, client, site, hr, now):
     assert stale.data.decode().strip().startswith(f'<tr id="flag-{flag.id}"')  # swapped in place, error shown
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["background_check"].id
-    assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "stage.advance")) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "stage.move")) == 1
+
+
+def test_next_stage_into_a_stage_that_needs_a_cohort_asks_for_one(app, client, site, hr, now):
+    candidate = gen_candidate(
+        site, [("passed", now - timedelta(days=9)), ("background_check", now - timedelta(days=8))], owner=hr
+    )
+    flag = gen_flag(candidate, "company_side_overdue")
+    signed_in(client, hr)
+    refused = client.post(
+        f"/hr/flags/{flag.id}/next-stage", data={"from_stage": site["background_check"].id}, headers=HX
+    )
+    assert refused.status_code == 409 and "needs a training cohort" in refused.data.decode()
+    db.session.refresh(candidate)
+    assert candidate.current_stage_id == site["background_check"].id
 
 
 def test_flags_of_other_peoples_candidates_are_404(app, client, site, hr, now):

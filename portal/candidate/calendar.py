@@ -8,9 +8,9 @@ from flask_babel import get_locale
 from icalendar import Calendar, Event
 
 from portal.extensions import db
+from portal.i18n import localized
 from portal.models import Cohort, CohortSession
 from portal.models.cohorts import one_line
-from portal.templating import localized
 
 
 def cohort_calendar(cohort_id: int, now: datetime) -> bytes:

@@ -2,9 +2,9 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, EmailField, PasswordField, SelectField, TextAreaField
+from wtforms import DateField, DateTimeLocalField, EmailField, PasswordField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.2; stubs lag
-from wtforms.validators import DataRequired, Email, InputRequired, Length
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
 from portal.hr.wording import OUTCOME_CHOICES
 
@@ -25,4 +25,14 @@ class ResolveForm(FlaskForm):
         choices=[SelectChoice(value, label) for value, label in OUTCOME_CHOICES],
         validators=[DataRequired()],
     )
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
+
+
+class MoveStageForm(FlaskForm):
+    """Choices are filled per request (hr.candidate): stages of the pipeline, cohorts to choose from."""
+
+    stage = SelectField(_l("Stage"), coerce=int)  # a choice is always made: the next stage is preselected
+    # Empty: now. The organisation's local time; the stage service refuses the future.
+    reached_at = DateTimeLocalField(_l("Reached at"), validators=[Optional()])
+    cohort = SelectField(_l("Training cohort"), validate_choice=True)
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])

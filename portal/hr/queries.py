@@ -2,10 +2,12 @@
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from portal.models import Candidate, Flag, User
+from portal.extensions import db
+from portal.models import AuditEvent, Candidate, EngagementEvent, Flag, PortalLink, StageEvent, User
 from portal.models.flags import Severity, with_derived_tier
 
 
@@ -101,4 +103,85 @@ def visible_flag(user: User, flag_id: int, now: datetime) -> sa.Select:
         .join(Candidate, Candidate.id == Flag.candidate_id)
         .options(with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)))
         .where(Flag.id == flag_id, _scope(user))
+    )
+
+
+def visible_candidate(user: User, candidate_id: int, now: datetime) -> sa.Select:
+    """One candidate the user may see (deny by default), with stage, cohort, owner and tier at ``now``."""
+    return (
+        visible_candidates(user)
+        .options(
+            sa.orm.joinedload(Candidate.current_stage),
+            sa.orm.joinedload(Candidate.cohort),
+            sa.orm.joinedload(Candidate.owner),
+            sa.orm.joinedload(Candidate.risk_tier_override_by),
+            with_derived_tier(now),
+        )
+        .where(Candidate.id == candidate_id)
+    )
+
+
+# The lists on a candidate's page, each paged by its own ?<name>= argument.
+STORY_LISTS = ("moves", "visits", "flags", "links", "history")
+
+
+@dataclass
+class CandidateStory:
+    reached: dict  # stage_id -> first time reached, for the timeline
+    moves: Any  # each list a Pagination, newest first
+    visits: Any
+    flags: Any
+    links: Any
+    history: Any
+
+
+def candidate_story(candidate_id: int, now: datetime, pages: dict[str, int], per_page: int) -> CandidateStory:
+    """The lists of one candidate's page, each a page of its own: the same statements whatever the history."""
+
+    def page(name: str, query: sa.Select):
+        return db.paginate(query, page=pages[name], per_page=per_page, error_out=False)
+
+    reached = dict(
+        db.session.execute(
+            sa.select(StageEvent.stage_id, sa.func.min(StageEvent.reached_at))
+            .where(StageEvent.candidate_id == candidate_id)
+            .group_by(StageEvent.stage_id)
+        ).all()
+    )
+    return CandidateStory(
+        reached=reached,
+        moves=page(
+            "moves",
+            sa.select(StageEvent)
+            .options(sa.orm.joinedload(StageEvent.stage), sa.orm.joinedload(StageEvent.actor))
+            .where(StageEvent.candidate_id == candidate_id)
+            .order_by(StageEvent.reached_at.desc(), StageEvent.id.desc()),
+        ),
+        visits=page(
+            "visits",
+            sa.select(EngagementEvent)
+            .where(EngagementEvent.candidate_id == candidate_id)
+            .order_by(EngagementEvent.occurred_at.desc(), EngagementEvent.id.desc()),
+        ),
+        flags=page(
+            "flags",
+            sa.select(Flag)
+            .options(sa.orm.joinedload(Flag.resolved_by))
+            .where(Flag.candidate_id == candidate_id)
+            .order_by(Flag.resolved_at.is_not(None), Flag.raised_at.desc(), Flag.id.desc()),
+        ),
+        links=page(
+            "links",
+            sa.select(PortalLink)
+            .options(sa.orm.joinedload(PortalLink.issued_by))
+            .where(PortalLink.candidate_id == candidate_id)
+            .order_by(PortalLink.issued_at.desc(), PortalLink.id.desc()),
+        ),
+        history=page(
+            "history",
+            sa.select(AuditEvent)
+            .options(sa.orm.joinedload(AuditEvent.actor))
+            .where(AuditEvent.object_type == "candidate", AuditEvent.object_id == candidate_id)
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()),
+        ),
     )

@@ -4,11 +4,12 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 
+from portal.i18n import localized
 from portal.models import Flag
 from portal.models.candidates import Tier
 from portal.models.flags import HR_OUTCOMES, Outcome, Severity
 from portal.services.scan import RULES_BY_NAME
-from portal.templating import local_date, local_datetime, localized
+from portal.templating import local_date, local_datetime
 
 TIER_LABELS = {Tier.A: _l("on track"), Tier.B: _l("watch"), Tier.C: _l("at risk"), Tier.D: _l("likely lost")}
 SEVERITY_LABELS = {Severity.URGENT: _l("Urgent"), Severity.WARNING: _l("Warning")}

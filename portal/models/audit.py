@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, utcnow
 
@@ -23,3 +23,5 @@ class AuditEvent(Base):
     # First three octets (IPv4) or /48 (IPv6): enough to spot abuse, not to identify a person.
     ip_prefix: Mapped[str] = mapped_column(sa.String(45), default="")
     detail: Mapped[str] = mapped_column(sa.String(500), default="")
+
+    actor = relationship("User")

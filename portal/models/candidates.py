@@ -128,6 +128,8 @@ class PortalLink(Base):
     revoked_at: Mapped[datetime | None]
     expires_at: Mapped[datetime]
 
+    issued_by = relationship("User")
+
     @classmethod
     def works_at(cls, now: Any) -> sa.ColumnElement[bool]:
         """The one rule for a link that still opens the page at ``now`` (a time or a bind parameter)."""
@@ -144,3 +146,6 @@ class StageEvent(Base):
     reached_at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     note: Mapped[str] = mapped_column(sa.Text, default="")
+
+    stage = relationship("Stage")
+    actor = relationship("User")

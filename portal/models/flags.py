@@ -73,6 +73,7 @@ class Flag(Base):
         back_populates="flags",
     )
     claimed_by = relationship("User", foreign_keys=[claimed_by_id])
+    resolved_by = relationship("User", foreign_keys=[resolved_by_id])
 
     @property
     def is_open(self) -> bool:

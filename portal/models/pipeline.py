@@ -29,4 +29,6 @@ class Stage(Base):
     description_en: Mapped[str] = mapped_column(sa.Text, default="")
     side: Mapped[str] = mapped_column(sa.String(10), default=Side.CANDIDATE)
     required: Mapped[bool] = mapped_column(default=True)
+    # Reached only with a training cohort: the page then shows its dates (the demo's training notice).
+    needs_cohort: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     expected_days: Mapped[int | None]

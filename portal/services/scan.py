@@ -9,7 +9,7 @@ flags). Adding a rule is adding one ``Rule``. Nothing here loops over candidates
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -283,8 +283,9 @@ def _escalation_filter(rule: Rule):
     )
 
 
-def _closing_filter(rule: Rule):
-    return sa.and_(_open(rule.name), ~_matched_for_flag())
+def _closing_filter(rule: Rule, only: Sequence[int] | None):
+    closing = sa.and_(_open(rule.name), ~_matched_for_flag())
+    return closing if only is None else sa.and_(closing, flag.c.candidate_id.in_(only))
 
 
 def _insert_flags(rule: Rule, now: datetime) -> int:
@@ -312,8 +313,11 @@ def _insert_flags(rule: Rule, now: datetime) -> int:
     return rows_affected(db.session.execute(statement.execution_options(preserve_rowcount=True)))
 
 
-def _collect_matches(rule: Rule, now: datetime, config: dict) -> None:
-    found = rule.matches(now, config).subquery("found")
+def _collect_matches(rule: Rule, now: datetime, config: dict, only: Sequence[int] | None) -> None:
+    matches = rule.matches(now, config)
+    if only is not None:
+        matches = matches.where(candidate.c.id.in_(only))
+    found = matches.subquery("found")
     db.session.execute(
         sa.insert(matched).from_select(
             ["candidate_id", "severity", "evidence_at", "episode_start"],
@@ -322,12 +326,12 @@ def _collect_matches(rule: Rule, now: datetime, config: dict) -> None:
     )
 
 
-def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool) -> RuleResult:
+def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool, only: Sequence[int] | None) -> RuleResult:
     connection = db.session.connection()
     for table in SCRATCH_TABLES:
         table.create(connection)
-    _collect_matches(rule, now, config)
-    escalation, closing = _escalation_filter(rule), _closing_filter(rule)
+    _collect_matches(rule, now, config, only)
+    escalation, closing = _escalation_filter(rule), _closing_filter(rule, only)
     if dry_run:
 
         def count(query: sa.Select) -> int:
@@ -377,21 +381,26 @@ def _one_scan_at_a_time() -> None:
 
 
 def run_scan(
-    now: datetime, *, dry_run: bool = False, progress: Callable[[int, int, str], None] | None = None
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+    only: Sequence[int] | None = None,
 ) -> ScanResult:
     """Evaluate every rule; a rule that fails is rolled back and reported, the others still run.
 
     Call at the start of a transaction; the caller commits. ``progress(done_rules, total_rules,
-    rule_name)`` is called after each rule, failed or not.
+    rule_name)`` is called after each rule, failed or not. ``only`` limits the scan to these
+    candidates (rescan_candidate): their flags are raised, escalated and closed, nobody else's.
     """
     config = current_app.config
     result = ScanResult(now=now, dry_run=dry_run)
-    if not dry_run:
+    if not dry_run and only is None:
         _one_scan_at_a_time()
     for done, rule in enumerate(RULES, start=1):
         savepoint = db.session.begin_nested()
         try:
-            result.rules[rule.name] = _apply(rule, now, config, dry_run)
+            result.rules[rule.name] = _apply(rule, now, config, dry_run, only)
             savepoint.commit()
         except Exception as error:
             savepoint.rollback()
@@ -400,3 +409,8 @@ def run_scan(
         if progress is not None:
             progress(done, len(RULES), rule.name)
     return result
+
+
+def rescan_candidate(candidate_id: int, now: datetime) -> ScanResult:
+    """The scan's rules for one candidate, at once: after HR changed something the rules read."""
+    return run_scan(now, only=[candidate_id])

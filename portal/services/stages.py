@@ -6,8 +6,10 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.models import Candidate, Stage, StageEvent, User
+from portal.i18n import localized
+from portal.models import Candidate, Cohort, Stage, StageEvent, User
 from portal.services.audit import record_on_candidate
+from portal.services.scan import rescan_candidate
 
 
 class StageError(ValueError):
@@ -26,6 +28,55 @@ def advance_stage(
     return event
 
 
+def move_to_stage(
+    candidate: Candidate,
+    stage: Stage,
+    *,
+    actor: User,
+    now: datetime,
+    reached_at: datetime | None = None,
+    note: str = "",
+    cohort_id: int | None = None,
+) -> StageEvent:
+    """HR move a candidate to ``stage``, reached at ``reached_at`` (now unless back-dated), checked
+    against the pipeline. The queue, the candidate page and the import all move people through here.
+
+    Refused with a StageError, and nothing changed: a time in the future; a required stage before
+    ``stage`` the candidate never reached; a stage that needs a cohort when the candidate has none
+    and ``cohort_id`` names none. The move is on the timeline with who made it and their note, in the
+    audit trail, and the candidate's flags are evaluated again at once.
+    """
+    reached_at = reached_at or now
+    if reached_at > now:
+        raise StageError(_l("A stage cannot be reached in the future."))
+    skipped = _skipped_required_stage(candidate, stage)
+    if skipped is not None:
+        raise StageError(
+            _l("%(stage)s comes first: it is a required step.", stage=localized(skipped, "label")),
+        )
+    if cohort_id is not None:
+        if db.session.get(Cohort, cohort_id) is None:
+            raise StageError(_l("That training cohort does not exist."))
+        candidate.cohort_id = cohort_id
+    if stage.needs_cohort and candidate.cohort_id is None:
+        raise StageError(_l("%(stage)s needs a training cohort: choose one.", stage=localized(stage, "label")))
+    event = advance_stage(candidate, stage, now=reached_at, actor_id=actor.id, note=note)
+    record_on_candidate("stage.move", candidate.id, actor_user_id=actor.id, detail=f"to {stage.key}")
+    rescan_candidate(candidate.id, now)
+    return event
+
+
+def _skipped_required_stage(candidate: Candidate, stage: Stage) -> Stage | None:
+    """The first required stage before ``stage`` that the candidate has never reached, if any."""
+    reached = sa.select(StageEvent.stage_id).where(StageEvent.candidate_id == candidate.id)
+    return db.session.scalars(
+        sa.select(Stage)
+        .where(Stage.position < stage.position, Stage.required, Stage.id.not_in(reached))
+        .order_by(Stage.position)
+        .limit(1)
+    ).first()
+
+
 def advance_to_next_stage(candidate: Candidate, user: User, *, seen_stage_id: int | None, now: datetime) -> Stage:
     """Move the candidate one stage on, only from the stage the person was shown (a second tab changes nothing)."""
     if seen_stage_id != candidate.current_stage_id:
@@ -37,6 +88,5 @@ def advance_to_next_stage(candidate: Candidate, user: User, *, seen_stage_id: in
     following = db.session.scalars(query.limit(1)).first()
     if following is None:
         raise StageError(_l("The candidate is already at the last stage."))
-    advance_stage(candidate, following, now=now, actor_id=user.id)
-    record_on_candidate("stage.advance", candidate.id, actor_user_id=user.id, detail=f"to {following.key}")
+    move_to_stage(candidate, following, actor=user, now=now)
     return following

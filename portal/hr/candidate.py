@@ -1,0 +1,106 @@
+"""One candidate's whole story for HR: profile, timeline with who moved it, flags, visits, links, audit."""
+
+from collections.abc import Sequence
+from datetime import UTC
+
+import sqlalchemy as sa
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.candidate.timeline import build_timeline
+from portal.extensions import db
+from portal.hr.blueprint import bp
+from portal.hr.forms import MoveStageForm
+from portal.hr.queries import STORY_LISTS, candidate_story, visible_candidate
+from portal.i18n import localized
+from portal.models import Candidate, Cohort, Stage, utcnow
+from portal.models.candidates import Tier
+from portal.services.stages import StageError, move_to_stage
+from portal.services.worktime import organisation_zone
+from portal.web import page_arg
+
+PER_PAGE = 20
+
+
+def _candidate_or_404(candidate_id: int, now) -> Candidate:
+    return db.first_or_404(visible_candidate(current_user, candidate_id, now))
+
+
+def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) -> MoveStageForm:
+    form = MoveStageForm(formdata=formdata)
+    form.stage.choices = [
+        (stage.id, f"{number}. {localized(stage, 'label')}") for number, stage in enumerate(stages, 1)
+    ]
+    # Monthly cohorts: the newest 50 reach four years back.
+    cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)).all()
+    form.cohort.choices = [("", _("Keep as it is"))] + [(str(id_), name) for id_, name in cohorts]
+    if formdata is None:
+        form.cohort.data = ""
+        current = next((stage for stage in stages if stage.id == candidate.current_stage_id), None)
+        following = [stage for stage in stages if current is None or stage.position > current.position]
+        form.stage.data = (following or stages)[0].id if stages else None
+    return form
+
+
+def _render(candidate: Candidate, now, form: MoveStageForm | None = None, status: int = 200):
+    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    story = candidate_story(
+        candidate.id,
+        now,
+        pages={name: page_arg(name) for name in STORY_LISTS},
+        per_page=PER_PAGE,
+    )
+    zone = organisation_zone()
+    starts_on = candidate.cohort.starts_on if candidate.cohort else None
+    nodes = build_timeline(
+        stages, story.reached, candidate.current_stage_id, starts_on, today=now.astimezone(zone).date(), zone=zone
+    )
+    form = form or _stage_form(candidate, stages)
+    return (
+        render_template(
+            "hr/candidate.html", candidate=candidate, story=story, nodes=nodes, form=form, tiers=list(Tier), now=now
+        ),
+        status,
+    )
+
+
+@bp.get("/candidates/<int:candidate_id>")
+@login_required
+def candidate_page(candidate_id: int):
+    """Everything about one candidate on one page; each list pages on its own."""
+    now = utcnow()
+    return _render(_candidate_or_404(candidate_id, now), now)
+
+
+@bp.post("/candidates/<int:candidate_id>/stage")
+@login_required
+def move_stage(candidate_id: int):
+    """Move the candidate to a stage (now or back-dated), checked against the pipeline."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    form = _stage_form(candidate, stages, formdata=request.form)
+    if not form.validate():
+        return _render(candidate, now, form, 422)
+    stage = next(stage for stage in stages if stage.id == form.stage.data)
+    # The form's time is the organisation's wall clock.
+    reached_at = (
+        form.reached_at.data.replace(tzinfo=organisation_zone()).astimezone(UTC) if form.reached_at.data else None
+    )
+    try:
+        move_to_stage(
+            candidate,
+            stage,
+            actor=current_user,
+            now=now,
+            reached_at=reached_at,
+            note=form.note.data or "",
+            cohort_id=int(form.cohort.data) if form.cohort.data else None,
+        )
+    except StageError as error:
+        db.session.rollback()
+        form.stage.errors = [str(error)]
+        return _render(_candidate_or_404(candidate_id, now), now, form, 422)
+    db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
