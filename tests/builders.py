@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from portal.demo import add_checklist, add_stages
 from portal.extensions import db
-from portal.models import Candidate, Cohort, CohortSession, Flag, Story, User, utcnow
+from portal.models import Candidate, Cohort, CohortSession, Flag, Reason, Story, User, utcnow
+from portal.models.reasons import DEFAULT_REASONS
 from portal.services.links import issue_link
 from portal.services.stages import advance_stage
 
@@ -19,6 +20,15 @@ def gen_site(stories: int = 3) -> dict:
     add_checklist()
     gen_stories(stories)
     return stages
+
+
+def gen_reasons() -> None:
+    """The reasons a new installation starts with (the suite empties every table between tests, so
+    only the first test sees the ones the migration seeded)."""
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Reason)):
+        return
+    db.session.add_all(Reason(position=n, label_zh=zh, label_en=en) for n, (zh, en) in enumerate(DEFAULT_REASONS))
+    db.session.commit()
 
 
 def gen_stories(count: int, now: datetime | None = None) -> None:

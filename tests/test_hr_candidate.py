@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import EngagementEvent, StageEvent
-from tests.builders import gen_candidate, gen_cohort, gen_flag, gen_link, gen_user, open_page, signed_in
+from tests.builders import gen_candidate, gen_cohort, gen_flag, gen_link, gen_reasons, gen_user, open_page, signed_in
 
 
 @pytest.fixture
@@ -116,3 +116,35 @@ def test_the_page_costs_the_same_statements_whatever_the_history(app, client, si
     with count_statements() as many:
         assert client.get(f"/hr/candidates/{long.id}").status_code == 200
     assert len(few) == len(many), "\n".join(few) + "\n----\n" + "\n".join(many)
+
+
+def test_leaving_from_the_page_and_the_talent_pool(app, client, site, hr, now):
+    from portal.models import Reason
+
+    gen_reasons()
+    other = gen_user("hr", email="other@example.com")
+    leaving = gen_candidate(site, [("passed", now - timedelta(days=5))], owner=hr, name="要走的")
+    theirs = gen_candidate(site, [("passed", now - timedelta(days=5))], owner=other, name="别人的")
+    distance = db.session.scalars(sa.select(Reason).where(Reason.label_en == "Distance")).one()
+    later = (now + timedelta(days=40)).date()
+    signed_in(client, hr)
+    en = {"Accept-Language": "en"}
+    form = {
+        "leave-kind": "declined",
+        "leave-reason": distance.id,
+        "leave-recontact_on": later.isoformat(),
+        "leave-note": "moving house",
+    }
+    refused = client.post(f"/hr/candidates/{leaving.id}/left", data={**form, "leave-reason": ""}, headers=en)
+    assert refused.status_code == 422 and "moving house" in refused.data.decode()
+    assert client.post(f"/hr/candidates/{theirs.id}/left", data=form).status_code == 404
+    assert client.post(f"/hr/candidates/{leaving.id}/left", data=form).status_code == 303
+    page = client.get(f"/hr/candidates/{leaving.id}", headers=en).data.decode()
+    assert "Declined the offer" in page and "Distance" in page and "Re-activate" in page
+    pool = client.get("/hr/talent-pool", headers=en).data.decode()
+    assert "要走的" in pool and "别人的" not in pool
+    back = client.post(f"/hr/candidates/{leaving.id}/reactivate", data={"back-stage": site["passed"].id})
+    assert back.status_code == 303
+    assert "要走的" not in client.get("/hr/talent-pool").data.decode()
+    db.session.refresh(leaving)
+    assert leaving.status == "active"

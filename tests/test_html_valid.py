@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from flask import render_template
 
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, Story, User
-from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_site, gen_user, open_page
+from portal.models import Candidate, ChecklistItem, Reason, Story, User
+from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_reasons, gen_site, gen_user, open_page
 
 EN = {"Accept-Language": "en-US,en;q=0.9"}
 ZH = {"Accept-Language": "zh-CN,zh;q=0.9"}
@@ -197,6 +197,22 @@ def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate
     pages["hr-candidate-refused.html"] = _html(
         client.post(f"/hr/candidates/{candidates[0].id}/stage", data={"stage": "x", "note": "typed"}, headers=EN), 422
     )
+    pages["hr-candidate-leave-refused.html"] = _html(
+        client.post(
+            f"/hr/candidates/{candidates[0].id}/left", data={"leave-kind": "x", "leave-note": "typed"}, headers=EN
+        ),
+        422,
+    )
+    gen_reasons()
+    reason = db.session.scalars(sa.select(Reason)).first()
+    left = {
+        "leave-kind": "withdrew",
+        "leave-reason": reason.id,
+        "leave-recontact_on": (now + timedelta(days=30)).date().isoformat(),
+    }
+    assert client.post(f"/hr/candidates/{candidates[1].id}/left", data=left).status_code == 303
+    pages["hr-candidate-left.html"] = _html(client.get(f"/hr/candidates/{candidates[1].id}", headers=ZH))
+    pages["hr-talent-pool.html"] = _html(client.get("/hr/talent-pool", headers=EN))
     pages["hr-link-issued.html"] = _html(client.post(f"/hr/candidates/{candidates[0].id}/link", headers=EN))
     pages["fragment-htmx-error.html"] = _wrap(
         "htmx error", _html(client.post("/hr/flags/999999/claim", headers={**HX, **EN}), 404)

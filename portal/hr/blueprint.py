@@ -27,6 +27,7 @@ def back_office_context() -> dict:
         "flag_reason": wording.flag_reason,
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,
+        "left_kind_label": wording.left_kind_label,
         "outcome_choices": wording.OUTCOME_CHOICES,
         "snooze_range": snooze_range(utcnow()),
         "severities": list(wording.SEVERITY_LABELS),

@@ -11,11 +11,13 @@ from flask_login import current_user, login_required
 from portal.candidate.timeline import build_timeline
 from portal.extensions import db
 from portal.hr.blueprint import bp
-from portal.hr.forms import MoveStageForm
-from portal.hr.queries import STORY_LISTS, candidate_story, visible_candidate
+from portal.hr.forms import LeaveForm, MoveStageForm, ReactivateForm
+from portal.hr.queries import STORY_LISTS, candidate_story, talent_pool_query, visible_candidate
+from portal.hr.wording import left_kind_label
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, Stage, utcnow
-from portal.models.candidates import Tier
+from portal.models import Candidate, Cohort, Reason, Stage, utcnow
+from portal.models.candidates import LeftKind, Tier
+from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.worktime import organisation_zone
 from portal.web import page_arg
@@ -43,7 +45,22 @@ def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) ->
     return form
 
 
-def _render(candidate: Candidate, now, form: MoveStageForm | None = None, status: int = 200):
+def _leave_form(formdata=None) -> LeaveForm:
+    form = LeaveForm(formdata=formdata, prefix="leave")  # prefixes: one page, three forms, unique ids
+    form.kind.choices = [("", "—")] + [(kind.value, left_kind_label(kind)) for kind in LeftKind]
+    reasons = db.session.scalars(sa.select(Reason).where(Reason.retired_at.is_(None)).order_by(Reason.position))
+    form.reason.choices = [("", "—")] + [(str(reason.id), localized(reason, "label")) for reason in reasons]
+    return form
+
+
+def _reactivate_form(stages: Sequence[Stage], formdata=None) -> ReactivateForm:
+    form = ReactivateForm(formdata=formdata, prefix="back")
+    form.stage.choices = [(stage.id, f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(stages, 1)]
+    return form
+
+
+def _render(candidate: Candidate, now, status: int = 200, **forms):
+    """The page; ``forms`` holds a refused form (move, leave, reactivate) to show with its errors and input."""
     stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
     story = candidate_story(
         candidate.id,
@@ -56,10 +73,14 @@ def _render(candidate: Candidate, now, form: MoveStageForm | None = None, status
     nodes = build_timeline(
         stages, story.reached, candidate.current_stage_id, starts_on, today=now.astimezone(zone).date(), zone=zone
     )
-    form = form or _stage_form(candidate, stages)
+    forms = {
+        "form": forms.get("move") or _stage_form(candidate, stages),
+        "leave_form": forms.get("leave") or _leave_form(),
+        "reactivate_form": forms.get("reactivate") or _reactivate_form(stages),
+    }
     return (
         render_template(
-            "hr/candidate.html", candidate=candidate, story=story, nodes=nodes, form=form, tiers=list(Tier), now=now
+            "hr/candidate.html", candidate=candidate, story=story, nodes=nodes, tiers=list(Tier), now=now, **forms
         ),
         status,
     )
@@ -82,7 +103,7 @@ def move_stage(candidate_id: int):
     stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
     form = _stage_form(candidate, stages, formdata=request.form)
     if not form.validate():
-        return _render(candidate, now, form, 422)
+        return _render(candidate, now, 422, move=form)
     stage = next(stage for stage in stages if stage.id == form.stage.data)
     # The form's time is the organisation's wall clock.
     reached_at = (
@@ -101,6 +122,76 @@ def move_stage(candidate_id: int):
     except StageError as error:
         db.session.rollback()
         form.stage.errors = [str(error)]
-        return _render(_candidate_or_404(candidate_id, now), now, form, 422)
+        return _render(_candidate_or_404(candidate_id, now), now, 422, move=form)
     db.session.commit()
     return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+
+
+@bp.post("/candidates/<int:candidate_id>/started")
+@login_required
+def mark_candidate_started(candidate_id: int):
+    """The candidate started work."""
+    now = utcnow()
+    try:
+        mark_started(_candidate_or_404(candidate_id, now), actor=current_user, now=now)
+    except LeavingError:
+        db.session.rollback()  # started or left already (a second tab): the page shows which
+    else:
+        db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+
+
+@bp.post("/candidates/<int:candidate_id>/left")
+@login_required
+def mark_candidate_left(candidate_id: int):
+    """The candidate left: how, why, and when to contact them again (the talent pool)."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    form = _leave_form(formdata=request.form)
+    if not form.validate():
+        return _render(candidate, now, 422, leave=form)
+    try:
+        mark_left(
+            candidate,
+            kind=form.kind.data,
+            reason_id=int(form.reason.data),
+            actor=current_user,
+            now=now,
+            recontact_on=form.recontact_on.data,
+            note=form.note.data or "",
+        )
+    except LeavingError as error:
+        db.session.rollback()
+        form.kind.errors = [str(error)]
+        return _render(_candidate_or_404(candidate_id, now), now, 422, leave=form)
+    db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+
+
+@bp.post("/candidates/<int:candidate_id>/reactivate")
+@login_required
+def reactivate_candidate(candidate_id: int):
+    """Back from the talent pool, at a chosen stage."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    form = _reactivate_form(stages, formdata=request.form)
+    if not form.validate():
+        return _render(candidate, now, 422, reactivate=form)
+    stage = next(stage for stage in stages if stage.id == form.stage.data)
+    try:
+        reactivate(candidate, stage, actor=current_user, now=now, note=form.note.data or "")
+    except (LeavingError, StageError) as error:
+        db.session.rollback()
+        form.stage.errors = [str(error)]
+        return _render(_candidate_or_404(candidate_id, now), now, 422, reactivate=form)
+    db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+
+
+@bp.get("/talent-pool")
+@login_required
+def talent_pool():
+    """People who left with a date to contact them again, soonest first."""
+    pagination = db.paginate(talent_pool_query(current_user), page=page_arg(), per_page=PER_PAGE, error_out=False)
+    return render_template("hr/talent_pool.html", pagination=pagination)

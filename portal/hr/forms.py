@@ -28,6 +28,20 @@ class ResolveForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
 
+class LeaveForm(FlaskForm):
+    """Choices are filled per request (hr.candidate): the kinds of leaving, the reasons not retired."""
+
+    kind = SelectField(_l("How they left"), validators=[DataRequired()])
+    reason = SelectField(_l("Reason"), validators=[DataRequired()])
+    recontact_on = DateField(_l("Contact again on"), validators=[Optional()])
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
+
+
+class ReactivateForm(FlaskForm):
+    stage = SelectField(_l("Back at stage"), coerce=int)
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
+
+
 class MoveStageForm(FlaskForm):
     """Choices are filled per request (hr.candidate): stages of the pipeline, cohorts to choose from."""
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AuditEvent, Candidate, EngagementEvent, Flag, PortalLink, StageEvent, User
+from portal.models.candidates import Status
 from portal.models.flags import Severity, with_derived_tier
 
 
@@ -184,4 +185,14 @@ def candidate_story(candidate_id: int, now: datetime, pages: dict[str, int], per
             .where(AuditEvent.object_type == "candidate", AuditEvent.object_id == candidate_id)
             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()),
         ),
+    )
+
+
+def talent_pool_query(user: User) -> sa.Select:
+    """Candidates who left with a date to contact them again, soonest first (ix_candidate_talent_pool)."""
+    return (
+        visible_candidates(user)
+        .options(sa.orm.joinedload(Candidate.left_reason), sa.orm.joinedload(Candidate.owner))
+        .where(Candidate.status == Status.LEFT, Candidate.recontact_on.is_not(None))
+        .order_by(Candidate.recontact_on, Candidate.id)
     )

@@ -1,4 +1,4 @@
-"""How the back-office words each vocabulary: tiers, severities, outcomes, rules and flag reasons."""
+"""How the back-office words each vocabulary: tiers, severities, outcomes, ways of leaving, rules and flag reasons."""
 
 from datetime import datetime
 
@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.i18n import localized
 from portal.models import Flag
-from portal.models.candidates import Tier
+from portal.models.candidates import LeftKind, Tier
 from portal.models.flags import HR_OUTCOMES, Outcome, Severity
 from portal.services.scan import RULES_BY_NAME
 from portal.templating import local_date, local_datetime
@@ -20,6 +20,13 @@ OUTCOME_LABELS = {
     Outcome.WITHDREW: _l("Candidate withdrew"),
     Outcome.NO_ANSWER: _l("No answer"),
     Outcome.CLEARED: _l("cleared by itself"),
+}
+LEFT_KIND_LABELS = {
+    LeftKind.DECLINED: _l("Declined the offer"),
+    LeftKind.WITHDREW: _l("Withdrew"),
+    LeftKind.NO_SHOW: _l("Did not show up"),
+    LeftKind.UNREACHABLE: _l("Not reachable"),
+    LeftKind.UNSUITABLE: _l("Not suitable"),
 }
 # What HR choose from when they close a flag, in this order.
 OUTCOME_CHOICES = [(outcome.value, OUTCOME_LABELS[outcome]) for outcome in HR_OUTCOMES]
@@ -35,6 +42,10 @@ def severity_label(severity: str) -> str:
 
 def outcome_label(outcome: str | None) -> str:
     return str(OUTCOME_LABELS.get(outcome, outcome or ""))  # type: ignore[call-overload]
+
+
+def left_kind_label(kind: str | None) -> str:
+    return str(LEFT_KIND_LABELS.get(kind, kind or ""))  # type: ignore[call-overload]
 
 
 def rule_label(name: str) -> str:

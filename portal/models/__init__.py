@@ -8,6 +8,7 @@ from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
 from portal.models.flags import Flag
 from portal.models.pipeline import Stage
+from portal.models.reasons import Reason
 from portal.models.users import User
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "EngagementEvent",
     "Flag",
     "PortalLink",
+    "Reason",
     "Stage",
     "StageEvent",
     "Story",

@@ -1,6 +1,6 @@
 """Candidates, their portal links and their stage history."""
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -15,6 +15,16 @@ class Status(StrEnum):
     ACTIVE = "active"  # hired, not started: the risk rules watch them
     STARTED = "started"
     LEFT = "left"
+
+
+class LeftKind(StrEnum):
+    """How a candidate left before starting."""
+
+    DECLINED = "declined"  # declined the offer
+    WITHDREW = "withdrew"
+    NO_SHOW = "no_show"
+    UNREACHABLE = "unreachable"
+    UNSUITABLE = "unsuitable"
 
 
 class Tier(StrEnum):
@@ -41,6 +51,7 @@ class Candidate(Base):
     __tablename__ = "candidate"
     __table_args__ = (
         one_of("status", Status),
+        one_of("left_kind", LeftKind),
         one_of("risk_tier_override", Tier),
         one_of("locale", LOCALES),
         sa.Index("ix_candidate_status_last_seen", "status", "last_seen_at"),
@@ -50,6 +61,8 @@ class Candidate(Base):
         sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
         # Small partial indexes of candidates who have not visited since their newest link, or since their
         # current stage: the scan reads them instead of every candidate (services.scan spells the same SQL).
+        # The talent pool: who left with a date to contact them again, soonest first.
+        partial_index("ix_candidate_talent_pool", "recontact_on", where="status = 'left' AND recontact_on IS NOT NULL"),
         partial_index(
             "ix_candidate_link_unopened",
             "link_issued_at",
@@ -86,11 +99,16 @@ class Candidate(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]
+    left_kind: Mapped[str | None] = mapped_column(sa.String(12))
+    left_reason_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reason.id"))
+    recontact_on: Mapped[date | None]
+    left_note: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
 
     owner = relationship("User", foreign_keys=[owner_id])
     risk_tier_override_by = relationship("User", foreign_keys=[risk_tier_override_by_id])
     current_stage = relationship("Stage")
     cohort = relationship("Cohort")
+    left_reason = relationship("Reason")
     # flag.candidate_id has no foreign key (see models.flags): deleting a candidate through the ORM
     # deletes its flags here.
     # The tier derived from open flags at a time the query chooses: models.flags.with_derived_tier(now).
