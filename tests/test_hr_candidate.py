@@ -148,3 +148,24 @@ def test_leaving_from_the_page_and_the_talent_pool(app, client, site, hr, now):
     assert "要走的" not in client.get("/hr/talent-pool").data.decode()
     db.session.refresh(leaving)
     assert leaving.status == "active"
+
+
+def test_revoke_all_links_and_the_tier_explained(app, site, hr, now):
+    from portal.models import AuditEvent
+
+    candidate = gen_candidate(
+        site, [("passed", now - timedelta(days=9))], owner=hr, last_seen_at=now - timedelta(days=4)
+    )
+    gen_flag(candidate, now=now)  # gone quiet, and it still holds
+    phone = app.test_client()
+    assert open_page(phone, candidate).status_code == 200
+    office = app.test_client()
+    signed_in(office, hr)
+    en = {"Accept-Language": "en"}
+    page = office.get(f"/hr/candidates/{candidate.id}", headers=en).data.decode()
+    assert '<br><span class="muted">Gone quiet</span>' in page  # the open flag's rule beside the tier
+    assert "What A–D mean" in page and "urgent for 7 days" in page
+    assert office.post(f"/hr/candidates/{candidate.id}/links/revoke").status_code == 303
+    assert phone.get("/me").status_code == 404
+    audit = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "link.revoke_all")).one()
+    assert audit.detail == "1 revoked"

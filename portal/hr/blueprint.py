@@ -24,6 +24,7 @@ def back_office_context() -> dict:
         "open_flag_total": open_flag_total,
         "rule_label": wording.rule_label,
         "tier_label": wording.tier_label,
+        "tier_meaning": wording.tier_meaning,
         "flag_reason": wording.flag_reason,
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,

@@ -12,12 +12,20 @@ from portal.candidate.timeline import build_timeline
 from portal.extensions import db
 from portal.hr.blueprint import bp
 from portal.hr.forms import LeaveForm, MoveStageForm, ReactivateForm
-from portal.hr.queries import STORY_LISTS, candidate_story, talent_pool_query, visible_candidate
+from portal.hr.queries import (
+    STORY_LISTS,
+    candidate_story,
+    open_rules_by_candidate,
+    talent_pool_query,
+    visible_candidate,
+)
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.models import Candidate, Cohort, Reason, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
+from portal.services.links import revoke_all_links
+from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.worktime import organisation_zone
 from portal.web import page_arg
@@ -73,6 +81,7 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
     nodes = build_timeline(
         stages, story.reached, candidate.current_stage_id, starts_on, today=now.astimezone(zone).date(), zone=zone
     )
+    reasons = {candidate.id: [rule for _, rule in db.session.execute(open_rules_by_candidate([candidate.id]))]}
     forms = {
         "form": forms.get("move") or _stage_form(candidate, stages),
         "leave_form": forms.get("leave") or _leave_form(),
@@ -80,7 +89,14 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
     }
     return (
         render_template(
-            "hr/candidate.html", candidate=candidate, story=story, nodes=nodes, tiers=list(Tier), now=now, **forms
+            "hr/candidate.html",
+            candidate=candidate,
+            story=story,
+            nodes=nodes,
+            tiers=list(Tier),
+            reasons=reasons,
+            now=now,
+            **forms,
         ),
         status,
     )
@@ -125,6 +141,18 @@ def move_stage(candidate_id: int):
         return _render(_candidate_or_404(candidate_id, now), now, 422, move=form)
     db.session.commit()
     return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+
+
+@bp.post("/candidates/<int:candidate_id>/links/revoke")
+@login_required
+def revoke_candidate_links(candidate_id: int):
+    """Stop every link of this candidate; a new one can be issued at any time."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    revoke_all_links(candidate, actor_id=current_user.id, now=now)
+    rescan_candidate(candidate.id, now)  # an unopened link that is gone is no longer a reason to worry
+    db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id, _anchor="links-title"), 303)
 
 
 @bp.post("/candidates/<int:candidate_id>/started")

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from portal.i18n import localized
 from portal.models import Flag
 from portal.models.candidates import LeftKind, Tier
-from portal.models.flags import HR_OUTCOMES, Outcome, Severity
+from portal.models.flags import HR_OUTCOMES, URGENT_DAYS_FOR_D, Outcome, Severity
 from portal.services.scan import RULES_BY_NAME
 from portal.templating import local_date, local_datetime
 
@@ -30,6 +30,18 @@ LEFT_KIND_LABELS = {
 }
 # What HR choose from when they close a flag, in this order.
 OUTCOME_CHOICES = [(outcome.value, OUTCOME_LABELS[outcome]) for outcome in HR_OUTCOMES]
+
+
+TIER_MEANINGS = {
+    Tier.A: _l("No open flag."),
+    Tier.B: _l("One warning is open."),
+    Tier.C: _l("An urgent flag, or two warnings, are open."),
+    Tier.D: _l("A flag has been urgent for %(days)s days or more.", days=URGENT_DAYS_FOR_D),
+}
+
+
+def tier_meaning(tier: str) -> str:
+    return str(TIER_MEANINGS.get(tier, ""))  # type: ignore[call-overload]
 
 
 def tier_label(tier: str) -> str:

@@ -90,6 +90,13 @@ def revoke_links(candidate_id: int, *, now: datetime) -> int:
     return rows_affected(result)
 
 
+def revoke_all_links(candidate: Candidate, *, actor_id: int, now: datetime) -> int:
+    """HR stop every link of a candidate at once (a lost phone, a forwarded message); audited."""
+    revoked = revoke_links(candidate.id, now=now)
+    record_on_candidate("link.revoke_all", candidate.id, actor_user_id=actor_id, detail=f"{revoked} revoked")
+    return revoked
+
+
 def find_active_link(token: str, now: datetime) -> tuple[int, int, datetime] | None:
     """(link_id, candidate_id, expires_at) for a usable token; None for unknown, revoked and expired alike."""
     row = db.session.execute(
