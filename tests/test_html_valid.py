@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import render_template
 
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, Reason, Story, User
+from portal.models import Candidate, ChecklistItem, Reason, Stage, Story, User
 from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_reasons, gen_site, gen_user, open_page
 
 EN = {"Accept-Language": "en-US,en;q=0.9"}
@@ -197,6 +197,14 @@ def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate
     pages["hr-candidate-refused.html"] = _html(
         client.post(f"/hr/candidates/{candidates[0].id}/stage", data={"stage": "x", "note": "typed"}, headers=EN), 422
     )
+    pages["hr-candidate-new.html"] = _html(client.get("/hr/candidates/new", headers=ZH))
+    pages["hr-candidate-new-refused.html"] = _html(
+        client.post("/hr/candidates/new", data={"name": "", "phone": "x", "stage": "1"}, headers=EN), 422
+    )
+    first_stage = db.session.scalar(sa.select(Stage.id).order_by(Stage.position).limit(1))
+    twice = {"name": "Twice", "email": "twice@example.com", "stage": first_stage, "owner": "", "cohort": ""}
+    assert client.post("/hr/candidates/new", data=twice).status_code == 303
+    pages["hr-candidate-new-duplicate.html"] = _html(client.post("/hr/candidates/new", data=twice, headers=EN), 409)
     pages["hr-candidate-leave-refused.html"] = _html(
         client.post(
             f"/hr/candidates/{candidates[0].id}/left", data={"leave-kind": "x", "leave-note": "typed"}, headers=EN

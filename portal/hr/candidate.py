@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from portal.candidate.timeline import build_timeline
 from portal.extensions import db
 from portal.hr.blueprint import bp
-from portal.hr.forms import LeaveForm, MoveStageForm, ReactivateForm
+from portal.hr.forms import AddCandidateForm, LeaveForm, MoveStageForm, ReactivateForm
 from portal.hr.queries import (
     STORY_LISTS,
     candidate_story,
@@ -21,8 +21,9 @@ from portal.hr.queries import (
 )
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, Reason, Stage, utcnow
+from portal.models import Candidate, Cohort, Reason, Stage, User, utcnow
 from portal.models.candidates import LeftKind, Tier
+from portal.services.candidates import CandidateError, DuplicateCandidate, add_candidate
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
 from portal.services.scan import rescan_candidate
@@ -37,14 +38,17 @@ def _candidate_or_404(candidate_id: int, now) -> Candidate:
     return db.first_or_404(visible_candidate(current_user, candidate_id, now))
 
 
+def _recent_cohorts():
+    """(id, name) of the cohorts to choose from: monthly, so the newest 50 reach four years back."""
+    return db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)).all()
+
+
 def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) -> MoveStageForm:
     form = MoveStageForm(formdata=formdata)
     form.stage.choices = [
         (stage.id, f"{number}. {localized(stage, 'label')}") for number, stage in enumerate(stages, 1)
     ]
-    # Monthly cohorts: the newest 50 reach four years back.
-    cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)).all()
-    form.cohort.choices = [("", _("Keep as it is"))] + [(str(id_), name) for id_, name in cohorts]
+    form.cohort.choices = [("", _("Keep as it is"))] + [(str(id_), name) for id_, name in _recent_cohorts()]
     if formdata is None:
         form.cohort.data = ""
         current = next((stage for stage in stages if stage.id == candidate.current_stage_id), None)
@@ -100,6 +104,61 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
         ),
         status,
     )
+
+
+def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
+    form = AddCandidateForm(formdata=formdata)
+    # HR assign to themselves or leave unassigned; admins assign anyone active.
+    owners = (
+        db.session.execute(sa.select(User.id, User.name).where(User.active).order_by(User.name)).all()
+        if current_user.is_admin
+        else [(current_user.id, current_user.name)]
+    )
+    form.owner.choices = [("", _("unassigned"))] + [(str(id_), name) for id_, name in owners]
+    form.cohort.choices = [("", "—")] + [(str(id_), name) for id_, name in _recent_cohorts()]
+    form.stage.choices = [(stage.id, f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(stages, 1)]
+    if formdata is None:
+        form.owner.data = str(current_user.id)
+        form.cohort.data = ""
+        form.stage.data = stages[0].id if stages else None
+    return form
+
+
+@bp.route("/candidates/new", methods=["GET", "POST"])
+@login_required
+def add_candidate_page():
+    """Add a person who accepted an offer; someone already here is found by phone or email."""
+    now = utcnow()
+    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    form = _add_form(stages, formdata=request.form if request.method == "POST" else None)
+    if request.method == "GET" or not form.validate():
+        return render_template("hr/candidate_new.html", form=form, now=now), 200 if request.method == "GET" else 422
+    reached_at = form.reached_at.data
+    try:
+        candidate = add_candidate(
+            name=form.name.data or "",
+            phone=form.phone.data,
+            email=form.email.data,
+            first_stage=next(stage for stage in stages if stage.id == form.stage.data),
+            actor=current_user,
+            now=now,
+            reached_at=reached_at.replace(tzinfo=organisation_zone()).astimezone(UTC) if reached_at else None,
+            owner_id=int(form.owner.data) if form.owner.data else None,
+            cohort_id=int(form.cohort.data) if form.cohort.data else None,
+            position=form.position.data or "",
+            site=form.site.data or "",
+            source_channel=form.source_channel.data or "",
+        )
+    except DuplicateCandidate as duplicate:
+        db.session.rollback()
+        visible = db.session.scalar(visible_candidate(current_user, duplicate.existing_id, now)) is not None
+        return render_template("hr/candidate_new.html", form=form, now=now, duplicate=duplicate, visible=visible), 409
+    except CandidateError as error:
+        db.session.rollback()
+        form.phone.errors = [str(error)]
+        return render_template("hr/candidate_new.html", form=form, now=now), 422
+    db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate.id), 303)
 
 
 @bp.get("/candidates/<int:candidate_id>")

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, DateTimeLocalField, EmailField, PasswordField, SelectField, TextAreaField
+from wtforms import DateField, DateTimeLocalField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.2; stubs lag
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
@@ -50,3 +50,25 @@ class MoveStageForm(FlaskForm):
     reached_at = DateTimeLocalField(_l("Reached at"), validators=[Optional()])
     cohort = SelectField(_l("Training cohort"), validate_choice=True)
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
+
+
+class AddCandidateForm(FlaskForm):
+    """Owner, cohort and stage choices are filled per request (hr.candidate)."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    phone = StringField(_l("Phone"), validators=[Length(max=40)])
+    email = EmailField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
+    position = StringField(_l("Position"), validators=[Length(max=120)])
+    site = StringField(_l("Site or store"), validators=[Length(max=120)])
+    source_channel = StringField(_l("Source"), validators=[Length(max=60)])
+    owner = SelectField(_l("Owner"))
+    cohort = SelectField(_l("Training cohort"))
+    stage = SelectField(_l("Stage"), coerce=int)
+    reached_at = DateTimeLocalField(_l("Reached at"), validators=[Optional()])
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not (self.phone.data or "").strip() and not (self.email.data or "").strip():
+            self.phone.errors = [*self.phone.errors, _l("A phone number or an email, so that HR can reach them.")]
+            valid = False
+        return valid

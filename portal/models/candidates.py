@@ -56,6 +56,9 @@ class Candidate(Base):
         one_of("locale", LOCALES),
         sa.Index("ix_candidate_status_last_seen", "status", "last_seen_at"),
         sa.Index("ix_candidate_owner_id", "owner_id"),
+        # Duplicates: phone numbers are stored in E.164 and emails in lower case (services.candidates).
+        sa.Index("ix_candidate_phone", "phone"),
+        sa.Index("ix_candidate_email", "email"),
         sa.Index("ix_candidate_cohort_id", "cohort_id"),
         # The scan's stage rules: who sits in a given stage, and since when.
         sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
