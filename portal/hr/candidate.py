@@ -1,7 +1,7 @@
 """One candidate's whole story for HR: profile, timeline with who moved it, flags, visits, links, audit."""
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
@@ -14,6 +14,7 @@ from portal.hr.blueprint import bp
 from portal.hr.forms import AddCandidateForm, LeaveForm, MoveStageForm, ReactivateForm
 from portal.hr.queries import (
     STORY_LISTS,
+    active_staff,
     candidate_story,
     open_rules_by_candidate,
     talent_pool_query,
@@ -21,7 +22,7 @@ from portal.hr.queries import (
 )
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, Reason, Stage, User, utcnow
+from portal.models import Candidate, Cohort, Reason, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
 from portal.services.candidates import CandidateError, DuplicateCandidate, add_candidate
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
@@ -38,6 +39,31 @@ def _candidate_or_404(candidate_id: int, now) -> Candidate:
     return db.first_or_404(visible_candidate(current_user, candidate_id, now))
 
 
+def _pipeline() -> Sequence[Stage]:
+    return db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+
+
+def _stage_choices(stages: Sequence[Stage]) -> list[tuple[int, str]]:
+    return [(stage.id, f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(stages, 1)]
+
+
+def _utc_from_form(value: datetime | None) -> datetime | None:
+    """A datetime-local input's value, typed on the organisation's clock, in UTC."""
+    return value.replace(tzinfo=organisation_zone()).astimezone(UTC) if value else None
+
+
+def _refused(candidate_id: int, now, field, error: Exception, **forms):
+    """Nothing changed: the page again, the refused form with its input and the reason on ``field``."""
+    db.session.rollback()
+    field.errors = [str(error)]
+    return _render(_candidate_or_404(candidate_id, now), now, 422, **forms)
+
+
+def _back_to_page(candidate_id: int, **anchor):
+    db.session.commit()
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id, **anchor), 303)
+
+
 def _recent_cohorts():
     """(id, name) of the cohorts to choose from: monthly, so the newest 50 reach four years back."""
     return db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)).all()
@@ -45,9 +71,7 @@ def _recent_cohorts():
 
 def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) -> MoveStageForm:
     form = MoveStageForm(formdata=formdata)
-    form.stage.choices = [
-        (stage.id, f"{number}. {localized(stage, 'label')}") for number, stage in enumerate(stages, 1)
-    ]
+    form.stage.choices = _stage_choices(stages)
     form.cohort.choices = [("", _("Keep as it is"))] + [(str(id_), name) for id_, name in _recent_cohorts()]
     if formdata is None:
         form.cohort.data = ""
@@ -67,13 +91,13 @@ def _leave_form(formdata=None) -> LeaveForm:
 
 def _reactivate_form(stages: Sequence[Stage], formdata=None) -> ReactivateForm:
     form = ReactivateForm(formdata=formdata, prefix="back")
-    form.stage.choices = [(stage.id, f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(stages, 1)]
+    form.stage.choices = _stage_choices(stages)
     return form
 
 
 def _render(candidate: Candidate, now, status: int = 200, **forms):
     """The page; ``forms`` holds a refused form (move, leave, reactivate) to show with its errors and input."""
-    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    stages = _pipeline()
     story = candidate_story(
         candidate.id,
         now,
@@ -110,13 +134,11 @@ def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
     form = AddCandidateForm(formdata=formdata)
     # HR assign to themselves or leave unassigned; admins assign anyone active.
     owners = (
-        db.session.execute(sa.select(User.id, User.name).where(User.active).order_by(User.name)).all()
-        if current_user.is_admin
-        else [(current_user.id, current_user.name)]
+        db.session.execute(active_staff()).all() if current_user.is_admin else [(current_user.id, current_user.name)]
     )
     form.owner.choices = [("", _("unassigned"))] + [(str(id_), name) for id_, name in owners]
     form.cohort.choices = [("", "—")] + [(str(id_), name) for id_, name in _recent_cohorts()]
-    form.stage.choices = [(stage.id, f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(stages, 1)]
+    form.stage.choices = _stage_choices(stages)
     if formdata is None:
         form.owner.data = str(current_user.id)
         form.cohort.data = ""
@@ -129,11 +151,10 @@ def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
 def add_candidate_page():
     """Add a person who accepted an offer; someone already here is found by phone or email."""
     now = utcnow()
-    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    stages = _pipeline()
     form = _add_form(stages, formdata=request.form if request.method == "POST" else None)
     if request.method == "GET" or not form.validate():
         return render_template("hr/candidate_new.html", form=form, now=now), 200 if request.method == "GET" else 422
-    reached_at = form.reached_at.data
     try:
         candidate = add_candidate(
             name=form.name.data or "",
@@ -142,7 +163,7 @@ def add_candidate_page():
             first_stage=next(stage for stage in stages if stage.id == form.stage.data),
             actor=current_user,
             now=now,
-            reached_at=reached_at.replace(tzinfo=organisation_zone()).astimezone(UTC) if reached_at else None,
+            reached_at=_utc_from_form(form.reached_at.data),
             owner_id=int(form.owner.data) if form.owner.data else None,
             cohort_id=int(form.cohort.data) if form.cohort.data else None,
             position=form.position.data or "",
@@ -153,12 +174,11 @@ def add_candidate_page():
         db.session.rollback()
         visible = db.session.scalar(visible_candidate(current_user, duplicate.existing_id, now)) is not None
         return render_template("hr/candidate_new.html", form=form, now=now, duplicate=duplicate, visible=visible), 409
-    except CandidateError as error:
+    except (CandidateError, StageError) as error:
         db.session.rollback()
-        form.phone.errors = [str(error)]
+        (form.stage if isinstance(error, StageError) else form.phone).errors = [str(error)]
         return render_template("hr/candidate_new.html", form=form, now=now), 422
-    db.session.commit()
-    return redirect(url_for("hr.candidate_page", candidate_id=candidate.id), 303)
+    return _back_to_page(candidate.id)
 
 
 @bp.get("/candidates/<int:candidate_id>")
@@ -175,31 +195,24 @@ def move_stage(candidate_id: int):
     """Move the candidate to a stage (now or back-dated), checked against the pipeline."""
     now = utcnow()
     candidate = _candidate_or_404(candidate_id, now)
-    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    stages = _pipeline()
     form = _stage_form(candidate, stages, formdata=request.form)
     if not form.validate():
         return _render(candidate, now, 422, move=form)
     stage = next(stage for stage in stages if stage.id == form.stage.data)
-    # The form's time is the organisation's wall clock.
-    reached_at = (
-        form.reached_at.data.replace(tzinfo=organisation_zone()).astimezone(UTC) if form.reached_at.data else None
-    )
     try:
         move_to_stage(
             candidate,
             stage,
             actor=current_user,
             now=now,
-            reached_at=reached_at,
+            reached_at=_utc_from_form(form.reached_at.data),
             note=form.note.data or "",
             cohort_id=int(form.cohort.data) if form.cohort.data else None,
         )
     except StageError as error:
-        db.session.rollback()
-        form.stage.errors = [str(error)]
-        return _render(_candidate_or_404(candidate_id, now), now, 422, move=form)
-    db.session.commit()
-    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+        return _refused(candidate_id, now, form.stage, error, move=form)
+    return _back_to_page(candidate_id)
 
 
 @bp.post("/candidates/<int:candidate_id>/links/revoke")
@@ -210,8 +223,7 @@ def revoke_candidate_links(candidate_id: int):
     candidate = _candidate_or_404(candidate_id, now)
     revoke_all_links(candidate, actor_id=current_user.id, now=now)
     rescan_candidate(candidate.id, now)  # an unopened link that is gone is no longer a reason to worry
-    db.session.commit()
-    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id, _anchor="links-title"), 303)
+    return _back_to_page(candidate_id, _anchor="links-title")
 
 
 @bp.post("/candidates/<int:candidate_id>/started")
@@ -223,9 +235,7 @@ def mark_candidate_started(candidate_id: int):
         mark_started(_candidate_or_404(candidate_id, now), actor=current_user, now=now)
     except LeavingError:
         db.session.rollback()  # started or left already (a second tab): the page shows which
-    else:
-        db.session.commit()
-    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+    return _back_to_page(candidate_id)
 
 
 @bp.post("/candidates/<int:candidate_id>/left")
@@ -248,11 +258,8 @@ def mark_candidate_left(candidate_id: int):
             note=form.note.data or "",
         )
     except LeavingError as error:
-        db.session.rollback()
-        form.kind.errors = [str(error)]
-        return _render(_candidate_or_404(candidate_id, now), now, 422, leave=form)
-    db.session.commit()
-    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+        return _refused(candidate_id, now, form.kind, error, leave=form)
+    return _back_to_page(candidate_id)
 
 
 @bp.post("/candidates/<int:candidate_id>/reactivate")
@@ -261,7 +268,7 @@ def reactivate_candidate(candidate_id: int):
     """Back from the talent pool, at a chosen stage."""
     now = utcnow()
     candidate = _candidate_or_404(candidate_id, now)
-    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    stages = _pipeline()
     form = _reactivate_form(stages, formdata=request.form)
     if not form.validate():
         return _render(candidate, now, 422, reactivate=form)
@@ -269,11 +276,8 @@ def reactivate_candidate(candidate_id: int):
     try:
         reactivate(candidate, stage, actor=current_user, now=now, note=form.note.data or "")
     except (LeavingError, StageError) as error:
-        db.session.rollback()
-        form.stage.errors = [str(error)]
-        return _render(_candidate_or_404(candidate_id, now), now, 422, reactivate=form)
-    db.session.commit()
-    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id), 303)
+        return _refused(candidate_id, now, form.stage, error, reactivate=form)
+    return _back_to_page(candidate_id)
 
 
 @bp.get("/talent-pool")

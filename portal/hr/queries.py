@@ -196,3 +196,8 @@ def talent_pool_query(user: User) -> sa.Select:
         .where(Candidate.status == Status.LEFT, Candidate.recontact_on.is_not(None))
         .order_by(Candidate.recontact_on, Candidate.id)
     )
+
+
+def active_staff() -> sa.Select:
+    """(id, name) of every active staff member, by name: who may own candidates."""
+    return sa.select(User.id, User.name).where(User.active).order_by(User.name)

@@ -9,8 +9,8 @@ from flask_login import current_user, login_required
 from portal.extensions import db
 from portal.hr.blueprint import bp
 from portal.hr.forms import ResolveForm, SnoozeForm
-from portal.hr.queries import QueueFilters, open_flag_count, queue_query, visible_flag
-from portal.models import Cohort, Flag, User, utcnow
+from portal.hr.queries import QueueFilters, active_staff, open_flag_count, queue_query, visible_flag
+from portal.models import Cohort, Flag, utcnow
 from portal.models.flags import Severity
 from portal.services.flags import FlagActionError, claim_flag, require_open, resolve_flag, snooze_flag
 from portal.services.scan import RULES, RULES_BY_NAME
@@ -46,7 +46,7 @@ def queue():
     if htmx_request() and not htmx_history_restore():
         return render_template("hr/_queue_list.html", **context)
     cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc())).all()
-    owners = db.session.execute(sa.select(User.id, User.name).where(User.active).order_by(User.name)).all()
+    owners = db.session.execute(active_staff()).all()
     return render_template("hr/queue.html", rules=RULES, cohorts=cohorts, owners=owners, **context)
 
 

@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.i18n import LOCALES, localized
+from portal.i18n import LOCALES
 from portal.models import Candidate, PortalLink, Stage, User
 from portal.services.audit import record_on_candidate
 from portal.services.scan import rescan_candidate
-from portal.services.stages import advance_stage
+from portal.services.stages import advance_stage, check_reachable
 
 # Numbers typed without a country code are Chinese mobile or landline numbers.
 DEFAULT_PHONE_REGION = "CN"
@@ -81,20 +81,15 @@ def add_candidate(
 ) -> Candidate:
     """HR add a person who accepted an offer, at the stage they are at (when they reached it: now
     unless back-dated). Refused, with nothing changed: a phone number that is not one, someone with
-    the same phone or email already here (DuplicateCandidate), a stage that needs a cohort without one.
-    ``profile``: position, site, source_channel."""
+    the same phone or email already here (DuplicateCandidate), and (StageError) a time in the future
+    or a stage that needs a cohort without one. ``profile``: position, site, source_channel."""
     phone = normalise_phone(phone) if phone else None
     email = email.strip().lower() if email else None
     existing = find_duplicate(phone, email)
     if existing is not None:
         raise DuplicateCandidate(_l("Somebody with this phone number or email is already here."), existing)
     reached_at = reached_at or now
-    if reached_at > now:
-        raise CandidateError(_l("A stage cannot be reached in the future."))
-    if first_stage.needs_cohort and cohort_id is None:
-        raise CandidateError(
-            _l("%(stage)s needs a training cohort: choose one.", stage=localized(first_stage, "label"))
-        )
+    check_reachable(first_stage, reached_at=reached_at, now=now, cohort_id=cohort_id)
     candidate = Candidate(
         name=name.strip(), phone=phone, email=email, owner_id=owner_id, cohort_id=cohort_id, created_at=now, **profile
     )

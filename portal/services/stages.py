@@ -47,8 +47,6 @@ def move_to_stage(
     audit trail, and the candidate's flags are evaluated again at once.
     """
     reached_at = reached_at or now
-    if reached_at > now:
-        raise StageError(_l("A stage cannot be reached in the future."))
     skipped = _skipped_required_stage(candidate, stage)
     if skipped is not None:
         raise StageError(
@@ -58,12 +56,20 @@ def move_to_stage(
         if db.session.get(Cohort, cohort_id) is None:
             raise StageError(_l("That training cohort does not exist."))
         candidate.cohort_id = cohort_id
-    if stage.needs_cohort and candidate.cohort_id is None:
-        raise StageError(_l("%(stage)s needs a training cohort: choose one.", stage=localized(stage, "label")))
+    check_reachable(stage, reached_at=reached_at, now=now, cohort_id=candidate.cohort_id)
     event = advance_stage(candidate, stage, now=reached_at, actor_id=actor.id, note=note)
     record_on_candidate("stage.move", candidate.id, actor_user_id=actor.id, detail=f"to {stage.key}")
     rescan_candidate(candidate.id, now)
     return event
+
+
+def check_reachable(stage: Stage, *, reached_at: datetime, now: datetime, cohort_id: int | None) -> None:
+    """What every way into a stage checks (a move, a new candidate): never in the future, never
+    without the cohort the stage needs. Raises StageError."""
+    if reached_at > now:
+        raise StageError(_l("A stage cannot be reached in the future."))
+    if stage.needs_cohort and cohort_id is None:
+        raise StageError(_l("%(stage)s needs a training cohort: choose one.", stage=localized(stage, "label")))
 
 
 def _skipped_required_stage(candidate: Candidate, stage: Stage) -> Stage | None:
