@@ -28,14 +28,15 @@ CHUNK = 50_000  # candidates per load batch (each brings ~10 engagement events a
 GOAL_RAISES_S, GOAL_QUIET_S = 5.0, 3.0  # for 1,000,000 candidates
 H, D = 3600.0, 86400.0
 
-# Share of candidates per situation; every one but "fine" matches exactly one rule.
+# Share of candidates per situation; every one but "fine" and "reached_by_hr" matches exactly one rule.
 MIX = (
     ("gone_quiet", 0.06),  # last visit 3-10 days ago (urgent after 7)
     ("never_opened", 0.01),  # one link, issued 25 h - 10 days ago, never opened
     ("new_link_unopened", 0.01),  # visited with an older link; a newer one, issued 25-47 h ago, not opened
     ("company_side_overdue", 0.01),  # background check (company side, 5 days) reached 6-11 days ago
     ("training_notice_not_seen", 0.01),  # notice reached after the last visit; cohort starts tomorrow
-    ("fine", 0.91),
+    ("reached_by_hr", 0.03),  # last visit 4-10 days ago, but HR reached them by phone in the last 2 days
+    ("fine", 0.88),
 )
 RULE_OF = {
     "gone_quiet": "gone_quiet",
@@ -140,9 +141,15 @@ COLUMNS = {  # the order the generator writes; checked against the models
         "cohort_id",
         "last_seen_at",
         "link_issued_at",
+        "last_reached_at",
+        "next_contact_on",
         "created_at",
         "started_at",
         "left_at",
+        "left_kind",
+        "left_reason_id",
+        "recontact_on",
+        "left_note",
     ],
     "portal_link": [
         "id",
@@ -272,10 +279,16 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                 out.expected[RULE_OF[situation]] += 1
             created = uniform(12 * D, 40 * D)  # seconds ago, like every time below
             cohort_id = cohort_ids[int(draw() * 6)] if draw() < 0.9 else None
-            second_link = None
+            second_link = last_reached = None
             revoke_first = draw() < 0.5
             if situation == "gone_quiet":
                 last_seen = uniform(3 * D + H, 7 * D - H) if draw() < 0.6 else uniform(7 * D + H, 10 * D)
+                stage = "passed" if draw() < 0.5 else "onboarding_prep"
+                reached = created if stage == "passed" else uniform(H, created - D)
+                if draw() < 0.3:  # reached by HR before that last visit: still quiet, counted from the visit
+                    last_reached = last_seen + uniform(H, D)
+            elif situation == "reached_by_hr":
+                last_seen, last_reached = uniform(4 * D, 10 * D), uniform(H, 2 * D)
                 stage = "passed" if draw() < 0.5 else "onboarding_prep"
                 reached = created if stage == "passed" else uniform(H, created - D)
             elif situation == "never_opened":
@@ -394,9 +407,15 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                     cohort_id,
                     ago(last_seen) if last_seen is not None else None,
                     ago(second_link if second_id is not None else first_link),
+                    ago(last_reached) if last_reached is not None else None,
+                    None,
                     ago(created),
                     None,
                     None,
+                    None,
+                    None,
+                    None,
+                    "",
                 )
             )
             if candidate_id % CHUNK == 0 or candidate_id == count:

@@ -93,6 +93,11 @@ DEFAULTS: dict[str, Any] = {
     "RULE_QUIET_WARNING_DAYS": 3,
     "RULE_QUIET_URGENT_DAYS": 7,
     "RULE_TRAINING_NOTICE_HOURS": 48,
+    # How many days after a contact the next one is due, by the tier the candidate had then (services.contacts).
+    "CONTACT_EVERY_DAYS_A": 14,
+    "CONTACT_EVERY_DAYS_B": 7,
+    "CONTACT_EVERY_DAYS_C": 3,
+    "CONTACT_EVERY_DAYS_D": 2,
     # How far ahead HR may snooze a flag.
     "SNOOZE_MAX_DAYS": 30,
     # Failed look-ups only, per address (portal.throttle).

@@ -20,7 +20,12 @@ def hr(app):
 
 
 def rows(html):
-    return re.findall(r'<tr id="flag-(\d+)"', html)
+    """The candidates in the queue, in order: one row per person."""
+    return re.findall(r'<tr id="candidate-(\d+)"', html)
+
+
+def flag_items(html):
+    return re.findall(r'<li id="flag-(\d+)"', html)
 
 
 def test_queue_orders_urgent_then_oldest_and_scopes_to_own_and_unowned(app, client, site, hr, now):
@@ -32,16 +37,19 @@ def test_queue_orders_urgent_then_oldest_and_scopes_to_own_and_unowned(app, clie
     new_urgent = gen_flag(nobody, severity="urgent")
     gen_flag(theirs, severity="urgent")
     gen_flag(mine, rule="link_not_opened", resolved_at=now)  # closed: not in the queue
-    gen_flag(nobody, rule="link_not_opened", snoozed_until=now + timedelta(days=1))  # snoozed: hidden
+    snoozed = gen_flag(nobody, rule="link_not_opened", snoozed_until=now + timedelta(days=1))  # shown as snoozed
+    second = gen_flag(mine, rule="company_side_overdue", raised_ago=timedelta(days=1))
     signed_in(client, hr)
     html = client.get("/hr/queue", headers=EN).data.decode()
-    assert rows(html) == [str(new_urgent.id), str(old_warning.id)]
-    assert "No visit for 4 days" in html
+    assert rows(html) == [str(nobody.id), str(mine.id)]  # urgent first, then whoever waited longest
+    assert flag_items(html) == [str(new_urgent.id), str(snoozed.id), str(old_warning.id), str(second.id)]
+    assert "Not heard from for 4 days" in html
+    assert "Our side is late" in html and "Reach out to them" in html
     badge = re.search(r'id="queue-badge"[^>]*>(\d+)<', html).group(1)
-    assert badge == "2"
+    assert badge == "2"  # people, not flags
 
 
-def test_admin_sees_every_flag(app, client, site, hr, now):
+def test_admin_sees_everyone(app, client, site, hr, now):
     admin = gen_user("admin", email="boss@example.com")
     gen_flag(gen_candidate(site, [("passed", now)], owner=hr))
     gen_flag(gen_candidate(site, [("passed", now)]))
@@ -58,10 +66,10 @@ def test_filters_and_htmx_partial(app, client, site, hr, now):
     full = client.get(f"/hr/queue?cohort={cohort.id}", headers=EN)
     partial = client.get("/hr/queue?severity=urgent&rule=gone_quiet", headers=HX)
     assert "HX-Request" in full.headers["Vary"] and "HX-Request" in partial.headers["Vary"]
-    assert "<html" in full.data.decode() and rows(full.data.decode()) == [str(urgent.id)]
+    assert "<html" in full.data.decode() and rows(full.data.decode()) == [str(in_cohort.id)]
     partial_html = partial.data.decode()
     assert partial_html.startswith('<div id="queue-list">') and "<html" not in partial_html
-    assert rows(partial_html) == [str(urgent.id)]
+    assert rows(partial_html) == [str(in_cohort.id)] and flag_items(partial_html) == [str(urgent.id)]
 
 
 def test_claim_with_htmx_returns_the_row_and_audits(app, client, site, hr, now):
@@ -71,7 +79,7 @@ def test_claim_with_htmx_returns_the_row_and_audits(app, client, site, hr, now):
     response = client.post(f"/hr/flags/{flag.id}/claim", headers=HX)
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "queue-changed"
     html = response.data.decode()
-    assert html.strip().startswith(f'<tr id="flag-{flag.id}"') and "Taken by Zhou" in html
+    assert html.strip().startswith(f'<tr id="candidate-{candidate.id}"') and "Taken by Zhou" in html
     audit = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "flag.claim")).one()
     assert (audit.object_type, audit.object_id, audit.actor_user_id) == ("candidate", candidate.id, hr.id)
 
@@ -125,19 +133,19 @@ def test_next_stage_from_the_row(app, client, site, hr, now):
     candidate = gen_candidate(
         site, [("passed", now - timedelta(days=9))], owner=hr, last_seen_at=now - timedelta(days=4)
     )
-    flag = gen_flag(candidate)
+    gen_flag(candidate)
     signed_in(client, hr)
     seen_stage = {"from_stage": site["passed"].id}
-    moved = client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX)
+    moved = client.post(f"/hr/candidates/{candidate.id}/next-stage", data=seen_stage, headers=HX)
     assert moved.status_code == 200
     assert 'class="tier tier-B"' in moved.data.decode()  # the row keeps its tier (once it read "None")
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["background_check"].id
     # The same click again (a second tab, a double click) must not skip a stage.
-    stale = client.post(f"/hr/flags/{flag.id}/next-stage", data=seen_stage, headers=HX)
+    stale = client.post(f"/hr/candidates/{candidate.id}/next-stage", data=seen_stage, headers=HX)
     assert stale.status_code == 409 and "stage has changed" in stale.data.decode()
     assert 'class="tier tier-B"' in stale.data.decode()
-    assert stale.data.decode().strip().startswith(f'<tr id="flag-{flag.id}"')  # swapped in place, error shown
+    assert stale.data.decode().strip().startswith(f'<tr id="candidate-{candidate.id}"')  # swapped in place, error shown
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["background_check"].id
     assert db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == "stage.move")) == 1
@@ -147,10 +155,10 @@ def test_next_stage_into_a_stage_that_needs_a_cohort_asks_for_one(app, client, s
     candidate = gen_candidate(
         site, [("passed", now - timedelta(days=9)), ("background_check", now - timedelta(days=8))], owner=hr
     )
-    flag = gen_flag(candidate, "company_side_overdue")
+    gen_flag(candidate, "company_side_overdue")
     signed_in(client, hr)
     refused = client.post(
-        f"/hr/flags/{flag.id}/next-stage", data={"from_stage": site["background_check"].id}, headers=HX
+        f"/hr/candidates/{candidate.id}/next-stage", data={"from_stage": site["background_check"].id}, headers=HX
     )
     assert refused.status_code == 409 and "needs a training cohort" in refused.data.decode()
     db.session.refresh(candidate)
@@ -161,13 +169,14 @@ def test_flags_of_other_peoples_candidates_are_404(app, client, site, hr, now):
     other = gen_user("hr", email="other@example.com")
     flag = gen_flag(gen_candidate(site, [("passed", now)], owner=other))
     signed_in(client, hr)
-    for action in ("claim", "snooze", "resolve", "next-stage"):
+    for action in ("claim", "snooze", "resolve"):
         assert (
             client.post(
                 f"/hr/flags/{flag.id}/{action}", data={"outcome": "reassured", "until": "2099-01-01"}
             ).status_code
             == 404
         )
+    assert client.post(f"/hr/candidates/{flag.candidate_id}/next-stage", data={"from_stage": ""}).status_code == 404
     db.session.refresh(flag)
     assert flag.claimed_by_id is None and flag.resolved_at is None
 
@@ -195,12 +204,13 @@ def test_queue_statement_count_is_constant(app, client, site, hr, now):
     assert len(few) == len(many), "\n".join(many)
 
 
-def test_next_stage_is_refused_on_a_closed_flag(app, client, site, hr, now):
-    candidate = gen_candidate(site, [("passed", now)], owner=hr)
-    flag = gen_flag(candidate, resolved_at=now, outcome="reassured")
+def test_next_stage_is_refused_for_someone_who_left(app, client, site, hr, now):
+    candidate = gen_candidate(site, [("passed", now)], owner=hr, status="left")
     signed_in(client, hr)
-    response = client.post(f"/hr/flags/{flag.id}/next-stage", data={"from_stage": site["passed"].id}, headers=HX)
-    assert response.status_code == 409
+    response = client.post(
+        f"/hr/candidates/{candidate.id}/next-stage", data={"from_stage": site["passed"].id}, headers=HX
+    )
+    assert response.status_code == 409 and "re-activate them first" in response.data.decode()
     db.session.refresh(candidate)
     assert candidate.current_stage_id == site["passed"].id
 

@@ -5,9 +5,10 @@ from flask_login import current_user
 
 from portal.extensions import db
 from portal.hr import wording
-from portal.hr.queries import open_flag_count
+from portal.hr.queries import queue_count
 from portal.models import utcnow
 from portal.services.flags import snooze_range
+from portal.services.worktime import organisation_date
 
 bp = Blueprint("hr", __name__)
 
@@ -16,20 +17,26 @@ bp = Blueprint("hr", __name__)
 def back_office_context() -> dict:
     """The logged-in user (only back-office templates need it), the navigation badge and the wording."""
 
-    def open_flag_total() -> int:
-        return db.session.scalar(open_flag_count(current_user, utcnow())) or 0
+    def queue_total() -> int:
+        now = utcnow()
+        return db.session.scalar(queue_count(current_user, now, organisation_date(now))) or 0
 
     return {
         "current_user": current_user,
-        "open_flag_total": open_flag_total,
+        "queue_total": queue_total,
         "rule_label": wording.rule_label,
         "tier_label": wording.tier_label,
         "tier_meaning": wording.tier_meaning,
         "flag_reason": wording.flag_reason,
+        "whose_turn": wording.whose_turn,
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,
         "left_kind_label": wording.left_kind_label,
+        "contact_channel_label": wording.contact_channel_label,
+        "contact_outcome_label": wording.contact_outcome_label,
         "outcome_choices": wording.OUTCOME_CHOICES,
+        "contact_channel_choices": wording.CONTACT_CHANNEL_CHOICES,
+        "contact_outcome_choices": wording.CONTACT_OUTCOME_CHOICES,
         "snooze_range": snooze_range(utcnow()),
         "severities": list(wording.SEVERITY_LABELS),
     }

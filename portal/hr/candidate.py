@@ -20,17 +20,19 @@ from portal.hr.queries import (
     talent_pool_query,
     visible_candidate,
 )
+from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.models import Candidate, Cohort, Reason, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
 from portal.services.candidates import CandidateError, DuplicateCandidate, add_candidate
+from portal.services.contacts import ContactError, cadence_days, log_contact
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.worktime import organisation_zone
-from portal.web import page_arg
+from portal.web import htmx_aware, htmx_request, page_arg
 
 PER_PAGE = 20
 
@@ -105,15 +107,15 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
         per_page=PER_PAGE,
     )
     zone = organisation_zone()
+    today = now.astimezone(zone).date()
     starts_on = candidate.cohort.starts_on if candidate.cohort else None
-    nodes = build_timeline(
-        stages, story.reached, candidate.current_stage_id, starts_on, today=now.astimezone(zone).date(), zone=zone
-    )
+    nodes = build_timeline(stages, story.reached, candidate.current_stage_id, starts_on, today=today, zone=zone)
     reasons = {candidate.id: [rule for _, rule in db.session.execute(open_rules_by_candidate([candidate.id]))]}
     forms = {
         "form": forms.get("move") or _stage_form(candidate, stages),
         "leave_form": forms.get("leave") or _leave_form(),
         "reactivate_form": forms.get("reactivate") or _reactivate_form(stages),
+        "contact_form": forms.get("contact") or contact_form(candidate.id),
     }
     return (
         render_template(
@@ -124,6 +126,8 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
             tiers=list(Tier),
             reasons=reasons,
             now=now,
+            today=today,
+            cadence={tier: cadence_days(tier) for tier in Tier},
             **forms,
         ),
         status,
@@ -213,6 +217,41 @@ def move_stage(candidate_id: int):
     except StageError as error:
         return _refused(candidate_id, now, form.stage, error, move=form)
     return _back_to_page(candidate_id)
+
+
+@bp.post("/candidates/<int:candidate_id>/contacts")
+@login_required
+@htmx_aware
+def log_candidate_contact(candidate_id: int):
+    """A call, a message or a meeting outside Keepwarm, from the candidate's page or a queue row (htmx)."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    form = contact_form(candidate_id, formdata=request.form)
+    error = None
+    if form.validate():
+        try:
+            log_contact(
+                candidate,
+                channel=form.channel.data or "",
+                outcome=form.outcome.data or "",
+                actor=current_user,
+                now=now,
+                contacted_at=_utc_from_form(form.contacted_at.data),
+                note=form.note.data or "",
+            )
+        except ContactError as failure:
+            db.session.rollback()
+            error = str(failure)
+            form.contacted_at.errors = [error]
+    else:
+        error = "; ".join(str(e) for field in form for e in field.errors)
+    if htmx_request():
+        if error is None:
+            db.session.commit()
+        return queue_row_answer(candidate_id, error=error, status=422 if error else 200, contact_form=form)
+    if error is not None:
+        return _render(_candidate_or_404(candidate_id, now), now, 422, contact=form)
+    return _back_to_page(candidate_id, _anchor="contacts-title")
 
 
 @bp.post("/candidates/<int:candidate_id>/links/revoke")

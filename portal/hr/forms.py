@@ -2,11 +2,20 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, DateTimeLocalField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.2; stubs lag
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
-from portal.hr.wording import OUTCOME_CHOICES
+from portal.hr.wording import CONTACT_CHANNEL_CHOICES, CONTACT_OUTCOME_CHOICES, OUTCOME_CHOICES
 
 
 class LoginForm(FlaskForm):
@@ -72,3 +81,19 @@ class AddCandidateForm(FlaskForm):
             self.phone.errors = [*self.phone.errors, _l("A phone number or an email, so that HR can reach them.")]
             valid = False
         return valid
+
+
+class ContactForm(FlaskForm):
+    """Two clicks: the channel (the phone is preselected), then the outcome, which is the submit button."""
+
+    channel = RadioField(
+        _l("How"), choices=[SelectChoice(value, label) for value, label in CONTACT_CHANNEL_CHOICES], default="phone"
+    )
+    outcome = SelectField(
+        _l("What came of it"),
+        choices=[SelectChoice(value, label) for value, label in CONTACT_OUTCOME_CHOICES],
+        validators=[DataRequired()],
+    )
+    # Empty: now. The organisation's local time; the contact service refuses the future.
+    contacted_at = DateTimeLocalField(_l("When"), validators=[Optional()])
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000)])

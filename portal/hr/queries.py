@@ -1,13 +1,13 @@
 """Back-office reads. Every candidate query goes through ``visible_candidates`` (deny by default)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, Candidate, EngagementEvent, Flag, PortalLink, StageEvent, User
+from portal.models import AuditEvent, Candidate, Contact, EngagementEvent, Flag, PortalLink, StageEvent, User
 from portal.models.candidates import Status
 from portal.models.flags import Severity, with_derived_tier
 
@@ -41,41 +41,68 @@ def candidates_list(user: User, now: datetime, search: str = "") -> sa.Select:
     return query
 
 
+# The queue's "why" filter that is no flag rule: candidates HR owe a contact (services.contacts).
+CONTACT_DUE = "contact_due"
+
+
 @dataclass
 class QueueFilters:
-    rule: str = ""
+    rule: str = ""  # a rule's name, or CONTACT_DUE
     severity: str = ""
     cohort_id: int | None = None
     owner_id: int | None = None
 
 
-def _visible_flags(user: User, now: datetime) -> sa.Select:
-    """Open flags the user may see, snoozed ones hidden until their time."""
-    return (
-        sa.select(Flag)
-        .join(Candidate, Candidate.id == Flag.candidate_id)
-        .where(
-            _scope(user), Flag.resolved_at.is_(None), sa.or_(Flag.snoozed_until.is_(None), Flag.snoozed_until <= now)
+def _waiting_flags(now: datetime, filters: QueueFilters):
+    """Per candidate with an open flag that is not snoozed: whether one is urgent, and the oldest one's raise time."""
+    flags = (
+        sa.select(
+            Flag.candidate_id,
+            sa.func.max(sa.case((Flag.severity == Severity.URGENT, 1), else_=0)).label("urgent"),
+            sa.func.min(Flag.raised_at).label("oldest"),
         )
+        .where(Flag.resolved_at.is_(None), sa.or_(Flag.snoozed_until.is_(None), Flag.snoozed_until <= now))
+        .group_by(Flag.candidate_id)
     )
-
-
-def queue_query(user: User, filters: QueueFilters, now: datetime) -> sa.Select:
-    """The follow-up queue: most urgent first, then oldest; candidate, stage and cohort in the same statement."""
-    query = (
-        _visible_flags(user, now)
-        .options(
-            sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.current_stage),
-            sa.orm.contains_eager(Flag.candidate).joinedload(Candidate.cohort),
-            with_derived_tier(now, sa.orm.contains_eager(Flag.candidate)),
-            sa.orm.joinedload(Flag.claimed_by),
-        )
-        .order_by(sa.case((Flag.severity == Severity.URGENT, 0), else_=1), Flag.raised_at, Flag.id)
-    )
-    if filters.rule:
-        query = query.where(Flag.rule == filters.rule)
+    if filters.rule and filters.rule != CONTACT_DUE:
+        flags = flags.where(Flag.rule == filters.rule)
     if filters.severity:
-        query = query.where(Flag.severity == filters.severity)
+        flags = flags.where(Flag.severity == filters.severity)
+    return flags.subquery("waiting")
+
+
+def contact_due_on(today: date):
+    """Candidates still waiting to start whose next contact is due by ``today``."""
+    return sa.and_(Candidate.status == Status.ACTIVE, Candidate.next_contact_on <= today)
+
+
+def queue_query(user: User, filters: QueueFilters, now: datetime, today: date) -> sa.Select:
+    """The follow-up queue, one row per candidate: those with an open flag (not snoozed) or a contact due.
+
+    Urgent first, then whoever has waited longest; candidates with only a contact due follow, soonest due
+    first. Stage, cohort and tier at ``now`` come in the same statement; their flags: ``open_flags_of``.
+    """
+    waiting = _waiting_flags(now, filters)
+    flagged = waiting.c.candidate_id.is_not(None)
+    due = contact_due_on(today)
+    query = (
+        visible_candidates(user)
+        .outerjoin(waiting, waiting.c.candidate_id == Candidate.id)
+        .options(
+            sa.orm.joinedload(Candidate.current_stage),
+            sa.orm.joinedload(Candidate.cohort),
+            with_derived_tier(now),
+        )
+        .order_by(
+            waiting.c.urgent.desc().nulls_last(), waiting.c.oldest.nulls_last(), Candidate.next_contact_on, Candidate.id
+        )
+    )
+    if filters.rule == CONTACT_DUE:
+        query = query.where(due)
+    elif filters.rule or filters.severity:
+        query = query.where(flagged)
+    else:
+        query = query.where(sa.or_(flagged, due))
     if filters.cohort_id:
         query = query.where(Candidate.cohort_id == filters.cohort_id)
     if filters.owner_id:
@@ -83,9 +110,25 @@ def queue_query(user: User, filters: QueueFilters, now: datetime) -> sa.Select:
     return query
 
 
-def open_flag_count(user: User, now: datetime) -> sa.Select:
-    """How many flags wait in the user's queue (the navigation badge)."""
-    return sa.select(sa.func.count()).select_from(_visible_flags(user, now).subquery())
+def queue_count(user: User, now: datetime, today: date) -> sa.Select:
+    """How many people wait in the user's queue (the navigation badge)."""
+    return sa.select(sa.func.count()).select_from(
+        queue_query(user, QueueFilters(), now, today).order_by(None).subquery()
+    )
+
+
+def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
+    """The open flags of these candidates (snoozed ones too), urgent first, by candidate."""
+    flags = db.session.scalars(
+        sa.select(Flag)
+        .options(sa.orm.joinedload(Flag.claimed_by))
+        .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None))
+        .order_by(sa.case((Flag.severity == Severity.URGENT, 0), else_=1), Flag.raised_at, Flag.id)
+    )
+    by_candidate: dict[int, list[Flag]] = {candidate_id: [] for candidate_id in candidate_ids}
+    for flag in flags:
+        by_candidate[flag.candidate_id].append(flag)
+    return by_candidate
 
 
 def open_rules_by_candidate(candidate_ids: list[int]) -> sa.Select:
@@ -123,13 +166,14 @@ def visible_candidate(user: User, candidate_id: int, now: datetime) -> sa.Select
 
 
 # The lists on a candidate's page, each paged by its own ?<name>= argument.
-STORY_LISTS = ("moves", "visits", "flags", "links", "history")
+STORY_LISTS = ("moves", "contacts", "visits", "flags", "links", "history")
 
 
 @dataclass
 class CandidateStory:
     reached: dict  # stage_id -> first time reached, for the timeline
     moves: Any  # each list a Pagination, newest first
+    contacts: Any
     visits: Any
     flags: Any
     links: Any
@@ -157,6 +201,13 @@ def candidate_story(candidate_id: int, now: datetime, pages: dict[str, int], per
             .options(sa.orm.joinedload(StageEvent.stage), sa.orm.joinedload(StageEvent.actor))
             .where(StageEvent.candidate_id == candidate_id)
             .order_by(StageEvent.reached_at.desc(), StageEvent.id.desc()),
+        ),
+        contacts=page(
+            "contacts",
+            sa.select(Contact)
+            .options(sa.orm.joinedload(Contact.actor))
+            .where(Contact.candidate_id == candidate_id)
+            .order_by(Contact.contacted_at.desc(), Contact.id.desc()),
         ),
         visits=page(
             "visits",

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from portal.i18n import localized
 from portal.models import Flag
 from portal.models.candidates import LeftKind, Tier
+from portal.models.contacts import ContactChannel, ContactOutcome
 from portal.models.flags import HR_OUTCOMES, URGENT_DAYS_FOR_D, Outcome, Severity
 from portal.services.scan import RULES_BY_NAME
 from portal.templating import local_date, local_datetime
@@ -28,6 +29,20 @@ LEFT_KIND_LABELS = {
     LeftKind.UNREACHABLE: _l("Not reachable"),
     LeftKind.UNSUITABLE: _l("Not suitable"),
 }
+CONTACT_CHANNEL_LABELS = {
+    ContactChannel.PHONE: _l("Call"),
+    ContactChannel.WECHAT: _l("WeChat"),
+    ContactChannel.SMS: _l("Text message"),
+    ContactChannel.IN_PERSON: _l("In person"),
+}
+CONTACT_OUTCOME_LABELS = {
+    ContactOutcome.REACHED: _l("Reached"),
+    ContactOutcome.NO_ANSWER: _l("No answer"),
+    ContactOutcome.ANOTHER_DATE: _l("Wants another date"),
+    ContactOutcome.DECLINING: _l("Declining"),
+}
+CONTACT_CHANNEL_CHOICES = [(channel.value, label) for channel, label in CONTACT_CHANNEL_LABELS.items()]
+CONTACT_OUTCOME_CHOICES = [(outcome.value, label) for outcome, label in CONTACT_OUTCOME_LABELS.items()]
 # What HR choose from when they close a flag, in this order.
 OUTCOME_CHOICES = [(outcome.value, OUTCOME_LABELS[outcome]) for outcome in HR_OUTCOMES]
 
@@ -60,9 +75,23 @@ def left_kind_label(kind: str | None) -> str:
     return str(LEFT_KIND_LABELS.get(kind, kind or ""))  # type: ignore[call-overload]
 
 
+def contact_channel_label(channel: str) -> str:
+    return str(CONTACT_CHANNEL_LABELS.get(channel, channel))  # type: ignore[call-overload]
+
+
+def contact_outcome_label(outcome: str) -> str:
+    return str(CONTACT_OUTCOME_LABELS.get(outcome, outcome))  # type: ignore[call-overload]
+
+
 def rule_label(name: str) -> str:
     rule = RULES_BY_NAME.get(name)
     return str(rule.label) if rule else name
+
+
+def whose_turn(flag: Flag) -> str:
+    """Who has to move: a late step of ours is never worded as the candidate being late."""
+    rule = RULES_BY_NAME.get(flag.rule)
+    return str(_l("Our side is late") if rule is not None and rule.our_side else _l("Reach out to them"))
 
 
 def flag_reason(flag: Flag, now: datetime) -> str:

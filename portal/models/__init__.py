@@ -4,6 +4,7 @@ from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
 from portal.models.candidates import Candidate, PortalLink, StageEvent
 from portal.models.cohorts import Cohort, CohortSession
+from portal.models.contacts import Contact
 from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
 from portal.models.flags import Flag
@@ -18,6 +19,7 @@ __all__ = [
     "ChecklistCompletion",
     "ChecklistItem",
     "Cohort",
+    "Contact",
     "CohortSession",
     "EngagementEvent",
     "Flag",

@@ -60,6 +60,8 @@ class Candidate(Base):
         sa.Index("ix_candidate_phone", "phone"),
         sa.Index("ix_candidate_email", "email"),
         sa.Index("ix_candidate_cohort_id", "cohort_id"),
+        # "Contact due": the queue's filter (services.contacts keeps next_contact_on).
+        sa.Index("ix_candidate_next_contact", "next_contact_on"),
         # The scan's stage rules: who sits in a given stage, and since when.
         sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
         # Small partial indexes of candidates who have not visited since their newest link, or since their
@@ -99,6 +101,10 @@ class Candidate(Base):
     last_seen_at: Mapped[datetime | None]
     # When the newest unrevoked link was issued; kept by services.links so the scan needs no GROUP BY over links.
     link_issued_at: Mapped[datetime | None]
+    # The newest contact HR logged in which they reached the candidate; the quiet rule reads the later of this
+    # and last_seen_at. The next contact due follows from the newest contact (services.contacts).
+    last_reached_at: Mapped[datetime | None]
+    next_contact_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     left_at: Mapped[datetime | None]

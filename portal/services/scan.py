@@ -56,6 +56,8 @@ class Rule:
     matches: Callable[[datetime, dict], sa.Select]
     # (facts about one flag, see hr.wording.flag_reason) -> the reason as HR read it on a page, in their language.
     describe: Callable[[dict], str]
+    # Whose turn it is: a step on the company's side that is late, not something the candidate did or did not do.
+    our_side: bool = False
 
 
 def _active():
@@ -96,15 +98,25 @@ def _link_not_opened(now, config):
 
 
 def _gone_quiet(now, config):
+    # Quiet counts from the later of the last visit and the last contact in which HR reached them
+    # (services.contacts). Someone who never visited is the link rule's, not this one's. The first
+    # condition is ix_candidate_status_last_seen's; the second only thins what it finds.
+    warning_before = now - timedelta(days=config["RULE_QUIET_WARNING_DAYS"])
     urgent_before = now - timedelta(days=config["RULE_QUIET_URGENT_DAYS"])
+    last_heard = sa.case(
+        (candidate.c.last_reached_at > candidate.c.last_seen_at, candidate.c.last_reached_at),
+        else_=candidate.c.last_seen_at,
+    )
     return sa.select(
         candidate.c.id.label("candidate_id"),
-        sa.case((candidate.c.last_seen_at < urgent_before, Severity.URGENT.value), else_=Severity.WARNING.value).label(
-            "severity"
-        ),
-        candidate.c.last_seen_at.label("evidence_at"),
-        candidate.c.last_seen_at.label("episode_start"),
-    ).where(_active(), candidate.c.last_seen_at < now - timedelta(days=config["RULE_QUIET_WARNING_DAYS"]))
+        sa.case((last_heard < urgent_before, Severity.URGENT.value), else_=Severity.WARNING.value).label("severity"),
+        last_heard.label("evidence_at"),
+        last_heard.label("episode_start"),
+    ).where(
+        _active(),
+        candidate.c.last_seen_at < warning_before,
+        sa.or_(candidate.c.last_reached_at.is_(None), candidate.c.last_reached_at < warning_before),
+    )
 
 
 def _cohorts_starting_soon(now, config) -> list[int]:
@@ -187,9 +199,9 @@ RULES = (
     Rule(
         "gone_quiet",
         _l("Gone quiet"),
-        "No visit for several days",
+        "No visit or reached contact for several days",
         _gone_quiet,
-        lambda facts: _("No visit for %(days)s days (last visit %(when)s)", **facts),
+        lambda facts: _("Not heard from for %(days)s days: no visit or reached contact since %(when)s", **facts),
     ),
     Rule(
         "training_notice_not_seen",
@@ -204,6 +216,7 @@ RULES = (
         "A step on our side is overdue",
         _company_side_overdue,
         _our_step_reason,
+        our_side=True,
     ),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from portal.extensions import db
 from portal.i18n import localized
 from portal.models import Candidate, Cohort, Stage, StageEvent, User
+from portal.models.candidates import Status
 from portal.services.audit import record_on_candidate
 from portal.services.scan import rescan_candidate
 
@@ -47,6 +48,8 @@ def move_to_stage(
     audit trail, and the candidate's flags are evaluated again at once.
     """
     reached_at = reached_at or now
+    if candidate.status != Status.ACTIVE:
+        raise StageError(_l("This candidate has started or left: re-activate them first."))
     skipped = _skipped_required_stage(candidate, stage)
     if skipped is not None:
         raise StageError(

@@ -14,6 +14,11 @@ def organisation_zone() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
 
 
+def organisation_date(now: datetime) -> date:
+    """The day it is at ``now`` as the organisation counts days."""
+    return now.astimezone(organisation_zone()).date()
+
+
 def start_of_working_day(day: date) -> datetime:
     """WORKDAY_START (e.g. 09:00) on ``day`` in the organisation's time zone."""
     return datetime.combine(day, time.fromisoformat(current_app.config["WORKDAY_START"]), tzinfo=organisation_zone())
