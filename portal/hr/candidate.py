@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from portal.candidate.timeline import build_timeline
 from portal.extensions import db
 from portal.hr.blueprint import bp
-from portal.hr.forms import AddCandidateForm, LeaveForm, MoveStageForm, ReactivateForm
+from portal.hr.forms import AddCandidateForm, LeaveForm, MoveStageForm, NoteForm, ProfileForm, ReactivateForm
 from portal.hr.queries import (
     STORY_LISTS,
     active_staff,
@@ -25,7 +25,14 @@ from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.models import Candidate, Cohort, Reason, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
-from portal.services.candidates import CandidateError, DuplicateCandidate, add_candidate
+from portal.services.candidates import (
+    CandidateError,
+    DuplicateCandidate,
+    add_candidate,
+    add_note,
+    parse_tags,
+    update_profile,
+)
 from portal.services.contacts import ContactError, cadence_days, log_contact
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
@@ -97,16 +104,36 @@ def _reactivate_form(stages: Sequence[Stage], formdata=None) -> ReactivateForm:
     return form
 
 
-def _render(candidate: Candidate, now, status: int = 200, **forms):
-    """The page; ``forms`` holds a refused form (move, leave, reactivate) to show with its errors and input."""
-    stages = _pipeline()
-    story = candidate_story(
-        candidate.id,
-        now,
-        pages={name: page_arg(name) for name in STORY_LISTS},
-        per_page=PER_PAGE,
+def _owner_choices() -> list[tuple[str, str]]:
+    """HR give candidates to themselves or leave them unassigned; admins to anyone active."""
+    owners = (
+        db.session.execute(active_staff()).all() if current_user.is_admin else [(current_user.id, current_user.name)]
     )
+    return [("", _("unassigned"))] + [(str(id_), name) for id_, name in owners]
+
+
+def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:
+    form = ProfileForm(formdata=formdata, prefix="profile")
+    choices = _owner_choices()
+    if candidate.owner and str(candidate.owner_id) not in dict(choices):
+        choices.append((str(candidate.owner_id), candidate.owner.name))  # an admin's choice HR may keep
+    form.owner.choices = choices
+    if formdata is None:
+        for field in ("name", "phone", "email", "position", "site", "source_channel"):
+            form[field].data = getattr(candidate, field)
+        form.owner.data = str(candidate.owner_id or "")
+        form.tags.data = ", ".join(candidate.tags or [])
+    return form
+
+
+def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, bool] | None = None, **forms):
+    """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note) to show with its
+    errors and input; ``duplicate``: (id, may the user see them) of whoever already has the phone or email typed."""
+    stages = _pipeline()
     zone = organisation_zone()
+    story = candidate_story(
+        candidate.id, now, pages={name: page_arg(name) for name in STORY_LISTS}, per_page=PER_PAGE, zone=zone
+    )
     today = now.astimezone(zone).date()
     starts_on = candidate.cohort.starts_on if candidate.cohort else None
     nodes = build_timeline(stages, story.reached, candidate.current_stage_id, starts_on, today=today, zone=zone)
@@ -116,6 +143,8 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
         "leave_form": forms.get("leave") or _leave_form(),
         "reactivate_form": forms.get("reactivate") or _reactivate_form(stages),
         "contact_form": forms.get("contact") or contact_form(candidate.id),
+        "profile_form": forms.get("profile") or _profile_form(candidate),
+        "note_form": forms.get("note") or NoteForm(formdata=None, prefix="note"),
     }
     return (
         render_template(
@@ -128,6 +157,7 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
             now=now,
             today=today,
             cadence={tier: cadence_days(tier) for tier in Tier},
+            duplicate=duplicate,
             **forms,
         ),
         status,
@@ -136,11 +166,7 @@ def _render(candidate: Candidate, now, status: int = 200, **forms):
 
 def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
     form = AddCandidateForm(formdata=formdata)
-    # HR assign to themselves or leave unassigned; admins assign anyone active.
-    owners = (
-        db.session.execute(active_staff()).all() if current_user.is_admin else [(current_user.id, current_user.name)]
-    )
-    form.owner.choices = [("", _("unassigned"))] + [(str(id_), name) for id_, name in owners]
+    form.owner.choices = _owner_choices()
     form.cohort.choices = [("", "—")] + [(str(id_), name) for id_, name in _recent_cohorts()]
     form.stage.choices = _stage_choices(stages)
     if formdata is None:
@@ -180,7 +206,7 @@ def add_candidate_page():
         return render_template("hr/candidate_new.html", form=form, now=now, duplicate=duplicate, visible=visible), 409
     except (CandidateError, StageError) as error:
         db.session.rollback()
-        (form.stage if isinstance(error, StageError) else form.phone).errors = [str(error)]
+        (form[error.field] if isinstance(error, CandidateError) else form.stage).errors = [str(error)]
         return render_template("hr/candidate_new.html", form=form, now=now), 422
     return _back_to_page(candidate.id)
 
@@ -217,6 +243,61 @@ def move_stage(candidate_id: int):
     except StageError as error:
         return _refused(candidate_id, now, form.stage, error, move=form)
     return _back_to_page(candidate_id)
+
+
+@bp.post("/candidates/<int:candidate_id>/profile")
+@login_required
+def edit_candidate_profile(candidate_id: int):
+    """HR correct or complete the profile: contact details (checked for duplicates), owner, tags."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    form = _profile_form(candidate, formdata=request.form)
+    if not form.validate():
+        return _render(candidate, now, 422, profile=form)
+    try:
+        update_profile(
+            candidate,
+            actor=current_user,
+            now=now,
+            name=form.name.data or "",
+            phone=form.phone.data or None,
+            email=form.email.data or None,
+            position=form.position.data or "",
+            site=form.site.data or "",
+            source_channel=form.source_channel.data or "",
+            owner_id=int(form.owner.data) if form.owner.data else None,
+            tags=parse_tags(form.tags.data or ""),
+        )
+    except DuplicateCandidate as duplicate:
+        db.session.rollback()
+        visible = db.session.scalar(visible_candidate(current_user, duplicate.existing_id, now)) is not None
+        form.phone.errors = [str(duplicate)]
+        return _render(
+            _candidate_or_404(candidate_id, now), now, 409, duplicate=(duplicate.existing_id, visible), profile=form
+        )
+    except CandidateError as error:
+        return _refused(candidate_id, now, form[error.field], error, profile=form)
+    db.session.commit()
+    # Given to a colleague: no longer this user's to see.
+    if db.session.scalar(visible_candidate(current_user, candidate_id, now)) is None:
+        return redirect(url_for("hr.candidates"), 303)
+    return _back_to_page(candidate_id, _anchor="profile-title")
+
+
+@bp.post("/candidates/<int:candidate_id>/notes")
+@login_required
+def add_candidate_note(candidate_id: int):
+    """An internal note: what HR learned that the next colleague should know."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    form = NoteForm(formdata=request.form, prefix="note")
+    if not form.validate():
+        return _render(candidate, now, 422, note=form)
+    try:
+        add_note(candidate, form.body.data or "", actor=current_user, now=now)
+    except CandidateError as error:
+        return _refused(candidate_id, now, form[error.field], error, note=form)
+    return _back_to_page(candidate_id, _anchor="notes-title")
 
 
 @bp.post("/candidates/<int:candidate_id>/contacts")

@@ -97,3 +97,20 @@ class ContactForm(FlaskForm):
     # Empty: now. The organisation's local time; the contact service refuses the future.
     contacted_at = DateTimeLocalField(_l("When"), validators=[Optional()])
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
+
+
+class ProfileForm(FlaskForm):
+    """The owner's choices are filled per request (hr.candidate), by the same rule as adding."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    phone = StringField(_l("Phone"), validators=[Length(max=40)])
+    email = EmailField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
+    position = StringField(_l("Position"), validators=[Length(max=120)])
+    site = StringField(_l("Site or store"), validators=[Length(max=120)])
+    source_channel = StringField(_l("Source"), validators=[Length(max=60)])
+    owner = SelectField(_l("Owner"))
+    tags = StringField(_l("Tags"), validators=[Length(max=400)], description=_l("Separated by commas"))
+
+
+class NoteForm(FlaskForm):
+    body = TextAreaField(_l("Internal note"), validators=[DataRequired(), Length(max=4000)])

@@ -1,14 +1,26 @@
 """Back-office reads. Every candidate query goes through ``visible_candidates`` (deny by default)."""
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import AuditEvent, Candidate, Contact, EngagementEvent, Flag, PortalLink, StageEvent, User
+from portal.models import (
+    AuditEvent,
+    Candidate,
+    CandidateNote,
+    Contact,
+    EngagementEvent,
+    Flag,
+    PortalLink,
+    StageEvent,
+    User,
+)
 from portal.models.candidates import Status
+from portal.models.engagement import EventKind
 from portal.models.flags import Severity, with_derived_tier
 
 
@@ -166,21 +178,50 @@ def visible_candidate(user: User, candidate_id: int, now: datetime) -> sa.Select
 
 
 # The lists on a candidate's page, each paged by its own ?<name>= argument.
-STORY_LISTS = ("moves", "contacts", "visits", "flags", "links", "history")
+STORY_LISTS = ("moves", "contacts", "notes", "visits", "flags", "links", "history")
+
+
+ACTIVITY_DAYS = 30
+
+
+def activity_by_day(
+    candidate_id: int, now: datetime, zone: ZoneInfo, days: int = ACTIVITY_DAYS
+) -> list[tuple[date, int]]:
+    """(day, visits and ticks that day) for the last ``days`` days, oldest first, in one statement
+    (a sum per day over the candidate's recent events, read from ix_engagement_event_candidate_occurred)."""
+    today = now.astimezone(zone).date()
+    day_list = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    bounds = [datetime.combine(day, time(0), tzinfo=zone) for day in day_list]
+    bounds.append(bounds[-1] + timedelta(days=1))
+    at = EngagementEvent.occurred_at
+    sums = [
+        sa.func.coalesce(sa.func.sum(sa.case((sa.and_(at >= start, at < end), 1), else_=0)), 0)
+        for start, end in zip(bounds, bounds[1:], strict=False)
+    ]
+    counts = db.session.execute(
+        sa.select(*sums).where(
+            EngagementEvent.candidate_id == candidate_id, at >= bounds[0], EngagementEvent.kind != EventKind.PREFETCH
+        )
+    ).one()
+    return list(zip(day_list, (int(count) for count in counts), strict=True))
 
 
 @dataclass
 class CandidateStory:
     reached: dict  # stage_id -> first time reached, for the timeline
+    activity: list  # (day, events) for the last 30 days, oldest first
     moves: Any  # each list a Pagination, newest first
     contacts: Any
+    notes: Any
     visits: Any
     flags: Any
     links: Any
     history: Any
 
 
-def candidate_story(candidate_id: int, now: datetime, pages: dict[str, int], per_page: int) -> CandidateStory:
+def candidate_story(
+    candidate_id: int, now: datetime, pages: dict[str, int], per_page: int, zone: ZoneInfo
+) -> CandidateStory:
     """The lists of one candidate's page, each a page of its own: the same statements whatever the history."""
 
     def page(name: str, query: sa.Select):
@@ -195,6 +236,7 @@ def candidate_story(candidate_id: int, now: datetime, pages: dict[str, int], per
     )
     return CandidateStory(
         reached=reached,
+        activity=activity_by_day(candidate_id, now, zone),
         moves=page(
             "moves",
             sa.select(StageEvent)
@@ -208,6 +250,13 @@ def candidate_story(candidate_id: int, now: datetime, pages: dict[str, int], per
             .options(sa.orm.joinedload(Contact.actor))
             .where(Contact.candidate_id == candidate_id)
             .order_by(Contact.contacted_at.desc(), Contact.id.desc()),
+        ),
+        notes=page(
+            "notes",
+            sa.select(CandidateNote)
+            .options(sa.orm.joinedload(CandidateNote.author))
+            .where(CandidateNote.candidate_id == candidate_id)
+            .order_by(CandidateNote.written_at.desc(), CandidateNote.id.desc()),
         ),
         visits=page(
             "visits",

@@ -2,7 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
-from portal.models.candidates import Candidate, PortalLink, StageEvent
+from portal.models.candidates import Candidate, CandidateNote, PortalLink, StageEvent
 from portal.models.cohorts import Cohort, CohortSession
 from portal.models.contacts import Contact
 from portal.models.content import ChecklistCompletion, ChecklistItem, Story
@@ -16,6 +16,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Candidate",
+    "CandidateNote",
     "ChecklistCompletion",
     "ChecklistItem",
     "Cohort",

@@ -176,3 +176,18 @@ class StageEvent(Base):
 
     stage = relationship("Stage")
     actor = relationship("User")
+
+
+class CandidateNote(Base):
+    """An internal note HR keep about a candidate; the candidate never sees it."""
+
+    __tablename__ = "candidate_note"
+    __table_args__ = (sa.Index("ix_candidate_note_candidate_written", "candidate_id", "written_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
+    written_at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(sa.Text)
+
+    author = relationship("User")

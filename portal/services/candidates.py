@@ -1,4 +1,4 @@
-"""Candidates arrive (HR add them) and change their own profile."""
+"""Candidates arrive (HR add them), HR keep their profile, tags and notes, and candidates choose their language."""
 
 from datetime import datetime
 
@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
 from portal.i18n import LOCALES
-from portal.models import Candidate, PortalLink, Stage, User
+from portal.models import Candidate, CandidateNote, PortalLink, Stage, User
 from portal.services.audit import record_on_candidate
 from portal.services.scan import rescan_candidate
 from portal.services.stages import advance_stage, check_reachable
@@ -32,14 +32,19 @@ def set_preferred_locale(link_id: int, locale: str, *, now: datetime) -> bool:
 
 
 class CandidateError(ValueError):
-    """A candidate cannot be added as given; the message says why, and nothing changed."""
+    """A candidate cannot be added or changed as given; the message says why, ``field`` which input, and
+    nothing changed."""
+
+    def __init__(self, message, field: str = "phone"):
+        super().__init__(message)
+        self.field = field
 
 
 class DuplicateCandidate(CandidateError):
     """Somebody with this phone number or email is already here: ``existing_id`` names them."""
 
     def __init__(self, message, existing_id: int):
-        super().__init__(message)
+        super().__init__(message, "phone")
         self.existing_id = existing_id
 
 
@@ -54,8 +59,9 @@ def normalise_phone(raw: str, region: str = DEFAULT_PHONE_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def find_duplicate(phone: str | None, email: str | None) -> int | None:
-    """The id of a candidate with this (normalised) phone number or this email, whoever may see them."""
+def find_duplicate(phone: str | None, email: str | None, *, besides: int | None = None) -> int | None:
+    """The id of a candidate with this (normalised) phone number or this email, whoever may see them
+    (``besides``: not this candidate)."""
     conditions = []
     if phone:
         conditions.append(Candidate.phone == phone)
@@ -63,7 +69,24 @@ def find_duplicate(phone: str | None, email: str | None) -> int | None:
         conditions.append(Candidate.email == email.lower())
     if not conditions:
         return None
-    return db.session.scalar(sa.select(Candidate.id).where(sa.or_(*conditions)).order_by(Candidate.id).limit(1))
+    query = sa.select(Candidate.id).where(sa.or_(*conditions)).order_by(Candidate.id).limit(1)
+    if besides is not None:
+        query = query.where(Candidate.id != besides)
+    return db.session.scalar(query)
+
+
+def check_owner(actor: User, owner_id: int | None) -> None:
+    """HR may give a candidate to themselves or leave them unassigned; admins to any active staff member."""
+    if owner_id is None or owner_id == actor.id:
+        return
+    owner = db.session.get(User, owner_id)
+    if not actor.is_admin or owner is None or not owner.active:
+        raise CandidateError(_l("You may take a candidate yourself or leave them unassigned."), "owner")
+
+
+def _contact_details(phone: str | None, email: str | None) -> tuple[str | None, str | None]:
+    """Phone in E.164, email in lower case: how both are stored, and how duplicates are found."""
+    return (normalise_phone(phone) if phone else None), (email.strip().lower() if email else None)
 
 
 def add_candidate(
@@ -83,8 +106,8 @@ def add_candidate(
     unless back-dated). Refused, with nothing changed: a phone number that is not one, someone with
     the same phone or email already here (DuplicateCandidate), and (StageError) a time in the future
     or a stage that needs a cohort without one. ``profile``: position, site, source_channel."""
-    phone = normalise_phone(phone) if phone else None
-    email = email.strip().lower() if email else None
+    phone, email = _contact_details(phone, email)
+    check_owner(actor, owner_id)
     existing = find_duplicate(phone, email)
     if existing is not None:
         raise DuplicateCandidate(_l("Somebody with this phone number or email is already here."), existing)
@@ -100,3 +123,68 @@ def add_candidate(
     record_on_candidate("candidate.add", candidate.id, actor_user_id=actor.id, detail=f"at {first_stage.key}")
     rescan_candidate(candidate.id, now)
     return candidate
+
+
+MAX_TAGS, MAX_TAG_LENGTH = 10, 30
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags as HR type them: separated by commas (either width) or new lines, trimmed, each once."""
+    tags: list[str] = []
+    for tag in text.replace("，", ",").replace("\n", ",").split(","):
+        tag = " ".join(tag.split())
+        if tag and tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise CandidateError(_l("At most %(count)s tags.", count=MAX_TAGS), "tags")
+    if any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+        raise CandidateError(_l("A tag has at most %(count)s characters.", count=MAX_TAG_LENGTH), "tags")
+    return tags
+
+
+PROFILE_FIELDS = ("name", "phone", "email", "position", "site", "source_channel", "owner_id", "tags")
+
+
+def update_profile(candidate: Candidate, *, actor: User, now: datetime, **changes) -> list[str]:
+    """HR edit a candidate's profile (any of PROFILE_FIELDS); returns the names of the fields that changed.
+
+    Refused with a CandidateError, nothing changed: a phone number that is not one, no phone and no
+    email left, an owner the actor may not choose, or (DuplicateCandidate) the phone or email of
+    someone else. The audit trail names the changed fields, never their values.
+    """
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"not profile fields: {sorted(unknown)}")
+    if "phone" in changes or "email" in changes:
+        phone, email = _contact_details(changes.get("phone", candidate.phone), changes.get("email", candidate.email))
+        if not phone and not email:
+            raise CandidateError(_l("A phone number or an email, so that HR can reach them."))
+        existing = find_duplicate(phone, email, besides=candidate.id)
+        if existing is not None:
+            raise DuplicateCandidate(_l("Somebody with this phone number or email is already here."), existing)
+        changes["phone"], changes["email"] = phone, email
+    if "owner_id" in changes and changes["owner_id"] != candidate.owner_id:
+        check_owner(actor, changes["owner_id"])
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+        if not changes["name"]:
+            raise CandidateError(_l("A name, please."), "name")
+    changed = [field for field, value in changes.items() if getattr(candidate, field) != value]
+    for field in changed:
+        setattr(candidate, field, changes[field])
+    if changed:
+        db.session.flush()
+        record_on_candidate("candidate.edit", candidate.id, actor_user_id=actor.id, detail=", ".join(changed))
+    return changed
+
+
+def add_note(candidate: Candidate, body: str, *, actor: User, now: datetime) -> CandidateNote:
+    """An internal note about the candidate, kept as typed (pages escape it)."""
+    body = body.strip()
+    if not body:
+        raise CandidateError(_l("The note is empty."), "body")
+    note = CandidateNote(candidate_id=candidate.id, author_id=actor.id, written_at=now, body=body)
+    db.session.add(note)
+    db.session.flush()
+    record_on_candidate("candidate.note", candidate.id, actor_user_id=actor.id, detail="")
+    return note
