@@ -6,8 +6,9 @@ from flask_babel import lazy_gettext as _l
 
 from portal.i18n import localized
 from portal.models import Flag
-from portal.models.candidates import LeftKind, Tier
+from portal.models.candidates import Channel, LeftKind, Tier
 from portal.models.contacts import ContactChannel, ContactOutcome
+from portal.models.engagement import Device, EventKind
 from portal.models.flags import HR_OUTCOMES, URGENT_DAYS_FOR_D, Outcome, Severity
 from portal.services.scan import RULES_BY_NAME
 from portal.templating import local_date, local_datetime
@@ -43,6 +44,51 @@ CONTACT_OUTCOME_LABELS = {
 }
 CONTACT_CHANNEL_CHOICES = [(channel.value, label) for channel, label in CONTACT_CHANNEL_LABELS.items()]
 CONTACT_OUTCOME_CHOICES = [(outcome.value, label) for outcome, label in CONTACT_OUTCOME_LABELS.items()]
+EVENT_KIND_LABELS = {
+    EventKind.VIEW: _l("Opened the page"),
+    EventKind.STORY: _l("Read a story"),
+    EventKind.CHECKLIST: _l("Ticked the checklist"),
+    EventKind.CALENDAR: _l("Saved the calendar"),
+    EventKind.PREFETCH: _l("Fetched by a link preview (not counted)"),
+}
+DEVICE_LABELS = {
+    Device.MOBILE: _l("phone"),
+    Device.TABLET: _l("tablet"),
+    Device.DESKTOP: _l("computer"),
+    Device.BOT: _l("bot"),
+    Device.UNKNOWN: _l("unknown"),
+}
+LINK_CHANNEL_LABELS = {
+    Channel.QR: _l("QR code / by hand"),
+    Channel.CLI: _l("command line"),
+    Channel.EMAIL: _l("email"),
+    Channel.SMS: _l("text message"),
+}
+# The staff changes on a candidate's page (services.audit.record_on_candidate actions).
+AUDIT_ACTION_LABELS = {
+    "candidate.add": _l("Added"),
+    "candidate.edit": _l("Profile edited"),
+    "candidate.note": _l("Note added"),
+    "candidate.started": _l("Marked as started"),
+    "candidate.left": _l("Marked as left"),
+    "candidate.reactivated": _l("Re-activated"),
+    "contact.log": _l("Contact logged"),
+    "stage.move": _l("Stage moved"),
+    "link.issue": _l("Link issued"),
+    "link.revoke_all": _l("All links revoked"),
+    "tier.override": _l("Risk tier set"),
+    "flag.claim": _l("Flag taken"),
+    "flag.snooze": _l("Flag snoozed"),
+    "flag.no_answer": _l("No answer; flag back next morning"),
+    "flag.resolve": _l("Flag resolved"),
+}
+
+
+def label_of(labels: dict, value: str | None) -> str:
+    """A vocabulary value as people read it; an unknown one (an older version's) as it is stored."""
+    return str(labels.get(value, value or ""))
+
+
 # What HR choose from when they close a flag, in this order.
 OUTCOME_CHOICES = [(outcome.value, OUTCOME_LABELS[outcome]) for outcome in HR_OUTCOMES]
 
