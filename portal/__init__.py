@@ -118,6 +118,7 @@ def _tune_database(engine: sa.Engine) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.admin import bp as admin_bp
     from portal.candidate import bp as candidate_bp
     from portal.hr import bp as hr_bp
     from portal.site import bp as site_bp
@@ -125,6 +126,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(site_bp)
     app.register_blueprint(candidate_bp)
     app.register_blueprint(hr_bp, url_prefix="/hr")
+    app.register_blueprint(admin_bp, url_prefix="/admin")
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -129,6 +129,6 @@ def test_the_activity_strip_counts_visits_per_local_day(app, client, site, hr, n
     db.session.commit()
     signed_in(client, hr)
     html = client.get(f"/hr/candidates/{candidate.id}", headers=EN).data.decode()
-    assert "Last 30 days: 4 visits and ticks on 2 days; the most on one day: 3." in html
+    assert "Last 30 days — visits and ticks: 4; days with any: 2; the most on one day: 3." in html
     assert len(re.findall(r"<rect ", html)) == 30
     assert "<script" not in html.split('<figure class="strip">')[1].split("</figure>")[0]

@@ -154,6 +154,31 @@ def _candidate_pages(app, pages: dict[str, str], now) -> tuple[User, list[Candid
     return hr, [rich, fresh]
 
 
+def _admin_pages(app, pages: dict[str, str], hr: User, monkeypatch) -> None:
+    monkeypatch.setattr("portal.admin.reasons.PER_PAGE", 4)  # the pager shows
+    gen_reasons()
+    admin = gen_user("admin", email="admin@example.com", name="Boss")
+    client = app.test_client()
+    assert client.post("/hr/login", data={"email": admin.email, "password": PASSWORD}).status_code == 303
+    reason = db.session.scalars(sa.select(Reason).order_by(Reason.position, Reason.id)).first()
+    assert client.post(f"/admin/reasons/{reason.id}/retire").status_code == 303  # a retired row shows
+    pages["admin-reasons.html"] = _html(client.get("/admin/reasons", headers=EN))
+    pages["admin-reasons-zh.html"] = _html(client.get("/admin/reasons?page=2", headers=ZH))
+    pages["admin-reasons-refused.html"] = _html(
+        client.post("/admin/reasons", data={"label_zh": "", "label_en": "x" * 81}, headers=EN), 422
+    )
+    pages["admin-reasons-move-refused.html"] = _html(
+        client.post(f"/admin/reasons/{reason.id}/move", data={"direction": "up"}, headers=EN), 422
+    )
+    pages["admin-reason-edit.html"] = _html(client.get(f"/admin/reasons/{reason.id}", headers=ZH))
+    pages["admin-reason-edit-refused.html"] = _html(
+        client.post(f"/admin/reasons/{reason.id}", data={"label_zh": "其他", "label_en": ""}, headers=EN), 422
+    )
+    staff = app.test_client()
+    assert staff.post("/hr/login", data={"email": hr.email, "password": PASSWORD}).status_code == 303
+    pages["admin-403.html"] = _html(staff.get("/admin/reasons", headers=EN), 403)
+
+
 def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate], monkeypatch, now) -> None:
     monkeypatch.setattr("portal.hr.views.CANDIDATES_PER_PAGE", 1)  # the pager shows
     flag = gen_flag(candidates[0], now=now)
@@ -252,6 +277,7 @@ def test_every_page_passes_the_nu_html_checker(make_app, monkeypatch, tmp_path, 
     with app.app_context():
         user, candidates = _candidate_pages(app, pages, now)
         _hr_pages(app, pages, user, candidates, monkeypatch, now)
+        _admin_pages(app, pages, user, monkeypatch)
     _limit_and_csrf_pages(make_app, pages)
 
     errors = _validate(command, pages, tmp_path / "pages")

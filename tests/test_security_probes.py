@@ -24,21 +24,24 @@ BEYOND_32_BITS = str(2**31)
 def test_ids_beyond_the_database_range_are_unknown_ids_not_errors(app, site, huge):
     hr = gen_user("admin", email="admin@example.com")
     candidate = gen_candidate(site, [("passed", utcnow())], owner=hr)
-    flag = gen_flag(candidate)
+    gen_flag(candidate)
     staff = signed_in(app.test_client(), hr)
-    for action in ("claim", "snooze", "resolve", "next-stage"):
+    for action in ("claim", "snooze", "resolve"):
         assert staff.post(f"/hr/flags/{huge}/{action}").status_code == 404, action
-    for action in ("tier", "link"):
+    for action in ("tier", "link", "next-stage", "contacts", "profile", "notes"):
         assert staff.post(f"/hr/candidates/{huge}/{action}", data={"tier": "A"}).status_code == 404, action
     # Query-string and form ids out of range are ignored like any other nonsense.
     assert staff.get(f"/hr/queue?cohort={huge}&owner={huge}&page={huge}").status_code == 200
     assert staff.get(f"/hr/?page={huge}").status_code == 200
-    moved_on = staff.post(f"/hr/flags/{flag.id}/next-stage", data={"from_stage": huge}, headers={"HX-Request": "1"})
+    moved_on = staff.post(
+        f"/hr/candidates/{candidate.id}/next-stage", data={"from_stage": huge}, headers={"HX-Request": "1"}
+    )
     assert moved_on.status_code == 409
     phone = app.test_client()
     open_page(phone, candidate)
     assert phone.get(f"/me/stories/{huge}").status_code == 404
     assert phone.post(f"/me/checklist/{huge}", data={"done": "1"}).status_code == 404
+    assert staff.get(f"/admin/reasons/{huge}").status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,10 @@ def upgrade():
         sa.Column("written_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["candidate_id"], ["candidate.id"], name=op.f("fk_candidate_note_candidate_id_candidate"), ondelete="CASCADE"
+            ["candidate_id"],
+            ["candidate.id"],
+            name=op.f("fk_candidate_note_candidate_id_candidate"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["author_id"], ["user.id"], name=op.f("fk_candidate_note_author_id_user"), ondelete="SET NULL"

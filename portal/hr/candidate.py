@@ -23,7 +23,7 @@ from portal.hr.queries import (
 from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, Reason, Stage, utcnow
+from portal.models import Candidate, Cohort, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
 from portal.services.candidates import (
     CandidateError,
@@ -36,6 +36,7 @@ from portal.services.candidates import (
 from portal.services.contacts import ContactError, cadence_days, log_contact
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
+from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.worktime import organisation_zone
@@ -93,7 +94,7 @@ def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) ->
 def _leave_form(formdata=None) -> LeaveForm:
     form = LeaveForm(formdata=formdata, prefix="leave")  # prefixes: one page, three forms, unique ids
     form.kind.choices = [("", "—")] + [(kind.value, left_kind_label(kind)) for kind in LeftKind]
-    reasons = db.session.scalars(sa.select(Reason).where(Reason.retired_at.is_(None)).order_by(Reason.position))
+    reasons = db.session.scalars(reasons_in_order(active_only=True))
     form.reason.choices = [("", "—")] + [(str(reason.id), localized(reason, "label")) for reason in reasons]
     return form
 
