@@ -296,12 +296,13 @@ def seed(now: datetime) -> None:
         "position": "门店导购",
         "site": "上海 · 浦东店",
         "source_channel": "门店招聘会",
-        "phone": "+86 139 0000 0000",
     }
-    for email, _state, name, cohort, owned, last_seen_days, reached in DEMO_CANDIDATES:
+    for number, (email, _state, name, cohort, owned, last_seen_days, reached) in enumerate(DEMO_CANDIDATES, 1):
         _candidate(
             name,
             email=email,
+            # Distinct, stored as services.candidates stores them (E.164), so that duplicates are found.
+            phone=f"+861390000{number:04d}",
             owner=hr if owned else None,
             now=now,
             cohort=cohorts[cohort],

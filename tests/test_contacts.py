@@ -110,7 +110,7 @@ def test_two_clicks_from_a_queue_row_log_the_contact_and_swap_the_row(app, clien
     queue = client.get("/hr/queue", headers=EN).data.decode()
     prefix = f"contact-{candidate.id}-"
     assert f'name="{prefix}channel" value="phone" checked' in queue  # first click: a call is preselected
-    assert f'name="{prefix}outcome" value="reached">Reached</button>' in queue  # second click: the outcome
+    assert f'name="{prefix}outcome" value="reached">Reached them</button>' in queue  # second click: the outcome
     answer = client.post(
         f"/hr/candidates/{candidate.id}/contacts",
         data={f"{prefix}channel": "phone", f"{prefix}outcome": "reached", "next": "/hr/queue"},

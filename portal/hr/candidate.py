@@ -99,9 +99,11 @@ def _leave_form(formdata=None) -> LeaveForm:
     return form
 
 
-def _reactivate_form(stages: Sequence[Stage], formdata=None) -> ReactivateForm:
+def _reactivate_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) -> ReactivateForm:
     form = ReactivateForm(formdata=formdata, prefix="back")
     form.stage.choices = _stage_choices(stages)
+    if formdata is None:
+        form.stage.data = candidate.current_stage_id  # back where they left, unless HR choose otherwise
     return form
 
 
@@ -142,7 +144,7 @@ def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, 
     forms = {
         "form": forms.get("move") or _stage_form(candidate, stages),
         "leave_form": forms.get("leave") or _leave_form(),
-        "reactivate_form": forms.get("reactivate") or _reactivate_form(stages),
+        "reactivate_form": forms.get("reactivate") or _reactivate_form(candidate, stages),
         "contact_form": forms.get("contact") or contact_form(candidate.id),
         "profile_form": forms.get("profile") or _profile_form(candidate),
         "note_form": forms.get("note") or NoteForm(formdata=None, prefix="note"),
@@ -390,7 +392,7 @@ def reactivate_candidate(candidate_id: int):
     now = utcnow()
     candidate = _candidate_or_404(candidate_id, now)
     stages = _pipeline()
-    form = _reactivate_form(stages, formdata=request.form)
+    form = _reactivate_form(candidate, stages, formdata=request.form)
     if not form.validate():
         return _render(candidate, now, 422, reactivate=form)
     stage = next(stage for stage in stages if stage.id == form.stage.data)

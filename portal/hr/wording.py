@@ -37,7 +37,7 @@ CONTACT_CHANNEL_LABELS = {
     ContactChannel.IN_PERSON: _l("In person"),
 }
 CONTACT_OUTCOME_LABELS = {
-    ContactOutcome.REACHED: _l("Reached"),
+    ContactOutcome.REACHED: _l("Reached them"),
     ContactOutcome.NO_ANSWER: _l("No answer"),
     ContactOutcome.ANOTHER_DATE: _l("Wants another date"),
     ContactOutcome.DECLINING: _l("Declining"),
