@@ -1,5 +1,6 @@
 """Realistic demo data: one retail chain, two cohorts, and a candidate for each interesting state."""
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -297,12 +298,13 @@ def seed(now: datetime) -> None:
         "site": "上海 · 浦东店",
         "source_channel": "门店招聘会",
     }
-    for number, (email, _state, name, cohort, owned, last_seen_days, reached) in enumerate(DEMO_CANDIDATES, 1):
+    numbers = itertools.count(1)
+    for email, _state, name, cohort, owned, last_seen_days, reached in DEMO_CANDIDATES:
         _candidate(
             name,
             email=email,
             # Distinct, stored as services.candidates stores them (E.164), so that duplicates are found.
-            phone=f"+861390000{number:04d}",
+            phone=f"+861390000{next(numbers):04d}",
             owner=hr if owned else None,
             now=now,
             cohort=cohorts[cohort],
