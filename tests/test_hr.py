@@ -344,3 +344,19 @@ def test_htmx_actions_after_the_session_ended_load_the_login_page_whole(app, cli
     expired = client.get("/hr/queue", headers={"HX-Request": "true"})
     assert expired.status_code == 204 and expired.headers["HX-Redirect"] == "/hr/login?next=/hr/queue"
     assert client.get("/hr/queue").status_code == 302  # without htmx: an ordinary redirect
+
+
+def test_a_refreshed_new_link_page_does_not_revoke_the_link_it_showed(app, client, site):
+    user = gen_user("hr", email="hr@example.com")
+    candidate = gen_candidate(site, [("passed", utcnow())], owner=user)
+    log_in(client, "hr@example.com")
+    page = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "en"}).data.decode()
+    seen = re.search(r'name="issued_before" value="([^"]*)"', page).group(1)
+    first = client.post(f"/hr/candidates/{candidate.id}/link", data={"issued_before": seen})
+    url = re.search(r"http://localhost/c/[A-Za-z0-9_-]{43}", first.data.decode()).group(0)
+    again = client.post(
+        f"/hr/candidates/{candidate.id}/link", data={"issued_before": seen}, headers={"Accept-Language": "en"}
+    )
+    assert again.status_code == 409 and "nothing was changed" in again.data.decode()
+    assert app.test_client().get(url.replace("http://localhost", "")).status_code == 303  # still works
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PortalLink)) == 1

@@ -132,3 +132,19 @@ def test_the_activity_strip_counts_visits_per_local_day(app, client, site, hr, n
     assert "Last 30 days — visits and ticks: 4; days with any: 2; the most on one day: 3." in html
     assert len(re.findall(r"<rect ", html)) == 30
     assert "<script" not in html.split('<figure class="strip">')[1].split("</figure>")[0]
+
+
+def test_staff_changes_read_in_the_readers_language(app, client, site, hr, now):
+    from portal.services.contacts import log_contact
+    from portal.services.stages import move_to_stage
+
+    candidate = gen_candidate(site, [("passed", now - timedelta(days=2))], owner=hr, phone="+8613900000001")
+    move_to_stage(candidate, site["background_check"], actor=hr, now=now)
+    log_contact(candidate, channel="wechat", outcome="reached", actor=hr, now=now)
+    update_profile(candidate, actor=hr, now=now, tags=["夜班"])
+    db.session.commit()
+    signed_in(client, hr)
+    html = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "zh-CN"}).data.decode()
+    history = html.split('id="history-title"')[1]
+    assert "背景调查" in history and "微信 · 已联系上" in history and "(标签)" in history
+    assert "background_check" not in history and "wechat" not in history

@@ -13,6 +13,11 @@ from portal.services.worktime import organisation_date
 bp = Blueprint("hr", __name__)
 
 
+def link_marker(candidate) -> str:
+    """What a "new link" form remembers of the candidate's links when it was shown: the newest one's issue time."""
+    return candidate.link_issued_at.isoformat() if candidate.link_issued_at else ""
+
+
 @bp.context_processor
 def back_office_context() -> dict:
     """The logged-in user (only back-office templates need it), the navigation badge and the wording."""
@@ -29,10 +34,12 @@ def back_office_context() -> dict:
         "tier_meaning": wording.tier_meaning,
         "flag_reason": wording.flag_reason,
         "whose_turn": wording.whose_turn,
+        "link_marker": link_marker,
         "event_kind_label": lambda kind: wording.label_of(wording.EVENT_KIND_LABELS, kind),
         "device_label": lambda device: wording.label_of(wording.DEVICE_LABELS, device),
         "link_channel_label": lambda channel: wording.label_of(wording.LINK_CHANNEL_LABELS, channel),
         "audit_action_label": lambda action: wording.label_of(wording.AUDIT_ACTION_LABELS, action),
+        "audit_detail": wording.audit_detail,
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,
         "left_kind_label": wording.left_kind_label,

@@ -161,6 +161,12 @@ def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, 
             today=today,
             cadence={tier: cadence_days(tier) for tier in Tier},
             duplicate=duplicate,
+            audit_words={
+                "stages": {stage.key: localized(stage, "label") for stage in stages},
+                "reasons": {
+                    reason.label_en: localized(reason, "label") for reason in db.session.scalars(reasons_in_order())
+                },
+            },
             **forms,
         ),
         status,

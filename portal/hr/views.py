@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.extensions import db
-from portal.hr.blueprint import bp
+from portal.hr.blueprint import bp, link_marker
 from portal.hr.queries import candidates_list, open_rules_by_candidate, visible_candidates
 from portal.models import Candidate, utcnow
 from portal.models.candidates import Channel, Tier
@@ -61,6 +61,11 @@ def set_tier(candidate_id: int):
 def issue_candidate_link(candidate_id: int):
     """Issue a new link (revoking the earlier ones) and show it once, with a QR code."""
     candidate = get_candidate_or_404(candidate_id)
+    # The form says which link it saw: a refreshed result page (the browser posts again) or a second tab
+    # must not revoke the link just shown, which may already be on its way to the candidate.
+    seen = request.form.get("issued_before")
+    if seen is not None and seen != link_marker(candidate):
+        return render_template("hr/link_issued.html", candidate=candidate, stale=True), 409
     link, token = issue_link(candidate, Channel.QR, issued_by_id=current_user.id, revoke_others=True, now=utcnow())
     db.session.commit()
     url = public_link_url(token)

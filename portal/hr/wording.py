@@ -1,5 +1,7 @@
 """How the back-office words each vocabulary: tiers, severities, outcomes, ways of leaving, rules and flag reasons."""
 
+import re
+from collections.abc import Callable
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
@@ -21,7 +23,7 @@ OUTCOME_LABELS = {
     Outcome.RESCHEDULED: _l("Rescheduled"),
     Outcome.WITHDREW: _l("Candidate withdrew"),
     Outcome.NO_ANSWER: _l("No answer"),
-    Outcome.CLEARED: _l("cleared by itself"),
+    Outcome.CLEARED: _l("cleared: its cause is gone"),
 }
 LEFT_KIND_LABELS = {
     LeftKind.DECLINED: _l("Declined the offer"),
@@ -82,6 +84,81 @@ AUDIT_ACTION_LABELS = {
     "flag.no_answer": _l("No answer; flag back next morning"),
     "flag.resolve": _l("Flag resolved"),
 }
+
+
+# The profile fields an edit names (services.candidates.PROFILE_FIELDS).
+PROFILE_FIELD_LABELS = {
+    "name": _l("Name"),
+    "phone": _l("Phone"),
+    "email": _l("Email"),
+    "position": _l("Position"),
+    "site": _l("Site or store"),
+    "source_channel": _l("Source"),
+    "owner_id": _l("Owner"),
+    "tags": _l("Tags"),
+}
+
+
+def _flag_detail(match: re.Match, words: dict) -> str:
+    rule, rest = match["rule"], match["rest"] or ""
+    if rest.startswith(("until ", "back ")):
+        rest = local_datetime(datetime.fromisoformat(rest.split(" ", 1)[1]))
+    elif rest:
+        rest = outcome_label(rest)
+    return rule_label(rule) + (f" · {rest}" if rest else "")
+
+
+# How each kind of staff change's detail (written in English for logs and exports by the services) reads on a page:
+# a pattern of what the service writes, and the words made of its parts.
+_AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = {
+    "stage.move": (re.compile(r"to (?P<stage>\S+)"), lambda m, w: w["stages"].get(m["stage"], m["stage"])),
+    "candidate.add": (
+        re.compile(r"at (?P<stage>\S+)"),
+        lambda m, w: str(_l("at %(stage)s", stage=w["stages"].get(m["stage"], m["stage"]))),
+    ),
+    "candidate.reactivated": (
+        re.compile(r"at (?P<stage>\S+)"),
+        lambda m, w: str(_l("at %(stage)s", stage=w["stages"].get(m["stage"], m["stage"]))),
+    ),
+    "contact.log": (
+        re.compile(r"(?P<channel>\w+): (?P<outcome>\w+)"),
+        lambda m, w: f"{contact_channel_label(m['channel'])} · {contact_outcome_label(m['outcome'])}",
+    ),
+    "candidate.left": (
+        re.compile(r"(?P<kind>\w+): (?P<reason>.*)"),
+        lambda m, w: f"{left_kind_label(m['kind'])} · {w['reasons'].get(m['reason'], m['reason'])}",
+    ),
+    "candidate.edit": (
+        re.compile(r"(?P<fields>[\w, ]+)"),
+        lambda m, w: ", ".join(label_of(PROFILE_FIELD_LABELS, field) for field in m["fields"].split(", ")),
+    ),
+    "link.issue": (
+        re.compile(r"link \d+ by (?P<channel>\w+)(?P<revoked>, earlier links revoked)?"),
+        lambda m, w: (
+            label_of(LINK_CHANNEL_LABELS, m["channel"]) + (f" · {_l('earlier links revoked')}" if m["revoked"] else "")
+        ),
+    ),
+    "link.revoke_all": (
+        re.compile(r"(?P<count>\d+) revoked"),
+        lambda m, w: str(_l("%(count)s revoked", count=m["count"])),
+    ),
+    "tier.override": (
+        re.compile(r"override (?P<tier>\w+)"),
+        lambda m, w: m["tier"] if m["tier"] in set(Tier) else str(_l("back to the derived tier")),
+    ),
+    **{
+        action: (re.compile(r"flag \d+ \((?P<rule>\w+)\)(?:: (?P<rest>.*))?"), _flag_detail)
+        for action in ("flag.claim", "flag.snooze", "flag.no_answer", "flag.resolve")
+    },
+}
+
+
+def audit_detail(action: str, detail: str, words: dict) -> str:
+    """A staff change's detail in the reader's language; ``words``: stage labels by key and reason labels by
+    their English label. A detail in a shape this does not know is shown as it was written."""
+    known = _AUDIT_DETAILS.get(action)
+    match = known[0].fullmatch(detail) if known and detail else None
+    return known[1](match, words) if known and match else detail
 
 
 def label_of(labels: dict, value: str | None) -> str:
