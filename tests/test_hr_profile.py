@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import AuditEvent, CandidateNote, EngagementEvent
 from portal.services.candidates import CandidateError, parse_tags, update_profile
-from tests.builders import gen_candidate, gen_user, signed_in
+from tests.builders import gen_candidate, gen_link, gen_user, signed_in
 
 EN = {"Accept-Language": "en"}
 
@@ -136,15 +136,19 @@ def test_the_activity_strip_counts_visits_per_local_day(app, client, site, hr, n
 
 def test_staff_changes_read_in_the_readers_language(app, client, site, hr, now):
     from portal.services.contacts import log_contact
+    from portal.services.links import issue_link
     from portal.services.stages import move_to_stage
 
     candidate = gen_candidate(site, [("passed", now - timedelta(days=2))], owner=hr, phone="+8613900000001")
     move_to_stage(candidate, site["background_check"], actor=hr, now=now)
     log_contact(candidate, channel="wechat", outcome="reached", actor=hr, now=now)
     update_profile(candidate, actor=hr, now=now, tags=["夜班"])
+    gen_link(candidate, now=now)
+    issue_link(candidate, "qr", now=now, issued_by_id=hr.id, revoke_others=True)
     db.session.commit()
     signed_in(client, hr)
     html = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "zh-CN"}).data.decode()
     history = html.split('id="history-title"')[1]
     assert "背景调查" in history and "微信 · 已联系上" in history and "(标签)" in history
-    assert "background_check" not in history and "wechat" not in history
+    assert "二维码 / 手动 · 已作废之前的链接" in history
+    assert "background_check" not in history and "wechat" not in history and "revoked" not in history

@@ -108,6 +108,8 @@ def _flag_detail(match: re.Match, words: dict) -> str:
     return rule_label(rule) + (f" · {rest}" if rest else "")
 
 
+EARLIER_REVOKED = _l("earlier links revoked")  # outside the f-string below: the extractor cannot see into one
+
 # How each kind of staff change's detail (written in English for logs and exports by the services) reads on a page:
 # a pattern of what the service writes, and the words made of its parts.
 _AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = {
@@ -135,7 +137,7 @@ _AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = 
     "link.issue": (
         re.compile(r"link \d+ by (?P<channel>\w+)(?P<revoked>, earlier links revoked)?"),
         lambda m, w: (
-            label_of(LINK_CHANNEL_LABELS, m["channel"]) + (f" · {_l('earlier links revoked')}" if m["revoked"] else "")
+            label_of(LINK_CHANNEL_LABELS, m["channel"]) + (" · " + str(EARLIER_REVOKED) if m["revoked"] else "")
         ),
     ),
     "link.revoke_all": (
