@@ -17,13 +17,14 @@ from portal.hr.queries import (
     active_staff,
     candidate_story,
     open_rules_by_candidate,
+    recent_cohorts,
     talent_pool_query,
     visible_candidate,
 )
 from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, Stage, utcnow
+from portal.models import Candidate, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
 from portal.services.candidates import (
     CandidateError,
@@ -74,15 +75,14 @@ def _back_to_page(candidate_id: int, **anchor):
     return redirect(url_for("hr.candidate_page", candidate_id=candidate_id, **anchor), 303)
 
 
-def _recent_cohorts():
-    """(id, name) of the cohorts to choose from: monthly, so the newest 50 reach four years back."""
-    return db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)).all()
+def _cohort_choices() -> list[tuple[str, str]]:
+    return [(str(id_), name) for id_, name in db.session.execute(recent_cohorts())]
 
 
 def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) -> MoveStageForm:
     form = MoveStageForm(formdata=formdata)
     form.stage.choices = _stage_choices(stages)
-    form.cohort.choices = [("", _("Keep as it is"))] + [(str(id_), name) for id_, name in _recent_cohorts()]
+    form.cohort.choices = [("", _("Keep as it is")), *_cohort_choices()]
     if formdata is None:
         form.cohort.data = ""
         current = next((stage for stage in stages if stage.id == candidate.current_stage_id), None)
@@ -176,7 +176,7 @@ def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, 
 def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
     form = AddCandidateForm(formdata=formdata)
     form.owner.choices = _owner_choices()
-    form.cohort.choices = [("", "—")] + [(str(id_), name) for id_, name in _recent_cohorts()]
+    form.cohort.choices = [("", "—"), *_cohort_choices()]
     form.stage.choices = _stage_choices(stages)
     if formdata is None:
         form.owner.data = str(current_user.id)

@@ -12,6 +12,7 @@ from portal.models import (
     AuditEvent,
     Candidate,
     CandidateNote,
+    Cohort,
     Contact,
     EngagementEvent,
     Flag,
@@ -296,6 +297,11 @@ def talent_pool_query(user: User) -> sa.Select:
         .where(Candidate.status == Status.LEFT, Candidate.recontact_on.is_not(None))
         .order_by(Candidate.recontact_on, Candidate.id)
     )
+
+
+def recent_cohorts() -> sa.Select:
+    """(id, name) of the cohorts HR choose from, newest first: monthly, so 50 reach four years back."""
+    return sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)
 
 
 def active_staff() -> sa.Select:

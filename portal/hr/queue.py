@@ -6,7 +6,6 @@ htmx swaps the candidate's row; without JavaScript each form posts and comes bac
 
 from functools import wraps
 
-import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -20,10 +19,11 @@ from portal.hr.queries import (
     open_flags_of,
     queue_count,
     queue_query,
+    recent_cohorts,
     visible_candidate,
     visible_flag,
 )
-from portal.models import Candidate, Cohort, Flag, utcnow
+from portal.models import Candidate, Flag, utcnow
 from portal.models.candidates import Tier
 from portal.models.flags import Severity
 from portal.services.flags import FlagActionError, claim_flag, resolve_flag, snooze_flag
@@ -69,7 +69,7 @@ def queue():
     # Back/Forward after a filter asks htmx to restore the page: that needs all of it, not the list.
     if htmx_request() and not htmx_history_restore():
         return render_template("hr/_queue_list.html", **context)
-    cohorts = db.session.execute(sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc())).all()
+    cohorts = db.session.execute(recent_cohorts()).all()
     owners = db.session.execute(active_staff()).all()
     return render_template(
         "hr/queue.html",
