@@ -93,16 +93,29 @@ def static_url(filename: str) -> str:
     return _static_url(current_app.static_folder, request.script_root, filename)
 
 
+def show_page_of(endpoint: str, **values) -> None:
+    """Say which GET page this response shows: after a refused POST its pagers and language switch lead there,
+    not to the POST's own address."""
+    g.shown_page = (endpoint, values)
+
+
+def _shown_page() -> tuple[str, dict]:
+    return g.get("shown_page") or (request.endpoint or "site.index", request.view_args or {})
+
+
 def page_url(page: int, name: str = "page") -> str:
-    """The current URL with another page number (of the list paged by ?<name>=), keeping everything else."""
-    args = {**(request.view_args or {}), **request.args.to_dict(), name: page}
-    return url_for(request.endpoint or "site.index", **args)
+    """This page's URL with another page number (of the list paged by ?<name>=), keeping everything else."""
+    endpoint, values = _shown_page()
+    return url_for(endpoint, **{**values, **request.args.to_dict(), name: page})
 
 
 def here() -> str:
     """Where the language switch comes back to: this page, or the section's start after a POST."""
     if request.method == "GET":
         return request.full_path.rstrip("?")
+    if "shown_page" in g:
+        endpoint, values = g.shown_page
+        return url_for(endpoint, **values)
     return url_for("hr.candidates") if request.blueprint == "hr" else url_for("candidate.page")
 
 

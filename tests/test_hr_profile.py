@@ -152,3 +152,21 @@ def test_staff_changes_read_in_the_readers_language(app, client, site, hr, now):
     assert "背景调查" in history and "微信 · 已联系上" in history and "(标签)" in history
     assert "二维码 / 手动 · 已作废之前的链接" in history
     assert "background_check" not in history and "wechat" not in history and "revoked" not in history
+
+
+def test_a_refused_form_pages_and_switches_language_on_the_candidates_page(app, client, site, hr, now):
+    candidate = gen_candidate(site, [("passed", now)], owner=hr, phone="+8613900000001")
+    db.session.execute(
+        sa.insert(EngagementEvent),
+        [
+            {"candidate_id": candidate.id, "kind": "view", "target": "page", "occurred_at": now - timedelta(hours=i)}
+            for i in range(30)
+        ],
+    )
+    db.session.commit()
+    signed_in(client, hr)
+    refused = client.post(f"/hr/candidates/{candidate.id}/notes", data={"note-body": ""}, headers=EN)
+    html = refused.data.decode()
+    assert refused.status_code == 422
+    assert f'href="/hr/candidates/{candidate.id}?visits=2"' in html
+    assert f'name="next" value="/hr/candidates/{candidate.id}"' in html  # the language switch comes back here

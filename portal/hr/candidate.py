@@ -41,6 +41,7 @@ from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.worktime import organisation_zone
+from portal.templating import show_page_of
 from portal.web import htmx_aware, htmx_request, page_arg
 
 PER_PAGE = 20
@@ -132,6 +133,7 @@ def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:
 def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, bool] | None = None, **forms):
     """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note) to show with its
     errors and input; ``duplicate``: (id, may the user see them) of whoever already has the phone or email typed."""
+    show_page_of("hr.candidate_page", candidate_id=candidate.id)  # also when answering a refused form
     stages = _pipeline()
     zone = organisation_zone()
     story = candidate_story(
@@ -280,7 +282,6 @@ def edit_candidate_profile(candidate_id: int):
     except DuplicateCandidate as duplicate:
         db.session.rollback()
         visible = db.session.scalar(visible_candidate(current_user, duplicate.existing_id, now)) is not None
-        form.phone.errors = [str(duplicate)]
         return _render(
             _candidate_or_404(candidate_id, now), now, 409, duplicate=(duplicate.existing_id, visible), profile=form
         )
