@@ -8,6 +8,7 @@ from portal.models.contacts import Contact
 from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
 from portal.models.flags import Flag
+from portal.models.imports import ImportUpload
 from portal.models.pipeline import Stage
 from portal.models.reasons import Reason
 from portal.models.users import User
@@ -24,6 +25,7 @@ __all__ = [
     "CohortSession",
     "EngagementEvent",
     "Flag",
+    "ImportUpload",
     "PortalLink",
     "Reason",
     "Stage",

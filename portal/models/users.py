@@ -30,6 +30,8 @@ class User(UserMixin, Base):
     # Bumped on logout, password change and disable: every cookie issued before is refused (R10).
     session_epoch: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The column mapping of this user's last import, header -> field: proposed again for the next file.
+    import_mapping: Mapped[dict | None] = mapped_column(sa.JSON)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
