@@ -1,13 +1,16 @@
 """``flask`` commands: thin wrappers over services, each committing once."""
 
+from pathlib import Path
+
 import click
 import sqlalchemy as sa
 from flask import Flask
 
 from portal.extensions import db
-from portal.models import Candidate, utcnow
+from portal.models import Candidate, User, utcnow
 from portal.models.candidates import Channel
 from portal.models.users import Role
+from portal.services.importing import FileRefused, check_rows, import_rows, propose_mapping, read_sheet
 from portal.services.links import issue_link, public_link_url
 from portal.services.staff import StaffError, create_user
 from portal.web import MAX_ID
@@ -86,6 +89,49 @@ def scan(dry_run: bool) -> None:
         raise SystemExit(1)
 
 
+@click.command("import-candidates")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--owner", default=None, help="Email of the staff member who owns rows without an owner.")
+@click.option("--on-duplicate", type=click.Choice(["skip", "update"]), default="skip", show_default=True)
+@click.option("--skip-invalid", is_flag=True, help="Import the valid rows even when some are rejected.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; change nothing.")
+def import_candidates(file: str, owner: str | None, on_duplicate: str, skip_invalid: bool, dry_run: bool) -> None:
+    """Import candidates from a CSV (UTF-8 or GB18030) or .xlsx whose headers HR use (姓名/name, 手机/phone, …).
+
+    A file with any rejected row imports nothing and exits 1, unless --skip-invalid.
+    """
+    now = utcnow()
+    owner_id = None
+    if owner:
+        owner_id = db.session.scalar(sa.select(User.id).where(sa.func.lower(User.email) == owner.strip().lower()))
+        if owner_id is None:
+            raise click.ClickException(f"No staff member has the email {owner}.")
+    try:
+        sheet = read_sheet(file, Path(file).read_bytes())
+    except FileRefused as error:
+        raise click.ClickException(str(error)) from None
+    mapping = propose_mapping(sheet.header)
+    unmapped = [header for index, header in enumerate(sheet.header) if index not in mapping and header]
+    if unmapped:
+        click.echo(f"Columns not imported: {', '.join(unmapped)}")
+    rows = check_rows(sheet, mapping, actor=None, now=now, default_owner_id=owner_id)
+    report = import_rows(
+        rows, actor=None, now=now, on_duplicate=on_duplicate, skip_invalid=skip_invalid or dry_run, filename=file
+    )
+    for row in rows:
+        for message in row.errors:
+            click.echo(f"line {row.line}: {message}")
+    accepted = skip_invalid or not report.rejected
+    if dry_run or not accepted:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    prefix = "dry run, nothing changed: " if dry_run else "" if accepted else "nothing imported: "
+    click.echo(prefix + report.summary())
+    if not accepted:
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user_command, candidate_link, demo, purge, scan):
+    for command in (create_user_command, candidate_link, demo, purge, scan, import_candidates):
         app.cli.add_command(command)

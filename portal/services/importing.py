@@ -1,0 +1,489 @@
+"""Candidates from HR's spreadsheets: read a CSV or .xlsx, map its columns, check every row, import all or nothing.
+
+The page (hr.importing) and the command line (``flask import-candidates``) both come here. Reading and
+checking change nothing; ``import_rows`` writes the valid rows in the caller's transaction, which commits
+once (or rolls back: nothing half-imported). Links are not issued here: a link is issued when a message or
+an HR action delivers one, so "link not opened" counts from a delivery, never from an import.
+"""
+
+import csv
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import PurePath
+
+import openpyxl
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+from openpyxl.utils.datetime import from_excel
+from openpyxl.utils.exceptions import InvalidFileException
+
+from portal.extensions import db
+from portal.models import AuditEvent, Candidate, Cohort, Stage, StageEvent, User
+from portal.models.candidates import Status
+from portal.services.audit import record_audit, request_id
+from portal.services.candidates import CandidateError, check_owner, find_duplicate, normalise_phone, update_profile
+from portal.services.scan import run_scan
+from portal.services.stages import StageError, check_reachable
+from portal.services.worktime import organisation_zone
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_ROWS = 20_000
+
+# The fields a column can fill, and the header names HR use for each (compared without case, spaces or
+# a trailing colon or asterisk).
+FIELDS = ("name", "phone", "email", "position", "site", "source_channel", "stage", "reached_at", "owner", "cohort")
+HEADER_NAMES = {
+    "name": ("姓名", "名字", "name", "full name"),
+    "phone": ("手机", "手机号", "手机号码", "电话", "联系电话", "phone", "mobile", "phone number"),
+    "email": ("邮箱", "电子邮箱", "email", "e-mail"),
+    "position": ("岗位", "职位", "position", "job"),
+    "site": ("门店", "工作地点", "site", "store"),
+    "source_channel": ("来源", "渠道", "招聘渠道", "source", "channel"),
+    "stage": ("阶段", "当前阶段", "stage"),
+    "reached_at": ("阶段日期", "日期", "到达日期", "reached at", "date"),
+    "owner": ("负责人", "owner"),
+    "cohort": ("培训批次", "批次", "cohort"),
+}
+FIELD_LABELS = {
+    "name": _l("Name"),
+    "phone": _l("Phone"),
+    "email": _l("Email"),
+    "position": _l("Position"),
+    "site": _l("Site or store"),
+    "source_channel": _l("Source"),
+    "stage": _l("Stage"),
+    "reached_at": _l("Reached at"),
+    "owner": _l("Owner"),
+    "cohort": _l("Training cohort"),
+}
+LIMITS = {"name": 120, "position": 120, "site": 120, "source_channel": 60}
+# Fields "update" fills on someone already here, from non-blank cells only: never the stage, owner or cohort.
+UPDATABLE = ("name", "phone", "email", "position", "site", "source_channel")
+SCIENTIFIC = re.compile(r"^\d+(\.\d+)?[eE][+-]?\d+$")
+DATE_PATTERNS = (
+    re.compile(r"^(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::\d{2})?)?$"),
+    re.compile(r"^(?P<y>\d{4})年(?P<m>\d{1,2})月(?P<d>\d{1,2})[日号]?(?:\s*(?P<H>\d{1,2})[:：](?P<M>\d{2}))?$"),
+)
+
+
+class FileRefused(ValueError):
+    """The whole file cannot be imported (too big, too long, an old .xls, unreadable); the message says why."""
+
+
+@dataclass
+class Sheet:
+    filename: str
+    header: list[str]
+    rows: list[list]  # cells as read: text from a CSV; text, numbers or datetimes from an .xlsx
+    lines: list[int]  # each row's line number in the file (the header is line 1)
+    from_xlsx: bool
+
+
+def read_sheet(filename: str, content: bytes) -> Sheet:
+    """The first sheet of an .xlsx, or a CSV in UTF-8 (with or without BOM) or else GB18030."""
+    suffix = PurePath(filename).suffix.lower()
+    if suffix == ".xls":
+        raise FileRefused(_l("This is an old Excel file (.xls). Open it in Excel or WPS and save it as .xlsx."))
+    if len(content) > MAX_BYTES:
+        raise FileRefused(_l("The file is larger than %(mb)s MB. Split it into smaller files.", mb=MAX_BYTES // 2**20))
+    if suffix == ".xlsx":
+        try:
+            # Not read_only: its streaming reader trusts the file's own sheet size, which some exporters get wrong.
+            book = openpyxl.load_workbook(io.BytesIO(content), data_only=False)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
+            raise FileRefused(_l("This .xlsx file cannot be read: %(error)s", error=type(error).__name__)) from None
+        table: list[list] = [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
+        from_xlsx = True
+    else:
+        text = _decode(content)
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+        except csv.Error:
+            dialect = csv.excel
+        table = list(csv.reader(io.StringIO(text), dialect))
+        from_xlsx = False
+    # Blank rows are left out, but every row keeps the line number the spreadsheet shows.
+    numbered = [(line, row) for line, row in enumerate(table, start=1) if any(_text(cell) for cell in row)]
+    if not numbered:
+        raise FileRefused(_l("The file is empty."))
+    if len(numbered) - 1 > MAX_ROWS:
+        raise FileRefused(
+            _l("The file has more than %(rows)s rows. Split it into smaller files.", rows=f"{MAX_ROWS:,}")
+        )
+    header = [_text(cell) for cell in numbered[0][1]]
+    width = len(header)
+    return Sheet(
+        filename,
+        header,
+        rows=[list(row) + [None] * (width - len(row)) for _, row in numbered[1:]],
+        lines=[line for line, _ in numbered[1:]],
+        from_xlsx=from_xlsx,
+    )
+
+
+def _decode(content: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileRefused(_l("The file is neither UTF-8 nor GB18030 text. Save it as CSV UTF-8 or as .xlsx."))
+
+
+def _text(cell) -> str:
+    """A cell as text, trimmed, full-width letters and digits made ordinary (NFKC)."""
+    if cell is None:
+        return ""
+    return unicodedata.normalize("NFKC", str(cell)).strip()
+
+
+def _header_key(text: str) -> str:
+    return re.sub(r"[\s:：*＊]", "", text).lower()
+
+
+_FIELD_OF_HEADER = {_header_key(name): field for field, names in HEADER_NAMES.items() for name in names}
+
+
+def propose_mapping(header: Sequence[str], remembered: dict | None = None) -> dict[int, str]:
+    """Column index -> field: the user's last mapping by header text first, then the names HR use."""
+    mapping: dict[int, str] = {}
+    for index, text in enumerate(header):
+        field = (remembered or {}).get(text) or _FIELD_OF_HEADER.get(_header_key(text))
+        if field in FIELDS and field not in mapping.values():
+            mapping[index] = field
+    return mapping
+
+
+@dataclass
+class Row:
+    line: int  # as the spreadsheet numbers it: the header is line 1
+    values: dict = field(default_factory=dict)  # field -> cleaned value (blank cells left out)
+    errors: list[str] = field(default_factory=list)
+    duplicate_of: int | None = None  # someone already here with this phone or email
+    outcome: str = ""  # after import: imported, updated, skipped, rejected
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class Lookups:
+    """What the rows name, read once for the whole file."""
+
+    stages: list[Stage]
+    stage_by_name: dict[str, Stage]
+    cohort_by_name: dict[str, int]
+    owner_by_name: dict[str, int]
+
+    @classmethod
+    def load(cls) -> "Lookups":
+        stages = list(db.session.scalars(sa.select(Stage).order_by(Stage.position)))
+        stage_by_name = {}
+        for stage in stages:
+            for name in (stage.key, stage.label_zh, stage.label_en):
+                stage_by_name[name.strip().lower()] = stage
+        cohorts = {name.strip().lower(): id_ for id_, name in db.session.execute(sa.select(Cohort.id, Cohort.name))}
+        owners: dict[str, int] = {}
+        for id_, name, email in db.session.execute(sa.select(User.id, User.name, User.email).where(User.active)):
+            owners[email.lower()] = id_
+            owners.setdefault(name.strip().lower(), id_)
+        return cls(stages, stage_by_name, cohorts, owners)
+
+
+def _phone(cell, from_xlsx: bool) -> str:
+    """A phone cell in E.164, or CandidateError. In an .xlsx an integer cell is read as its digits; in a CSV a
+    number in scientific notation is refused, since Excel wrote it that way after losing the last digits."""
+    if from_xlsx and isinstance(cell, int | float) and float(cell).is_integer():
+        text = str(int(cell))
+    else:
+        text = _text(cell)
+        if SCIENTIFIC.match(text):
+            raise CandidateError(
+                _l(
+                    "The phone %(value)s is in scientific notation: Excel has already lost its last digits. "
+                    "Format the column as text and export again.",
+                    value=text,
+                )
+            )
+    return normalise_phone(text)
+
+
+def _reached_at(cell, now: datetime) -> datetime:
+    """A date (and time) in the organisation's zone: an Excel date cell or serial number, 2026-01-05,
+    2026/1/5 9:30, 2026年1月5日 (9:00 when no time is given)."""
+    zone = organisation_zone()
+    if isinstance(cell, datetime):
+        value = cell
+    elif isinstance(cell, date):
+        value = datetime.combine(cell, time(9))
+    elif isinstance(cell, int | float):
+        value = from_excel(cell)
+    else:
+        text = _text(cell)
+        match = next((m for pattern in DATE_PATTERNS if (m := pattern.match(text))), None)
+        if match is None:
+            raise ValueError(text)
+        value = datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["H"] or 9), int(match["M"] or 0))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)
+
+
+def check_rows(
+    sheet: Sheet,
+    mapping: dict[int, str],
+    *,
+    actor: User | None,
+    now: datetime,
+    default_owner_id: int | None = None,
+) -> list[Row]:
+    """Every row cleaned and checked; nothing changes. Duplicates are found inside the file and among
+    everyone already here, whoever may see them (``import_rows`` decides what to say about them).
+    ``actor`` None is the command line, which may give candidates to anyone."""
+    lookups = Lookups.load()
+    rows = []
+    seen: dict[str, int] = {}  # phone or email -> first line with it
+    for line, cells in zip(sheet.lines, sheet.rows, strict=True):
+        row = Row(line=line)
+        failed = set()
+        for index, name in mapping.items():
+            cell = cells[index] if index < len(cells) else None
+            if _text(cell) == "":
+                continue
+            try:
+                row.values[name] = _clean(name, cell, sheet.from_xlsx, lookups, now)
+            except CandidateError as error:
+                failed.add(name)
+                row.errors.append(f"{FIELD_LABELS[name]}: {error}")
+        _check_row(row, failed, lookups, actor, now, default_owner_id, seen)
+        rows.append(row)
+    return rows
+
+
+def _clean(name: str, cell, from_xlsx: bool, lookups: Lookups, now: datetime):
+    if name == "phone":
+        return _phone(cell, from_xlsx)
+    if name == "email":
+        try:
+            return validate_email(_text(cell), check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            raise CandidateError(_l("%(value)s is not an email address.", value=_text(cell))) from None
+    if name == "reached_at":
+        try:
+            return _reached_at(cell, now)
+        except (ValueError, OverflowError):
+            raise CandidateError(_l("%(value)s is not a date.", value=_text(cell))) from None
+    text = _text(cell) if name != "name" else " ".join(_text(cell).split())
+    if name == "stage":
+        if text.lower() not in lookups.stage_by_name:
+            raise CandidateError(_l("no stage is called %(value)s.", value=text))
+        return lookups.stage_by_name[text.lower()]
+    if name == "cohort":
+        if text.lower() not in lookups.cohort_by_name:
+            raise CandidateError(_l("no training cohort is called %(value)s.", value=text))
+        return lookups.cohort_by_name[text.lower()]
+    if name == "owner":
+        if text.lower() not in lookups.owner_by_name:
+            raise CandidateError(_l("no active staff member is called %(value)s.", value=text))
+        return lookups.owner_by_name[text.lower()]
+    if len(text) > LIMITS[name]:
+        raise CandidateError(_l("at most %(max)s characters.", max=LIMITS[name]))
+    return text  # a cell that begins with "=" is kept as the text it is: nothing here evaluates it
+
+
+def _check_row(
+    row: Row, failed: set, lookups: Lookups, actor: User | None, now: datetime, default_owner_id, seen: dict
+) -> None:
+    """What a row needs as a whole: a name, a way to reach them, an owner the actor may give, a reachable stage,
+    and nobody twice."""
+    values = row.values
+    if not values.get("name") and "name" not in failed:
+        row.errors.append(str(_l("A name is required.")))
+    if not values.get("phone") and not values.get("email") and not failed & {"phone", "email"}:
+        row.errors.append(str(_l("A phone number or an email is required.")))
+    values.setdefault("owner", default_owner_id)
+    if actor is not None and "owner" not in failed:
+        try:
+            check_owner(actor, values["owner"])
+        except CandidateError as error:
+            row.errors.append(f"{FIELD_LABELS['owner']}: {error}")
+    stage = values.get("stage") or (lookups.stages[0] if lookups.stages else None)
+    if stage is None:
+        row.errors.append(str(_l("The pipeline has no stages yet.")))
+        return
+    values["stage"] = stage
+    values.setdefault("reached_at", now)
+    try:
+        check_reachable(stage, reached_at=values["reached_at"], now=now, cohort_id=values.get("cohort"))
+    except StageError as error:
+        row.errors.append(str(error))
+    for key in (values.get("phone"), values.get("email")):
+        if key and key in seen:
+            row.errors.append(str(_l("The same person as line %(line)s.", line=seen[key])))
+            break
+    for key in (values.get("phone"), values.get("email")):
+        if key:
+            seen.setdefault(key, row.line)
+    if row.valid:
+        row.duplicate_of = find_duplicate(values.get("phone"), values.get("email"))
+
+
+@dataclass
+class Report:
+    rows: list[Row]
+    imported: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return sum(1 for row in self.rows if not row.valid)
+
+    def summary(self) -> str:
+        return f"imported {self.imported}, updated {self.updated}, skipped {self.skipped}, rejected {self.rejected}"
+
+
+def import_rows(
+    rows: list[Row],
+    *,
+    actor: User | None,
+    now: datetime,
+    on_duplicate: str = "skip",
+    skip_invalid: bool = False,
+    may_see=lambda candidate_id: True,
+    filename: str = "",
+) -> Report:
+    """Write the checked rows in the caller's transaction: new people added at their stage, people already here
+    skipped or updated (profile fields from non-blank cells only; never a stage, never someone the actor may not
+    see, never someone who left). A file with a rejected row imports nothing unless ``skip_invalid``.
+    ``actor`` None is the command line: any owner may be given. One audit row per person and one for the file."""
+    report = Report(rows)
+    for row in rows:
+        if row.valid and row.duplicate_of is not None:
+            _check_duplicate(row, on_duplicate, may_see)
+    if report.rejected and not skip_invalid:
+        for row in rows:
+            row.outcome = "rejected" if not row.valid else "not imported"
+        return report
+    new = [row for row in rows if row.valid and row.duplicate_of is None]
+    _add_candidates(new, actor, now)
+    report.imported = len(new)
+    for row in rows:
+        if not row.valid:
+            row.outcome = "rejected"
+        elif row.duplicate_of is None:
+            row.outcome = "imported"
+        elif on_duplicate == "update":
+            changes = {name: row.values[name] for name in UPDATABLE if row.values.get(name)}
+            candidate = db.session.get_one(Candidate, row.duplicate_of)
+            if changes and actor is not None:
+                update_profile(candidate, actor=actor, now=now, **changes)
+            elif changes:
+                for name, value in changes.items():
+                    setattr(candidate, name, value)
+            row.outcome = "updated"
+            report.updated += 1
+        else:
+            row.outcome = "skipped"
+            report.skipped += 1
+    record_audit(
+        "candidates.import",
+        actor_user_id=getattr(actor, "id", None),
+        detail=f"{PurePath(filename).name}: {report.summary()}",
+    )
+    return report
+
+
+def _check_duplicate(row: Row, on_duplicate: str, may_see) -> None:
+    """Detection looks at everyone; what is said names only people the actor may see."""
+    if not may_see(row.duplicate_of):
+        row.errors.append(str(_l("A colleague already has this candidate.")))
+        return
+    if on_duplicate != "update":
+        return
+    status = db.session.scalar(sa.select(Candidate.status).where(Candidate.id == row.duplicate_of))
+    if status == Status.LEFT:
+        row.errors.append(
+            str(_l("Already here as #%(id)s, who left: re-activate them on their page first.", id=row.duplicate_of))
+        )
+
+
+def _add_candidates(rows: list[Row], actor: User | None, now: datetime) -> None:
+    """The new people in bulk (10,000 rows in seconds): candidates, their stage events, one audit row each,
+    then one scan of just them."""
+    if not rows:
+        return
+    candidates = []
+    for row in rows:
+        values = row.values
+        candidate = Candidate(
+            name=values["name"],
+            phone=values.get("phone"),
+            email=values.get("email"),
+            position=values.get("position", ""),
+            site=values.get("site", ""),
+            source_channel=values.get("source_channel", ""),
+            owner_id=values.get("owner"),
+            cohort_id=values.get("cohort"),
+            status=Status.ACTIVE,
+            current_stage_id=values["stage"].id,
+            stage_reached_at=values["reached_at"],
+            created_at=now,
+            tags=[],
+        )
+        candidates.append(candidate)
+    db.session.add_all(candidates)
+    db.session.flush()
+    actor_id = getattr(actor, "id", None)
+    db.session.execute(
+        sa.insert(StageEvent),
+        [
+            {
+                "candidate_id": candidate.id,
+                "stage_id": candidate.current_stage_id,
+                "reached_at": candidate.stage_reached_at,
+                "actor_id": actor_id,
+                "note": "",
+            }
+            for candidate in candidates
+        ],
+    )
+    shared = {"actor_user_id": actor_id, "object_type": "candidate", "request_id": request_id(), "ip_prefix": ""}
+    db.session.execute(
+        sa.insert(AuditEvent),
+        [
+            {
+                **shared,
+                "action": "candidate.import",
+                "object_id": candidate.id,
+                "outcome": "ok",
+                "detail": f"at {row.values['stage'].key}",
+            }
+            for candidate, row in zip(candidates, rows, strict=True)
+        ],
+    )
+    run_scan(now, only=[candidate.id for candidate in candidates])
+
+
+def rejected_csv(rows: list[Row], sheet: Sheet) -> bytes:
+    """The rejected rows as they were, with a first column saying why: fix them and import this file again."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow([str(_l("Why")), *sheet.header])
+    cells_on = dict(zip(sheet.lines, sheet.rows, strict=True))
+    for row in rows:
+        if not row.valid:
+            writer.writerow(["; ".join(row.errors), *(_export_cell(_text(cell)) for cell in cells_on[row.line])])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _export_cell(text: str) -> str:
+    """R17: a cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\0") else text
