@@ -60,12 +60,14 @@ def demo() -> None:
 
 @click.command("purge")
 def purge() -> None:
-    """Delete engagement events older than ENGAGEMENT_RETENTION_DAYS."""
-    from portal.services.retention import purge_engagement
+    """Delete engagement events older than ENGAGEMENT_RETENTION_DAYS and uploads nobody imported within a day."""
+    from portal.services.retention import purge_engagement, purge_import_uploads
 
-    deleted = purge_engagement(utcnow())
+    now = utcnow()
+    deleted = purge_engagement(now)
+    uploads = purge_import_uploads(now)
     db.session.commit()
-    click.echo(f"Deleted {deleted} engagement events.")
+    click.echo(f"Deleted {deleted} engagement events and {uploads} expired uploads.")
 
 
 @click.command("scan")

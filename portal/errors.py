@@ -56,6 +56,10 @@ def register_error_pages(app: Flask) -> None:
     def wrong_method(error):
         return _render_error("errors/404.html", 405)
 
+    @app.errorhandler(413)
+    def too_large(error):
+        return _render_error("errors/413.html", 413)
+
     @app.errorhandler(429)
     def too_many(error):
         return _render_error("errors/429.html", 429)

@@ -11,6 +11,7 @@ The back-office sends whoever is not logged in to its login page (htmx: 204 with
 admin pages answer HR with 403, whatever the id. A refused request leaves the database as it was.
 """
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +25,7 @@ from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, Reason, Story, User, utcnow
+from portal.models import Candidate, ChecklistItem, ImportUpload, Reason, Story, User, utcnow
 from portal.models.flags import HR_OUTCOMES
 from portal.services.flags import snooze_range
 from portal.services.leaving import mark_left
@@ -88,6 +89,16 @@ def hr_scoped(status: int) -> Cells:
     }
 
 
+def uploader_scoped(status: int) -> Cells:
+    """An uploaded spreadsheet is its uploader's alone (admins included): OWNED is HR A's, NOT_OWNED HR B's."""
+    mine = {HR_A: OWNED, HR_B: NOT_OWNED}
+    return {
+        (actor, which): LOGIN if actor in (ANONYMOUS, CANDIDATE) else status if mine.get(actor) == which else 404
+        for actor in ACTORS
+        for which in (OWNED, NOT_OWNED, MISSING)
+    }
+
+
 def admin_only(status: int, objects: tuple[str, ...] = (NO_OBJECT,)) -> Cells:
     """An admin page: ``status`` for admins (404 for a missing id), 403 for HR whatever the id, else the login."""
     staff = {ANONYMOUS: LOGIN, CANDIDATE: LOGIN, HR_A: 403, HR_B: 403}
@@ -110,6 +121,7 @@ class World:
     items: dict[str, int]  # checklist items: of the candidate's cohort, of another cohort
     stories: dict[str, int]  # published, draft
     reasons: dict[str, int]  # EXISTING: the first reason in use
+    uploads: dict[str, int]  # spreadsheets waiting to be imported: HR A's (OWNED), HR B's (NOT_OWNED)
     token: str  # the link of the candidate actor (HR A's candidate)
     emails: dict[str, str]  # by HR_A / HR_B / ADMIN
     stages: dict[str, int]  # by key
@@ -205,6 +217,14 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("hr.claim", "POST"): Entry(hr_scoped(303)),
     ("hr.snooze", "POST"): Entry(hr_scoped(303), form=lambda w: {"until": w.snooze_until}),
     ("hr.resolve", "POST"): Entry(hr_scoped(303), form=lambda w: {"outcome": HR_OUTCOMES[0].value, "note": ""}),
+    # Spreadsheet import: the upload page for any HR; an uploaded file for its uploader only.
+    ("hr.import_start", "GET"): Entry(hr_only(200)),
+    ("hr.import_upload", "POST"): Entry(hr_only(303), form=lambda w: {"file": (io.BytesIO(SHEET), "people.csv")}),
+    ("hr.import_preview", "GET"): Entry(uploader_scoped(200)),
+    ("hr.import_rejected", "GET"): Entry(uploader_scoped(200)),
+    ("hr.import_confirm", "POST"): Entry(
+        uploader_scoped(200), form=lambda w: {"mapped": "1", "col-0": "name", "col-1": "phone"}
+    ),
     # Admin pages.
     ("admin.reasons", "GET"): Entry(admin_only(200)),
     ("admin.add_reason", "POST"): Entry(admin_only(303), form=lambda w: {"label_zh": "搬家", "label_en": "Moved away"}),
@@ -219,7 +239,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
 
 IGNORED_ENDPOINTS = {"static"}
 # Ids of things someone owns: each such route is also asked about someone else's thing.
-OWNED_ARGUMENTS = {"candidate_id", "flag_id", "item_id", "story_id"}
+OWNED_ARGUMENTS = {"candidate_id", "flag_id", "item_id", "story_id", "upload_id"}
 
 
 def _routes(app) -> set[tuple[str, str]]:
@@ -283,6 +303,22 @@ def _user(role: str, email: str) -> User:
     return user
 
 
+SHEET = "姓名,手机\n新人,13912345678\n".encode()
+
+
+def _upload(user: User, now) -> int:
+    upload = ImportUpload(
+        uploaded_by_id=user.id,
+        uploaded_at=now,
+        expires_at=now + timedelta(days=1),
+        filename="people.csv",
+        content=SHEET,
+    )
+    db.session.add(upload)
+    db.session.commit()
+    return upload.id
+
+
 @pytest.fixture
 def world(app) -> World:
     now = utcnow()
@@ -309,6 +345,7 @@ def world(app) -> World:
         items={which: item.id for which, item in items.items()},
         stories={OWNED: published, NOT_OWNED: draft.id},
         reasons={EXISTING: first_reason.first()},
+        uploads={OWNED: _upload(hr_a, now), NOT_OWNED: _upload(hr_b, now)},
         token=gen_link(candidates[OWNED], now=now),
         emails={HR_A: hr_a.email, HR_B: hr_b.email, ADMIN: admin.email},
         stages={key: stage.id for key, stage in stages.items()},
@@ -332,6 +369,7 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "item_id": lambda world, which: world.items.get(which, MISSING_ID),
     "story_id": lambda world, which: world.stories.get(which, MISSING_ID),
     "reason_id": lambda world, which: world.reasons.get(which, MISSING_ID),
+    "upload_id": lambda world, which: world.uploads.get(which, MISSING_ID),
     "token": lambda world, which: world.token,
 }
 

@@ -108,7 +108,7 @@ def _reactivate_form(candidate: Candidate, stages: Sequence[Stage], formdata=Non
     return form
 
 
-def _owner_choices() -> list[tuple[str, str]]:
+def owner_choices() -> list[tuple[str, str]]:
     """HR give candidates to themselves or leave them unassigned; admins to anyone active."""
     owners = (
         db.session.execute(active_staff()).all() if current_user.is_admin else [(current_user.id, current_user.name)]
@@ -118,7 +118,7 @@ def _owner_choices() -> list[tuple[str, str]]:
 
 def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:
     form = ProfileForm(formdata=formdata, prefix="profile")
-    choices = _owner_choices()
+    choices = owner_choices()
     if candidate.owner and str(candidate.owner_id) not in dict(choices):
         choices.append((str(candidate.owner_id), candidate.owner.name))  # an admin's choice HR may keep
     form.owner.choices = choices
@@ -177,7 +177,7 @@ def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, 
 
 def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
     form = AddCandidateForm(formdata=formdata)
-    form.owner.choices = _owner_choices()
+    form.owner.choices = owner_choices()
     form.cohort.choices = [("", "—"), *_cohort_choices()]
     form.stage.choices = _stage_choices(stages)
     if formdata is None:

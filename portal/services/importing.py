@@ -114,7 +114,7 @@ def read_sheet(filename: str, content: bytes) -> Sheet:
         raise FileRefused(_l("The file is empty."))
     if len(numbered) - 1 > MAX_ROWS:
         raise FileRefused(
-            _l("The file has more than %(rows)s rows. Split it into smaller files.", rows=f"{MAX_ROWS:,}")
+            _l("The file has more than %(rows)s rows. Split it into smaller files.", rows=format(MAX_ROWS, ","))
         )
     header = [_text(cell) for cell in numbered[0][1]]
     width = len(header)

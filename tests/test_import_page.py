@@ -1,0 +1,79 @@
+"""Import on the page: upload, map, preview, import all or the valid rows; the file waits a day at most."""
+
+import io
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Candidate, ImportUpload, User
+from portal.services.importing import MAX_BYTES
+from portal.services.retention import purge_import_uploads
+from tests.builders import gen_user, signed_in
+
+DATA = Path(__file__).parent / "data"
+EN = {"Accept-Language": "en"}
+
+
+@pytest.fixture
+def hr(app):
+    return gen_user("hr", email="hr@example.com", name="Zhou")
+
+
+def upload(client, name: str, content: bytes | None = None):
+    data = {"file": (io.BytesIO(content if content is not None else (DATA / name).read_bytes()), name)}
+    return client.post("/hr/import", data=data, content_type="multipart/form-data", headers=EN)
+
+
+def test_upload_preview_refuse_then_import_the_valid_rows(app, client, site, hr, now):
+    signed_in(client, hr)
+    answer = upload(client, "messy_utf8_bom.csv")
+    assert answer.status_code == 303
+    preview_url = answer.headers["Location"]
+    preview = client.get(preview_url, headers=EN).data.decode()
+    assert "6 rows: 3 rejected, 0 already here." in preview
+    assert re.search(r'<option value="phone" selected>', preview)  # 手机号 proposed as the phone
+    assert "The same person as line 2." in preview
+    upload_id = int(preview_url.rsplit("/", 1)[1])
+    form = {"mapped": "1", "col-0": "name", "col-1": "phone", "col-2": "email", "col-3": "position", "col-6": "stage"}
+    refused = client.post(f"/hr/import/{upload_id}", data={**form, "on_duplicate": "skip"}, headers=EN)
+    assert refused.status_code == 422 and "nothing was imported" in refused.data.decode()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Candidate)) == 0
+    rejected = client.get(f"/hr/import/{upload_id}/rejected.csv?mapped=1&col-0=name&col-1=phone")
+    assert rejected.headers["Content-Type"].startswith("text/csv") and "张三重复".encode() in rejected.data
+    done = client.post(f"/hr/import/{upload_id}", data={**form, "skip_invalid": "1", "owner": str(hr.id)}, headers=EN)
+    assert done.status_code == 200 and "Imported 3, updated 0, skipped 0, rejected 3." in done.data.decode()
+    assert db.session.scalar(sa.select(sa.func.count()).where(Candidate.owner_id == hr.id)) == 3
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportUpload)) == 0  # deleted once imported
+    assert client.get(preview_url).status_code == 404
+    db.session.refresh(hr)
+    assert hr.import_mapping["手机号"] == "phone"  # proposed again next time
+
+
+def test_files_that_cannot_be_imported_are_refused_on_the_upload_page(app, client, hr):
+    signed_in(client, hr)
+    old = upload(client, "old_excel.xls")
+    assert old.status_code == 422 and "save it as .xlsx" in old.data.decode()
+    for size in (MAX_BYTES, 11 * 1024 * 1024):  # just over the file limit; over the request limit too
+        big = upload(client, "big.csv", b"name,phone\n" + b"x" * size)
+        assert big.status_code == 413 and "larger than 10 MB" in big.data.decode()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportUpload)) == 0
+    # The rest of the app keeps its smaller limit.
+    assert client.post("/hr/login", data={"x": "y" * (3 * 1024 * 1024)}).status_code == 413
+
+
+def test_an_upload_is_its_owners_only_and_expires_after_a_day(app, client, site, hr, now):
+    signed_in(client, hr)
+    upload_id = int(upload(client, "people.xlsx").headers["Location"].rsplit("/", 1)[1])
+    other = gen_user("hr", email="other@example.com")
+    stranger = signed_in(app.test_client(), other)
+    assert stranger.get(f"/hr/import/{upload_id}").status_code == 404
+    assert stranger.post(f"/hr/import/{upload_id}", data={"mapped": "1"}).status_code == 404
+    assert purge_import_uploads(now + timedelta(hours=23)) == 0
+    assert purge_import_uploads(now + timedelta(days=1, minutes=1)) == 1
+    db.session.commit()
+    assert client.get(f"/hr/import/{upload_id}").status_code == 404
+    assert db.session.get(User, hr.id) is not None
