@@ -77,3 +77,14 @@ def test_an_upload_is_its_owners_only_and_expires_after_a_day(app, client, site,
     db.session.commit()
     assert client.get(f"/hr/import/{upload_id}").status_code == 404
     assert db.session.get(User, hr.id) is not None
+
+
+def test_the_preview_counts_a_colleagues_candidate_as_the_import_will(app, client, site, hr, now):
+    from tests.builders import gen_candidate
+
+    colleague = gen_user("hr", email="other@example.com")
+    gen_candidate(site, [("passed", now)], owner=colleague, phone="+8613900004444", name="Theirs")
+    signed_in(client, hr)
+    preview = client.get(upload(client, "people.xlsx").headers["Location"], headers=EN).data.decode()
+    assert "4 rows: 2 rejected, 0 already here." in preview and "Theirs" not in preview
+    assert "A colleague already has this candidate." in preview

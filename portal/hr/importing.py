@@ -24,6 +24,7 @@ from portal.services.importing import (
     MAX_BYTES,
     FileRefused,
     Sheet,
+    check_duplicates,
     check_rows,
     import_rows,
     propose_mapping,
@@ -146,6 +147,7 @@ def _preview(upload: ImportUpload, source, status: int = 200, error: str | None 
         now=utcnow(),
         default_owner_id=int(options["owner"]) if options["owner"] else None,
     )
+    check_duplicates(rows, options["on_duplicate"], _may_see)  # counted as the import will count them
     visible = {row.duplicate_of: _may_see(row.duplicate_of) for row in rows if row.duplicate_of is not None}
     page = min(page_arg(), max(1, -(-len(rows) // ROWS_PER_PAGE)))
     shown = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]

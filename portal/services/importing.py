@@ -365,9 +365,7 @@ def import_rows(
     see, never someone who left). A file with a rejected row imports nothing unless ``skip_invalid``.
     ``actor`` None is the command line: any owner may be given. One audit row per person and one for the file."""
     report = Report(rows)
-    for row in rows:
-        if row.valid and row.duplicate_of is not None:
-            _check_duplicate(row, on_duplicate, may_see)
+    check_duplicates(rows, on_duplicate, may_see)
     if report.rejected and not skip_invalid:
         for row in rows:
             row.outcome = "rejected" if not row.valid else "not imported"
@@ -401,8 +399,16 @@ def import_rows(
     return report
 
 
+def check_duplicates(rows: list[Row], on_duplicate: str, may_see) -> None:
+    """Refuse the rows about someone already here whom the actor may not see, or who left when ``on_duplicate``
+    is "update". Detection looks at everyone; what is said names only people the actor may see. The preview
+    calls this too, so that it counts what the import will do."""
+    for row in rows:
+        if row.valid and row.duplicate_of is not None:  # a row refused once is no longer valid: calling twice is safe
+            _check_duplicate(row, on_duplicate, may_see)
+
+
 def _check_duplicate(row: Row, on_duplicate: str, may_see) -> None:
-    """Detection looks at everyone; what is said names only people the actor may see."""
     if not may_see(row.duplicate_of):
         row.errors.append(str(_l("A colleague already has this candidate.")))
         return
