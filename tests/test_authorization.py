@@ -181,6 +181,11 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("hr.queue_badge", "GET"): Entry(hr_only(200)),
     ("hr.candidates", "GET"): Entry(hr_only(200)),
     ("hr.talent_pool", "GET"): Entry(hr_only(200)),
+    ("hr.export_candidates", "GET"): Entry(hr_only(200)),
+    ("hr.bulk_candidates", "POST"): Entry(
+        hr_only(200),
+        form=lambda w: {"bulk-action": "tag", "bulk-tag": "x", "bulk-ids": [*w.candidates.values(), MISSING_ID]},
+    ),
     ("hr.add_candidate_page", "GET"): Entry(hr_only(200)),
     ("hr.add_candidate_page", "POST"): Entry(
         hr_only(303),
@@ -370,6 +375,7 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "story_id": lambda world, which: world.stories.get(which, MISSING_ID),
     "reason_id": lambda world, which: world.reasons.get(which, MISSING_ID),
     "upload_id": lambda world, which: world.uploads.get(which, MISSING_ID),
+    "fmt": lambda world, which: "csv",
     "token": lambda world, which: world.token,
 }
 

@@ -139,7 +139,7 @@ def test_hr_mark_a_candidate_declined_and_find_them_in_the_talent_pool(hr):
 
     page.get_by_role("navigation", name="Back-office").get_by_role("link", name="Candidates").click()
     search = page.get_by_role("search")
-    search.get_by_label("Search by name").fill(DECLINED)
+    search.get_by_label("Name, phone or email").fill(DECLINED)
     search.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=DECLINED, exact=True).click()
     expect(page.get_by_role("heading", level=1, name=DECLINED)).to_be_visible()

@@ -194,6 +194,20 @@ def _hr_pages(app, pages: dict[str, str], user: User, candidates: list[Candidate
     pages["hr-candidates.html"] = _html(client.get("/hr/", headers=EN))
     pages["hr-candidates-zh.html"] = _html(client.get("/hr/?page=2", headers=ZH))
     pages["hr-candidates-none.html"] = _html(client.get("/hr/?q=nobody-by-this-name", headers=EN))
+    pages["hr-candidates-filtered.html"] = _html(
+        client.get("/hr/?status=active&stage=abc&seen_from=2027-02-31", headers=EN)
+    )
+    pages["hr-bulk.html"] = _html(
+        client.post(
+            "/hr/candidates/bulk",
+            data={"bulk-action": "tag", "bulk-tag": "x", "bulk-ids": [str(candidates[0].id), "999999"]},
+            headers=EN,
+        )
+    )
+    pages["hr-bulk-refused.html"] = _html(
+        client.post("/hr/candidates/bulk", data={"bulk-action": "tag"}, headers=EN), 422
+    )
+    pages["hr-export-refused.html"] = _html(client.get("/hr/candidates/export.csv?stage=abc", headers=EN), 422)
     pages["hr-queue.html"] = _html(client.get("/hr/queue", headers=EN))
     pages["hr-queue-zh.html"] = _html(client.get("/hr/queue", headers=ZH))
     pages["hr-queue-empty.html"] = _html(client.get("/hr/queue?rule=no_such_rule", headers=EN))

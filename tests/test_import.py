@@ -193,3 +193,17 @@ def test_the_command_line_imports_all_or_nothing_and_prints_every_error(app, sit
     assert "imported 0, updated 0, skipped 3, rejected 3" in again.output
     old = runner.invoke(args=["import-candidates", str(DATA / "old_excel.xls")])
     assert old.exit_code == 1 and "save it as .xlsx" in old.output
+
+
+def test_our_own_export_imports_again_as_it_was(app, site, now):
+    from portal.services.exporting import write_csv
+
+    content = write_csv(["姓名", "手机", "岗位"], [["=HYPERLINK(1)", "+8613900007777", "-夜班"]])
+    sheet = read_sheet("export.csv", content)
+    (row,) = check_rows(sheet, propose_mapping(sheet.header), actor=None, now=now)
+    assert row.valid, row.errors
+    assert (row.values["name"], row.values["phone"], row.values["position"]) == (
+        "=HYPERLINK(1)",
+        "+8613900007777",
+        "-夜班",
+    )

@@ -3,12 +3,15 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     DateTimeLocalField,
     EmailField,
+    HiddenField,
     PasswordField,
     RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -16,6 +19,7 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  #
 from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional
 
 from portal.hr.wording import CONTACT_CHANNEL_CHOICES, CONTACT_OUTCOME_CHOICES, OUTCOME_CHOICES
+from portal.services.candidates import MAX_TAG_LENGTH
 
 
 class LoginForm(FlaskForm):
@@ -114,3 +118,66 @@ class ProfileForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     body = TextAreaField(_l("Internal note"), validators=[DataRequired(), Length(max=4000)])
+
+
+class CandidateListForm(FlaskForm):
+    """The candidates list's filters, read from the query string (a GET form: no CSRF token, nothing changes).
+
+    Choices of stage, cohort and owner are filled per request (hr.views); a value that is not one of them,
+    or a date that does not parse, is reported beside its field and that filter is left out.
+    """
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Name, phone or email"), validators=[Length(max=100)], default="")
+    stage = SelectField(_l("Stage"), default="")
+    cohort = SelectField(_l("Cohort"), default="")
+    owner = SelectField(_l("Owner"), default="")
+    tier = SelectField(_l("Risk tier"), default="")
+    flags = SelectField(_l("Flags"), default="")
+    status = SelectField(_l("Status"), default="")
+    site = StringField(_l("Site or store"), validators=[Length(max=120)], default="")
+    position = StringField(_l("Position"), validators=[Length(max=120)], default="")
+    source = StringField(_l("Source"), validators=[Length(max=60)], default="")
+    seen_from = DateField(_l("Last visit from"), validators=[Optional()])
+    seen_to = DateField(_l("Last visit until"), validators=[Optional()])
+    never_seen = BooleanField(_l("Never visited"))
+    contact_due = BooleanField(_l("Contact due"))
+    sort = SelectField(_l("Sort by"), default="last_visit")
+    per = SelectField(_l("Per page"), default="25")
+
+
+class BulkForm(FlaskForm):
+    """One action on the ticked candidates (or every one on the page): the button pressed says which.
+
+    Owner, cohort and stage choices are filled per request (hr.views), by the same rules as one candidate's page.
+    """
+
+    ids = SelectMultipleField(coerce=int, validate_choice=False)
+    page_ids = SelectMultipleField(coerce=int, validate_choice=False)
+    whole_page = BooleanField(_l("Every candidate on this page"))
+    action = SelectField(choices=[SelectChoice(action) for action in ("tag", "owner", "cohort", "stage")])
+    tag = StringField(_l("Tag"), validators=[Length(max=MAX_TAG_LENGTH)])
+    # Checked only for the action they belong to (validate): the other buttons leave them as they are.
+    owner = SelectField(_l("Owner"), validate_choice=False)
+    cohort = SelectField(_l("Training cohort"), validate_choice=False)
+    stage = SelectField(_l("Stage"), validate_choice=False)
+    next = HiddenField()
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.action.data == "tag" and not (self.tag.data or "").strip():
+            self.tag.errors = [*self.tag.errors, _l("Type the tag to add.")]
+            valid = False
+        for name in ("owner", "cohort", "stage"):
+            field = self[name]
+            if self.action.data != name:
+                continue
+            if not field.data:
+                field.errors = [*field.errors, _l("Choose one.")]
+                valid = False
+            elif field.data not in {str(choice[0]) for choice in field.choices or []}:
+                field.errors = [*field.errors, field.gettext("Not a valid choice.")]
+                valid = False
+        return valid

@@ -1,11 +1,15 @@
 """Back-office reads. Every candidate query goes through ``visible_candidates`` (deny by default)."""
 
+import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
 from portal.models import (
@@ -17,12 +21,13 @@ from portal.models import (
     EngagementEvent,
     Flag,
     PortalLink,
+    Stage,
     StageEvent,
     User,
 )
-from portal.models.candidates import Status
+from portal.models.candidates import Status, Tier
 from portal.models.engagement import EventKind
-from portal.models.flags import Severity, with_derived_tier
+from portal.models.flags import Severity, derived_tier, with_derived_tier
 
 
 def _scope(user: User):
@@ -35,23 +40,6 @@ def _scope(user: User):
 def visible_candidates(user: User) -> sa.Select:
     """Candidates a user may see."""
     return sa.select(Candidate).where(_scope(user))
-
-
-def candidates_list(user: User, now: datetime, search: str = "") -> sa.Select:
-    """The candidates page: newest activity first; stage, cohort and tier at ``now`` in the same statement."""
-    query = (
-        visible_candidates(user)
-        .options(
-            sa.orm.joinedload(Candidate.current_stage),
-            sa.orm.joinedload(Candidate.cohort),
-            sa.orm.joinedload(Candidate.risk_tier_override_by),
-            with_derived_tier(now),
-        )
-        .order_by(Candidate.last_seen_at.desc().nulls_last(), Candidate.id.desc())
-    )
-    if search:
-        query = query.where(Candidate.name.contains(search, autoescape=True))
-    return query
 
 
 # The queue's "why" filter that is no flag rule: candidates HR owe a contact (services.contacts).
@@ -96,11 +84,10 @@ def queue_query(user: User, filters: QueueFilters, now: datetime, today: date) -
     first. Stage, cohort and tier at ``now`` come in the same statement; their flags: ``open_flags_of``.
     """
     waiting = _waiting_flags(now, filters)
-    flagged = waiting.c.candidate_id.is_not(None)
-    due = contact_due_on(today)
     query = (
         visible_candidates(user)
         .outerjoin(waiting, waiting.c.candidate_id == Candidate.id)
+        .where(Candidate.id.in_(_queue_ids(waiting, filters, today)))
         .options(
             sa.orm.joinedload(Candidate.current_stage),
             sa.orm.joinedload(Candidate.cohort),
@@ -110,12 +97,6 @@ def queue_query(user: User, filters: QueueFilters, now: datetime, today: date) -
             waiting.c.urgent.desc().nulls_last(), waiting.c.oldest.nulls_last(), Candidate.next_contact_on, Candidate.id
         )
     )
-    if filters.rule == CONTACT_DUE:
-        query = query.where(due)
-    elif filters.rule or filters.severity:
-        query = query.where(flagged)
-    else:
-        query = query.where(sa.or_(flagged, due))
     if filters.cohort_id:
         query = query.where(Candidate.cohort_id == filters.cohort_id)
     if filters.owner_id:
@@ -123,11 +104,22 @@ def queue_query(user: User, filters: QueueFilters, now: datetime, today: date) -
     return query
 
 
+def _queue_ids(waiting, filters: QueueFilters, today: date) -> sa.Select | sa.CompoundSelect:
+    """Who is in the queue, found from the few open flags and the few contacts due (both indexed), never by
+    reading every candidate: at 100,000 candidates that made every back-office page's badge cost 20-35 ms."""
+    due = sa.select(Candidate.id).where(contact_due_on(today))
+    flagged = sa.select(waiting.c.candidate_id)
+    if filters.rule == CONTACT_DUE:
+        return due
+    if filters.rule or filters.severity:
+        return flagged
+    return sa.union(flagged, due)
+
+
 def queue_count(user: User, now: datetime, today: date) -> sa.Select:
     """How many people wait in the user's queue (the navigation badge)."""
-    return sa.select(sa.func.count()).select_from(
-        queue_query(user, QueueFilters(), now, today).order_by(None).subquery()
-    )
+    ids = _queue_ids(_waiting_flags(now, QueueFilters()), QueueFilters(), today).subquery("queued")
+    return sa.select(sa.func.count()).select_from(ids).join(Candidate, Candidate.id == ids.c[0]).where(_scope(user))
 
 
 def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
@@ -307,3 +299,356 @@ def recent_cohorts() -> sa.Select:
 def active_staff() -> sa.Select:
     """(id, name) of every active staff member, by name: who may own candidates."""
     return sa.select(User.id, User.name).where(User.active).order_by(User.name)
+
+
+# The candidates list (hr.candidates), its exports and its bulk actions share one set of filters. Every filter
+# is a plain condition on candidate columns, or on the small set of candidates with open flags, so the index
+# it needs is on the candidate table (migration 0010 says which serves which).
+
+FLAG_STATES = ("open", "urgent", "none")  # an open flag (snoozed too), an open urgent one, no open flag
+LIST_COUNT_CAP = 10_000  # the list counts to one past this and then says "more than 10,000"
+# The sorts a list may ask for, by key (anything else: the first), each served by an index of migration 0010
+# and ending in the id so that pages never overlap. ``c``: the candidate columns (the model, or a subquery's).
+LIST_SORTS: dict[str, Callable[[Any], tuple]] = {
+    "last_visit": lambda c: (c.last_seen_at.desc().nulls_last(), c.id.desc()),
+    "name": lambda c: (c.name, c.id),
+    "added": lambda c: (c.created_at.desc(), c.id.desc()),
+}
+
+
+@dataclass
+class ListFilters:
+    """What the candidates list is filtered by; the empty value of each means "any"."""
+
+    search: str = ""  # name, any part of the phone number, or email
+    stage_id: int | None = None
+    cohort_id: int | None = None
+    owner_id: int | None = None
+    unassigned: bool = False
+    site: str = ""
+    position: str = ""
+    source_channel: str = ""
+    tier: str = ""
+    flags: str = ""  # one of FLAG_STATES
+    status: str = ""
+    seen_from: date | None = None  # last visit on or after this day (the organisation's days)
+    seen_to: date | None = None  # ... and on or before this one
+    never_seen: bool = False
+    contact_due: bool = False
+    sort: str = "last_visit"
+
+    def describe(self) -> str:
+        """The filter in one line for the audit log: the search only as its length, as it may be a name or a phone."""
+        parts = []
+        for name, value in vars(self).items():
+            if value in ("", None, False) or (name == "sort" and value == "last_visit"):
+                continue
+            if name == "search":
+                value = f"({len(value)} characters)"
+            parts.append(f"{name}={'yes' if value is True else value}")
+        return ", ".join(parts) or "none"
+
+
+class dense(sa.sql.functions.FunctionElement):
+    """A column whose condition most candidates meet (a status, "never visited"): SQLite, which has no
+    statistics unless someone ran ANALYZE, is told with a unary + not to read it from an index, so that it
+    reads a narrower filter's index, or the HR scope's, instead. Other databases, which keep statistics,
+    get the column as it is."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+@compiles(dense)
+def _dense(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(dense, "sqlite")
+def _dense_on_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.clauses, **kw)
+
+
+def phone_digits(text: str) -> str:
+    """The digits of a phone-number-like search (full-width digits too; a leading +86 or 0086 dropped), else ""."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    if not _PHONE_LIKE.fullmatch(text):
+        return ""
+    for prefix in ("+86", "0086"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    digits = re.sub(r"\D", "", text)
+    return digits if len(digits) >= MIN_PHONE_DIGITS else ""
+
+
+_PHONE_LIKE = re.compile(r"[\d\s\-+().]+")
+MIN_PHONE_DIGITS = 3
+
+
+def _search(text: str):
+    """What a search matches: a phone-like text (digits, spaces, dashes, a +86) any part of the phone number;
+    a text with an @ any part of the email; anything else any part of the name (any case) or of the email.
+
+    Phones are stored in E.164 (+8613900000001), so the digits typed are looked for in the stored number.
+    No B-tree index finds a part of a value: a search reads every candidate in the user's scope once
+    (list_page), so it compares one column where it can.
+    """
+    digits = phone_digits(text)
+    if digits:
+        return Candidate.phone.contains(digits, autoescape=True)
+    email = Candidate.email.contains(text.lower(), autoescape=True)
+    if "@" in text:
+        return email
+    # Chinese has no case: a plain LIKE then matches the same and costs a third of a case-folding one.
+    cased = text.lower() != text.upper()
+    name = Candidate.name.icontains(text, autoescape=True) if cased else Candidate.name.contains(text, autoescape=True)
+    return sa.or_(name, email)
+
+
+def _open_flags(*conditions) -> sa.Select:
+    """Candidates with an open flag (snoozed ones too): a few per cent of all, read from the open-flag indexes."""
+    return sa.select(Flag.candidate_id).where(Flag.resolved_at.is_(None), *conditions)
+
+
+def _flagged_tiers(now: datetime):
+    """(candidate_id, tier) of every candidate with an open flag, in one pass over the open flags.
+
+    The tier is models.flags.derived_tier's own expression (the one place that decides it), grouped by
+    candidate here instead of correlated per candidate: a filter by tier then costs one read of the open
+    flags, not a subquery for each of 100,000 candidates.
+    """
+    rule = cast(sa.Select, derived_tier(Flag.candidate_id, now).element)
+    tier = rule.selected_columns[0].label("tier")
+    return rule.with_only_columns(Flag.candidate_id, tier).group_by(Flag.candidate_id).subquery("flagged_tier")
+
+
+def _tier_is(tier: str, now: datetime):
+    """HR's override when set, else the tier derived from open flags (A: none that makes it B, C or D).
+
+    B, C and D are a small set of ids (overridden to it, or derived as it and not overridden): the database
+    reads those candidates by id instead of testing every candidate against an OR.
+    """
+    flagged = _flagged_tiers(now)
+    override = Candidate.risk_tier_override
+    if tier == Tier.A:
+        derived = Candidate.id.not_in(sa.select(flagged.c.candidate_id).where(flagged.c.tier != Tier.A.value))
+        return sa.or_(override == tier, sa.and_(override.is_(None), derived))
+    ids = sa.union(
+        sa.select(Candidate.id).where(override == tier),
+        sa.select(flagged.c.candidate_id).where(flagged.c.tier == tier),
+    )
+    return sa.and_(Candidate.id.in_(ids), sa.or_(override.is_(None), override == tier))
+
+
+def _start_of(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def list_conditions(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo) -> list:
+    """The WHERE of the list, its count, its export and its bulk actions: the user's scope and every filter."""
+    conditions = [_scope(user)]
+    f = filters
+    if f.search:
+        conditions.append(_search(f.search))
+    if f.stage_id:
+        conditions.append(Candidate.current_stage_id == f.stage_id)
+    if f.cohort_id:
+        conditions.append(Candidate.cohort_id == f.cohort_id)
+    if f.unassigned:
+        conditions.append(Candidate.owner_id.is_(None))
+    elif f.owner_id:
+        conditions.append(Candidate.owner_id == f.owner_id)
+    for column, value in ((Candidate.site, f.site), (Candidate.position, f.position)):
+        if value:
+            conditions.append(column == value)
+    if f.source_channel:
+        conditions.append(Candidate.source_channel == f.source_channel)
+    if f.status:
+        conditions.append(dense(Candidate.status) == f.status)
+    if f.contact_due:
+        # contact_due_on's rule, its status marked dense so that SQLite reads ix_candidate_next_contact.
+        conditions += [
+            dense(Candidate.status) == Status.ACTIVE,
+            Candidate.next_contact_on <= now.astimezone(zone).date(),
+        ]
+    if f.seen_from:
+        conditions.append(Candidate.last_seen_at >= _start_of(f.seen_from, zone))
+    if f.seen_to:
+        conditions.append(Candidate.last_seen_at < _start_of(f.seen_to + timedelta(days=1), zone))
+    if f.never_seen:
+        conditions.append(dense(Candidate.last_seen_at).is_(None))
+    if f.flags == "open":
+        conditions.append(Candidate.id.in_(_open_flags()))
+    elif f.flags == "urgent":
+        conditions.append(Candidate.id.in_(_open_flags(Flag.severity == Severity.URGENT)))
+    elif f.flags == "none":
+        conditions.append(Candidate.id.not_in(_open_flags()))
+    if f.tier:
+        conditions.append(_tier_is(f.tier, now))
+    return conditions
+
+
+def _order(filters: ListFilters, columns: Any = Candidate) -> tuple:
+    return LIST_SORTS.get(filters.sort, LIST_SORTS["last_visit"])(columns)
+
+
+def _capped_count(conditions: list, cap: int) -> int:
+    """How many candidates meet ``conditions``, counted up to ``cap`` + 1 only."""
+    capped = sa.select(Candidate.id).where(*conditions).limit(cap + 1).subquery("capped")
+    return db.session.scalar(sa.select(sa.func.count()).select_from(capped)) or 0
+
+
+def _page_ids(conditions: list, filters: ListFilters, total: int, page: int, per_page: int) -> sa.Subquery:
+    """The ids of one page, in order, chosen by how many candidates match (known from the capped count).
+
+    Past the cap the matches are dense: reading the sort's index in order finds a page after a few rows.
+    Up to the cap they may be rare (a site, a flag state, a tier): the matches are read first by the
+    filter's own index and only they are sorted. The LIMIT keeps that subquery from being merged into the
+    outer one, so that neither database walks the sort's index through 100,000 rows to find a few.
+    """
+    offset = (page - 1) * per_page
+    if total > LIST_COUNT_CAP:
+        ordered = sa.select(Candidate.id).where(*conditions).order_by(*_order(filters))
+        return ordered.limit(per_page).offset(offset).subquery("shown")
+    matches = sa.select(*_SORT_COLUMNS).where(*conditions).limit(LIST_COUNT_CAP + 1).subquery("matches")
+    ordered = sa.select(matches.c.id).order_by(*_order(filters, matches.c))
+    return ordered.limit(per_page).offset(offset).subquery("shown")
+
+
+_SORT_COLUMNS = (Candidate.id, Candidate.last_seen_at, Candidate.name, Candidate.created_at)
+
+
+def _searched_page_ids(conditions: list, filters: ListFilters, page: int, per_page: int) -> sa.Subquery:
+    """A search's page ids, each with the number of matches: no index finds "any part" of a name or a
+    phone number, so the candidates are read once (materialized), counted and sorted in one statement,
+    where a count and a page would read them twice."""
+    matches = sa.select(*_SORT_COLUMNS).where(*conditions).cte("matches").prefix_with("MATERIALIZED")
+    ordered = sa.select(matches.c.id, sa.func.count().over().label("total")).order_by(*_order(filters, matches.c))
+    return ordered.limit(per_page).offset((page - 1) * per_page).subquery("shown")
+
+
+@dataclass
+class ListPage:
+    """One page of the list and how many there are, counted up to ``cap`` + 1 (``more``: past the cap)."""
+
+    items: list
+    page: int
+    per_page: int
+    total: int
+    more: bool
+    cap: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages or (self.more and len(self.items) == self.per_page)
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
+
+
+def list_page(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo, page: int, per_page: int) -> ListPage:
+    """A page of the list, in statements that do not grow with the number of candidates.
+
+    Without a search: first the matches counted up to LIST_COUNT_CAP + 1 (an unfiltered count of 100,000
+    never reads them all), which also says how to find the page (_page_ids); then the page's ids and, for
+    those rows alone, stage, cohort, owner, who set a tier, and the derived tier (a correlated subquery).
+    With a search, one statement does both (_searched_page_ids); a page past the last one counts again.
+    """
+    conditions = list_conditions(user, filters, now, zone)
+    if filters.search:
+        shown = _searched_page_ids(conditions, filters, page, per_page)
+        total = None
+    else:
+        total = _capped_count(conditions, LIST_COUNT_CAP)
+        shown = _page_ids(conditions, filters, total, page, per_page)
+    rows = db.session.execute(
+        sa.select(Candidate, shown.c.total if total is None else sa.null())
+        .join(shown, shown.c.id == Candidate.id)
+        .options(
+            sa.orm.joinedload(Candidate.current_stage),
+            sa.orm.joinedload(Candidate.cohort),
+            sa.orm.joinedload(Candidate.owner),
+            sa.orm.joinedload(Candidate.risk_tier_override_by),
+            with_derived_tier(now),
+        )
+        .order_by(*_order(filters))
+    ).all()
+    if total is None:
+        total = rows[0][1] if rows else _capped_count(conditions, LIST_COUNT_CAP) if page > 1 else 0
+    return ListPage(
+        items=[row[0] for row in rows],
+        page=page,
+        per_page=per_page,
+        total=min(total, LIST_COUNT_CAP),
+        more=total > LIST_COUNT_CAP,
+        cap=LIST_COUNT_CAP,
+    )
+
+
+def list_count(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo, cap: int) -> int:
+    """How many candidates the filter matches, counted up to ``cap`` + 1 (an export refuses more than ``cap``)."""
+    return _capped_count(list_conditions(user, filters, now, zone), cap)
+
+
+def export_rows(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo, limit: int) -> sa.Select:
+    """The list as rows for a file, in the list's order: the columns services.exporting writes, in one statement."""
+    owner = sa.orm.aliased(User)
+    tier = sa.func.coalesce(Candidate.risk_tier_override, derived_tier(Candidate.id, now))
+    return (
+        sa.select(
+            Candidate.id,
+            Candidate.name,
+            Candidate.phone,
+            Candidate.email,
+            Candidate.position,
+            Candidate.site,
+            Candidate.source_channel,
+            Stage.label_zh.label("stage_label_zh"),
+            Stage.label_en.label("stage_label_en"),
+            Cohort.name.label("cohort"),
+            owner.name.label("owner"),
+            Candidate.status,
+            tier.label("tier"),
+            Candidate.last_seen_at,
+            Candidate.next_contact_on,
+            Candidate.tags,
+            Candidate.created_at,
+        )
+        .outerjoin(Stage, Stage.id == Candidate.current_stage_id)
+        .outerjoin(Cohort, Cohort.id == Candidate.cohort_id)
+        .outerjoin(owner, owner.id == Candidate.owner_id)
+        .where(*list_conditions(user, filters, now, zone))
+        .order_by(*_order(filters))
+        .limit(limit)
+    )
+
+
+def visible_among(user: User, candidate_ids: list[int]) -> sa.Select:
+    """Those of these candidates the user may see (a bulk action acts on them; the rest are "not found")."""
+    return visible_candidates(user).where(Candidate.id.in_(candidate_ids)).order_by(Candidate.id)
+
+
+def list_choices(user: User) -> dict:
+    """What the list's filters and bulk actions choose from: the stages, the newest cohorts, and the owners
+    (admins: every active staff member; HR: themselves), each in one statement."""
+    stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
+    cohorts = db.session.execute(recent_cohorts()).all()
+    owners = db.session.execute(active_staff()).all() if user.is_admin else [(user.id, user.name)]
+    return {"stages": stages, "cohorts": cohorts, "owners": owners}

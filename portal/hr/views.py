@@ -1,22 +1,47 @@
-"""Back-office pages: candidates and their links."""
+"""Back-office pages: the candidates list (search, filters, export, bulk actions) and candidates' links."""
 
 from collections import defaultdict
 
 import segno
-from flask import abort, redirect, render_template, request, url_for
+from flask import Response, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.extensions import db
 from portal.hr.blueprint import bp, link_marker
-from portal.hr.queries import candidates_list, open_rules_by_candidate, visible_candidates
+from portal.hr.forms import BulkForm, CandidateListForm
+from portal.hr.queries import (
+    ListFilters,
+    export_rows,
+    list_choices,
+    list_count,
+    list_page,
+    open_rules_by_candidate,
+    visible_among,
+    visible_candidates,
+)
+from portal.hr.wording import tier_label
+from portal.i18n import localized
 from portal.models import Candidate, utcnow
 from portal.models.candidates import Channel, Tier
+from portal.services.bulk import MAX_BULK, BulkAction, apply_bulk
+from portal.services.exporting import (
+    EXPORT_MAX_ROWS,
+    FORMATS,
+    STATUS_LABELS,
+    export_filename,
+    export_header,
+    export_table,
+    record_export,
+    write_csv,
+    write_xlsx,
+)
 from portal.services.links import issue_link, public_link_url
 from portal.services.tiers import override_tier
-from portal.web import page_arg, safe_next
-
-CANDIDATES_PER_PAGE = 25
+from portal.services.worktime import organisation_zone
+from portal.web import MAX_ID, page_arg, safe_next
 
 
 def get_candidate_or_404(candidate_id: int) -> Candidate:
@@ -27,20 +52,191 @@ def get_candidate_or_404(candidate_id: int) -> Candidate:
     return candidate
 
 
+# Rows per page of the list: the default, and what else HR may choose. A bulk action takes a whole page at most
+# (services.bulk.MAX_BULK).
+CANDIDATES_PER_PAGE = 25
+MORE_PER_PAGE = (50, 100)
+SORT_LABELS = {"last_visit": _l("Last visit, newest first"), "name": _l("Name"), "added": _l("Newest added first")}
+FLAG_STATE_LABELS = {"open": _l("Any open flag"), "urgent": _l("An urgent flag"), "none": _l("No open flag")}
+ANY, UNASSIGNED = "", "none"
+
+
+def _list_form(choices: dict) -> CandidateListForm:
+    """The list's filters from the query string, their choices filled in and checked; a refused value is
+    reported on its field and left out of the filter."""
+    form = CandidateListForm(formdata=request.args)
+    every = [(ANY, _("All"))]
+    form.stage.choices = every + [(str(stage.id), localized(stage, "label")) for stage in choices["stages"]]
+    form.cohort.choices = every + [(str(id_), name) for id_, name in choices["cohorts"]]
+    owners = [(str(id_), name) for id_, name in choices["owners"]]
+    if not current_user.is_admin:
+        owners = [(str(current_user.id), _("Mine"))]
+    form.owner.choices = every + owners + [(UNASSIGNED, _("unassigned"))]
+    form.tier.choices = every + [(tier.value, f"{tier.value} · {tier_label(tier)}") for tier in Tier]
+    form.flags.choices = every + [(state, str(label)) for state, label in FLAG_STATE_LABELS.items()]
+    form.status.choices = every + [(status.value, str(label)) for status, label in STATUS_LABELS.items()]
+    form.sort.choices = [(key, str(label)) for key, label in SORT_LABELS.items()]
+    form.per.choices = [(str(per), str(per)) for per in dict.fromkeys((CANDIDATES_PER_PAGE, *MORE_PER_PAGE))]
+    if "per" not in request.args:
+        form.per.data = str(CANDIDATES_PER_PAGE)
+    form.validate()
+    for field in (form.seen_from, form.seen_to):
+        if field.errors:
+            field.raw_data = []  # a date input holds only real dates; the error beside it says what was wrong
+    return form
+
+
+def _filters(form: CandidateListForm) -> ListFilters:
+    """The filter the form says; a field with an error is left out (the form still shows what was typed)."""
+
+    def value(field):
+        return field.default if field.errors else field.data
+
+    def text(field) -> str:
+        return (value(field) or "").strip()
+
+    def number(field) -> int | None:
+        data = value(field)
+        return int(data) if data and data.isdigit() else None
+
+    return ListFilters(
+        search=text(form.q),
+        stage_id=number(form.stage),
+        cohort_id=number(form.cohort),
+        owner_id=number(form.owner),
+        unassigned=value(form.owner) == UNASSIGNED,
+        site=text(form.site),
+        position=text(form.position),
+        source_channel=text(form.source),
+        tier=value(form.tier) or "",
+        flags=value(form.flags) or "",
+        status=value(form.status) or "",
+        seen_from=value(form.seen_from),
+        seen_to=value(form.seen_to),
+        never_seen=bool(value(form.never_seen)),
+        contact_due=bool(value(form.contact_due)),
+        sort=value(form.sort) or "last_visit",
+    )
+
+
+def _bulk_form(choices: dict, formdata=None) -> BulkForm:
+    """The bulk actions: owners by the same rule as one candidate's profile (HR: themselves or nobody)."""
+    form = BulkForm(formdata=formdata, prefix="bulk")
+    form.owner.choices = [(str(id_), name) for id_, name in choices["owners"]] + [(UNASSIGNED, _("unassigned"))]
+    form.cohort.choices = [("", "—")] + [(str(id_), name) for id_, name in choices["cohorts"]]
+    form.stage.choices = [("", "—")] + [
+        (str(stage.id), f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(choices["stages"], 1)
+    ]
+    if formdata is None:
+        form.owner.data = str(current_user.id)
+        form.next.data = request.full_path.rstrip("?")
+    return form
+
+
+def list_url(**changes) -> str:
+    """This list with some filters changed (None: left out), back on its first page."""
+    return url_for("hr.candidates", **{**request.args.to_dict(), "page": None, **changes})
+
+
 @bp.get("/")
 @login_required
 def candidates():
-    """Read-only, paginated list of the candidates this user looks after."""
-    search = request.args.get("q", "").strip()[:100]
-    pagination = db.paginate(
-        candidates_list(current_user, utcnow(), search), page=page_arg(), per_page=CANDIDATES_PER_PAGE, error_out=False
-    )
+    """The candidates this user looks after (admins: all), searched, filtered, sorted and paged."""
+    now = utcnow()
+    choices = list_choices(current_user)
+    form = _list_form(choices)
+    filters = _filters(form)
+    per_page = int(form.per.data) if not form.per.errors and form.per.data else CANDIDATES_PER_PAGE
+    page = list_page(current_user, filters, now, organisation_zone(), page_arg(), per_page)
     reasons = defaultdict(list)
-    for candidate_id, rule in db.session.execute(open_rules_by_candidate([c.id for c in pagination.items])):
+    for candidate_id, rule in db.session.execute(open_rules_by_candidate([c.id for c in page.items])):
         reasons[candidate_id].append(rule)
     return render_template(
-        "hr/candidates.html", pagination=pagination, search=search, reasons=reasons, tiers=list(Tier)
+        "hr/candidates.html",
+        page=page,
+        form=form,
+        filtered=filters != ListFilters(sort=filters.sort),
+        bulk_form=_bulk_form(choices),
+        reasons=reasons,
+        tiers=list(Tier),
+        list_url=list_url,
+        status_labels=STATUS_LABELS,
+        export_args={key: value for key, value in request.args.items() if key not in ("page", "per")},
     )
+
+
+@bp.get("/candidates/export.<any(csv, xlsx):fmt>")
+@login_required
+def export_candidates(fmt: str):
+    """The filtered list as a file (CSV for Excel in Chinese, or XLSX), audited with its filter and row count."""
+    now = utcnow()
+    zone = organisation_zone()
+    form = _list_form(list_choices(current_user))
+    errors = [str(error) for field in form for error in field.errors]
+    filters = _filters(form)
+    too_many = not errors and list_count(current_user, filters, now, zone, EXPORT_MAX_ROWS) > EXPORT_MAX_ROWS
+    if errors or too_many:
+        # Nothing is exported rather than a list other than the one asked for.
+        return render_template(
+            "hr/list_export_refused.html", errors=errors, too_many=too_many, limit=EXPORT_MAX_ROWS, back=list_url()
+        ), 422
+    table = export_table(db.session.execute(export_rows(current_user, filters, now, zone, EXPORT_MAX_ROWS)), zone)
+    header = export_header()
+    body = write_csv(header, table) if fmt == "csv" else write_xlsx(header, table, _("Candidates"))
+    record_export(current_user, fmt=fmt, filters=filters.describe(), rows=len(table))
+    db.session.commit()
+    filename = export_filename(fmt, now, zone)
+    return Response(body, mimetype=FORMATS[fmt], headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.post("/candidates/bulk")
+@login_required
+def bulk_candidates():
+    """One action on the ticked candidates (or the whole page), each through its service; a page of results."""
+    now = utcnow()
+    choices = list_choices(current_user)
+    form = _bulk_form(choices, formdata=request.form)
+    back = safe_next(form.next.data, url_for("hr.candidates"))
+    valid = form.validate()
+    ids = (form.page_ids.data if form.whole_page.data else form.ids.data) or []
+    errors = [str(error) for field in form for error in field.errors]
+    if valid and not ids:
+        errors.append(_("Tick the candidates to act on, or choose every candidate on this page."))
+    if len(ids) > MAX_BULK:
+        errors.append(_("At most %(count)s candidates at once.", count=MAX_BULK))
+    if errors:
+        return render_template("hr/list_bulk.html", errors=errors, result=None, back=back), 422
+    action = BulkAction(form.action.data)
+    stage = next((s for s in choices["stages"] if str(s.id) == form.stage.data), None)
+    visible = db.session.scalars(visible_among(current_user, [id_ for id_ in ids if 0 < id_ <= MAX_ID])).all()
+    result = apply_bulk(
+        action,
+        ids,
+        visible,
+        actor=current_user,
+        now=now,
+        tag=(form.tag.data or "").strip(),
+        owner_id=int(form.owner.data) if form.owner.data and form.owner.data.isdigit() else None,
+        cohort_id=int(form.cohort.data) if form.cohort.data else None,
+        stage=stage,
+    )
+    db.session.commit()
+    return render_template(
+        "hr/list_bulk.html", errors=[], result=result, value=_bulk_value(form, choices, action), back=back
+    )
+
+
+def _bulk_value(form: BulkForm, choices: dict, action: BulkAction) -> str:
+    """What the action set, as the results page names it: the tag, the owner's, cohort's or stage's name."""
+    if action == BulkAction.TAG:
+        return (form.tag.data or "").strip()
+    if action == BulkAction.OWNER:
+        names = {str(id_): name for id_, name in choices["owners"]} | {UNASSIGNED: _("unassigned")}
+    elif action == BulkAction.COHORT:
+        names = {str(id_): name for id_, name in choices["cohorts"]}
+    else:
+        names = {str(stage.id): localized(stage, "label") for stage in choices["stages"]}
+    return names.get(form[action.value].data, "")
 
 
 @bp.post("/candidates/<int:candidate_id>/tier")

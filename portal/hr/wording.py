@@ -76,6 +76,7 @@ AUDIT_ACTION_LABELS = {
     "candidate.reactivated": _l("Re-activated"),
     "contact.log": _l("Contact logged"),
     "stage.move": _l("Stage moved"),
+    "cohort.assign": _l("Cohort assigned"),
     "link.issue": _l("Link issued"),
     "link.revoke_all": _l("All links revoked"),
     "tier.override": _l("Risk tier set"),

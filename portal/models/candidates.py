@@ -60,6 +60,13 @@ class Candidate(Base):
         sa.Index("ix_candidate_phone", "phone"),
         sa.Index("ix_candidate_email", "email"),
         sa.Index("ix_candidate_cohort_id", "cohort_id"),
+        # The candidates list (hr.queries.list_page): its sorts and its filters by exact value.
+        sa.Index("ix_candidate_name", "name", "id"),
+        sa.Index("ix_candidate_created", "created_at", "id"),
+        sa.Index("ix_candidate_site", "site"),
+        sa.Index("ix_candidate_position", "position"),
+        sa.Index("ix_candidate_source_channel", "source_channel"),
+        partial_index("ix_candidate_tier_override", "risk_tier_override", where="risk_tier_override IS NOT NULL"),
         # "Contact due": the queue's filter (services.contacts keeps next_contact_on).
         sa.Index("ix_candidate_next_contact", "next_contact_on"),
         # The scan's stage rules: who sits in a given stage, and since when.
@@ -137,6 +144,10 @@ class Candidate(Base):
         None when the query did not ask for the derived tier (models.flags.with_derived_tier).
         """
         return self.risk_tier_override or self.risk_tier
+
+
+# The list's default sort, never-visited last: NULLS FIRST matters on PostgreSQL only (migration 0010).
+sa.Index("ix_candidate_last_seen", Candidate.last_seen_at.nulls_first(), Candidate.id)
 
 
 class PortalLink(Base):

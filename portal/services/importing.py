@@ -28,6 +28,7 @@ from portal.models import AuditEvent, Candidate, Cohort, Stage, StageEvent, User
 from portal.models.candidates import Status
 from portal.services.audit import record_audit, request_id
 from portal.services.candidates import CandidateError, check_owner, find_duplicate, normalise_phone, update_profile
+from portal.services.exporting import CSV_TRIGGERS, write_csv
 from portal.services.scan import run_scan
 from portal.services.stages import StageError, check_reachable
 from portal.services.worktime import organisation_zone
@@ -255,6 +256,8 @@ def check_rows(
         failed = set()
         for index, name in mapping.items():
             cell = cells[index] if index < len(cells) else None
+            if not sheet.from_xlsx and isinstance(cell, str) and cell[:1] == "'" and cell[1:2] in CSV_TRIGGERS:
+                cell = cell[1:]  # our own export's guard against formulas (R17): the file round-trips
             if _text(cell) == "":
                 continue
             try:
@@ -480,16 +483,8 @@ def _add_candidates(rows: list[Row], actor: User | None, now: datetime) -> None:
 
 def rejected_csv(rows: list[Row], sheet: Sheet) -> bytes:
     """The rejected rows as they were, with a first column saying why: fix them and import this file again."""
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    writer.writerow([str(_l("Why")), *sheet.header])
     cells_on = dict(zip(sheet.lines, sheet.rows, strict=True))
-    for row in rows:
-        if not row.valid:
-            writer.writerow(["; ".join(row.errors), *(_export_cell(_text(cell)) for cell in cells_on[row.line])])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _export_cell(text: str) -> str:
-    """R17: a cell a spreadsheet would run as a formula gets a leading apostrophe."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r", "\0") else text
+    return write_csv(
+        [str(_l("Why")), *sheet.header],
+        (["; ".join(row.errors), *(_text(cell) for cell in cells_on[row.line])] for row in rows if not row.valid),
+    )

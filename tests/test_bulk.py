@@ -1,0 +1,237 @@
+"""Bulk actions from the candidates list: each candidate through its service, audited, each refusal explained."""
+
+import html as markup
+import re
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import AuditEvent, Candidate, StageEvent
+from portal.services.bulk import MAX_BULK, BulkAction, BulkOutcome, apply_bulk
+from portal.services.candidates import MAX_TAGS
+from portal.services.cohorts import CohortError, assign_cohort
+from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_user, signed_in
+
+EN = {"Accept-Language": "en"}
+
+
+def results(response) -> list[tuple[str, str]]:
+    """(outcome, the row's text) of each row of a results page."""
+    rows = re.findall(r'<tr class="(\w+)">(.*?)</tr>', response.get_data(as_text=True), re.S)
+    return [(outcome, markup.unescape(" ".join(re.sub(r"<[^>]+>", " ", text).split()))) for outcome, text in rows]
+
+
+def bulk(client, action: str, ids, **fields):
+    data = {"bulk-action": action, "bulk-ids": [str(id_) for id_ in ids], "bulk-next": "/hr/?site=x"}
+    data.update({f"bulk-{name}": value for name, value in fields.items()})
+    return client.post("/hr/candidates/bulk", data=data, headers=EN)
+
+
+def audit_count(action: str) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.action == action))
+
+
+@pytest.fixture
+def hr(app):
+    return gen_user("hr", email="hr@example.com", name="Zhou")
+
+
+def test_add_a_tag_to_the_ticked_candidates(app, client, site, hr, now):
+    one = gen_candidate(site, [("passed", now)], name="One", owner=hr)
+    two = gen_candidate(site, [("passed", now)], name="Two", owner=hr, tags=["夜班"])
+    untouched = gen_candidate(site, [("passed", now)], name="Three", owner=hr)
+    signed_in(client, hr)
+    answer = bulk(client, "tag", [one.id, two.id], tag=" 夜班 ")
+    assert answer.status_code == 200
+    assert results(answer) == [("done", "One Done"), ("unchanged", "Two Already so: unchanged")]
+    assert "1 done, 1 unchanged, 0 refused, 0 not found" in answer.get_data(as_text=True)
+    assert 'href="/hr/?site=x"' in answer.get_data(as_text=True)  # back to the list as it was filtered
+    db.session.expire_all()
+    assert (one.tags, two.tags, untouched.tags) == (["夜班"], ["夜班"], [])
+    assert audit_count("candidate.edit") == 1  # per candidate changed, by the profile service
+    summary = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "candidates.bulk")).one()
+    assert summary.actor_user_id == hr.id
+    assert summary.detail == "tag 夜班: 1 done, 1 unchanged, 0 refused, 0 not found"
+
+
+def test_a_refused_row_is_explained_and_the_others_still_apply(app, client, site, hr, now):
+    full = gen_candidate(site, [("passed", now)], name="Full", owner=hr, tags=[f"t{n}" for n in range(MAX_TAGS)])
+    fine = gen_candidate(site, [("passed", now)], name="Fine", owner=hr)
+    signed_in(client, hr)
+    answer = bulk(client, "tag", [full.id, fine.id], tag="new")
+    assert results(answer) == [("refused", "Full Not changed: At most 10 tags."), ("done", "Fine Done")]
+    db.session.expire_all()
+    assert len(full.tags) == MAX_TAGS and fine.tags == ["new"]
+
+
+def test_move_a_stage_each_through_the_pipeline_rules(app, client, site, hr, now):
+    ready = gen_candidate(site, [("passed", now - timedelta(days=2))], name="Ready", owner=hr)
+    there = gen_candidate(site, [("passed", now), ("background_check", now)], name="There", owner=hr)
+    gone = gen_candidate(site, [("passed", now)], name="Gone", owner=hr, status="left")
+    signed_in(client, hr)
+    answer = bulk(client, "stage", [ready.id, there.id, gone.id], stage=site["background_check"].id)
+    assert results(answer) == [
+        ("done", "Ready Done"),
+        ("unchanged", "There Already so: unchanged"),
+        ("refused", "Gone Not changed: This candidate has started or left: re-activate them first."),
+    ]
+    events = db.session.scalars(sa.select(StageEvent.candidate_id).where(StageEvent.actor_id == hr.id)).all()
+    assert events == [ready.id]
+    assert audit_count("stage.move") == 1
+    skipping = bulk(client, "stage", [ready.id], stage=site["onboarding_prep"].id)
+    assert results(skipping) == [("refused", "Ready Not changed: Training notice comes first: it is a required step.")]
+    needs_cohort = bulk(client, "stage", [ready.id], stage=site["training_notice"].id)
+    assert results(needs_cohort) == [
+        ("refused", "Ready Not changed: Training notice needs a training cohort: choose one.")
+    ]
+
+
+def test_assign_a_cohort_then_move_to_the_stage_that_needs_it(app, client, site, hr, now):
+    cohort = gen_cohort(name="March")
+    people = [
+        gen_candidate(site, [("passed", now), ("background_check", now)], name=f"P{n}", owner=hr) for n in range(2)
+    ]
+    started = gen_candidate(site, [("passed", now)], name="Started", owner=hr, status="started")
+    signed_in(client, hr)
+    answer = bulk(client, "cohort", [p.id for p in people] + [started.id], cohort=cohort.id)
+    assert [outcome for outcome, _ in results(answer)] == ["done", "done", "refused"]
+    assert "March" in answer.get_data(as_text=True)
+    assert audit_count("cohort.assign") == 2
+    moved = bulk(client, "stage", [p.id for p in people], stage=site["training_notice"].id)
+    assert [outcome for outcome, _ in results(moved)] == ["done", "done"]
+    db.session.expire_all()
+    assert {p.current_stage_id for p in people} == {site["training_notice"].id}
+    assert {p.cohort_id for p in people} == {cohort.id} and started.cohort_id is None
+
+
+def test_the_cohort_service_refuses_what_the_stage_needs(app, site, hr, now):
+    cohort = gen_cohort()
+    candidate = gen_candidate(
+        site, [("passed", now), ("background_check", now), ("training_notice", now)], owner=hr, cohort=cohort
+    )
+    with app.test_request_context(headers=EN):
+        with pytest.raises(CohortError, match="needs a training cohort"):
+            assign_cohort(candidate, None, actor=hr, now=now)
+        with pytest.raises(CohortError, match="does not exist"):
+            assign_cohort(candidate, 999_999, actor=hr, now=now)
+    assert assign_cohort(candidate, cohort.id, actor=hr, now=now) is False  # already in it: nothing to do
+    assert audit_count("cohort.assign") == 0
+
+
+def test_hr_take_or_unassign_and_admins_give_to_anyone(app, client, site, hr, now):
+    colleague = gen_user("hr", email="colleague@example.com", name="Colleague")
+    admin = gen_user("admin", email="boss@example.com")
+    free = gen_candidate(site, [("passed", now)], name="Free")
+    mine = gen_candidate(site, [("passed", now)], name="Mine", owner=hr)
+    signed_in(client, hr)
+    assert results(bulk(client, "owner", [free.id], owner=hr.id)) == [("done", "Free Done")]
+    refused = bulk(client, "owner", [mine.id], owner=colleague.id)  # not a choice HR are given
+    assert refused.status_code == 422 and "Nothing was changed" in refused.get_data(as_text=True)
+    assert results(bulk(client, "owner", [mine.id], owner="none")) == [("done", "Mine Done")]
+    db.session.expire_all()
+    assert (free.owner_id, mine.owner_id) == (hr.id, None)
+    boss = signed_in(app.test_client(), admin)
+    assert results(bulk(boss, "owner", [free.id, mine.id], owner=colleague.id)) == [
+        ("done", "Free Done"),
+        ("done", "Mine Done"),
+    ]
+    db.session.expire_all()
+    assert free.owner_id == mine.owner_id == colleague.id
+
+
+def test_ids_the_user_may_not_see_are_not_found_and_untouched(app, client, site, hr, now):
+    other = gen_user("hr", email="other@example.com")
+    theirs = gen_candidate(site, [("passed", now)], name="Secret Name", owner=other)
+    mine = gen_candidate(site, [("passed", now)], name="Mine", owner=hr)
+    signed_in(client, hr)
+    answer = bulk(client, "tag", [theirs.id, 999_999, 2**40, mine.id, mine.id], tag="x")
+    assert answer.status_code == 200
+    assert [outcome for outcome, _ in results(answer)] == ["not_found", "not_found", "not_found", "done"]
+    assert "Secret Name" not in answer.get_data(as_text=True)
+    db.session.expire_all()
+    assert theirs.tags == [] and mine.tags == ["x"]
+
+
+def test_every_candidate_on_the_page(app, client, site, hr, now):
+    people = [gen_candidate(site, [("passed", now)], name=f"P{n}", owner=hr) for n in range(3)]
+    signed_in(client, hr)
+    data = {
+        "bulk-action": "tag",
+        "bulk-tag": "all",
+        "bulk-whole_page": "y",
+        "bulk-page_ids": [str(p.id) for p in people[:2]],
+        "bulk-ids": [str(people[2].id)],  # ignored: the whole page was chosen
+    }
+    answer = client.post("/hr/candidates/bulk", data=data, headers=EN)
+    assert [outcome for outcome, _ in results(answer)] == ["done", "done"]
+    db.session.expire_all()
+    assert [p.tags for p in people] == [["all"], ["all"], []]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"bulk-action": "tag", "bulk-tag": "x"}, "Tick the candidates to act on"),
+        ({"bulk-action": "tag", "bulk-tag": "", "bulk-ids": ["1"]}, "Type the tag to add."),
+        ({"bulk-action": "tag", "bulk-tag": "x" * 31, "bulk-ids": ["1"]}, "30 characters"),
+        ({"bulk-action": "stage", "bulk-stage": "", "bulk-ids": ["1"]}, "Choose one."),
+        ({"bulk-action": "delete", "bulk-ids": ["1"]}, "Not a valid choice"),
+        ({"bulk-action": "tag", "bulk-tag": "x", "bulk-ids": ["one"]}, "could not be coerced"),
+        ({"bulk-action": "tag", "bulk-tag": "x", "bulk-ids": [str(n) for n in range(MAX_BULK + 1)]}, "At most 100"),
+    ],
+)
+def test_a_bad_form_changes_nothing_and_says_why(app, client, site, hr, now, data, message):
+    candidate = gen_candidate(site, [("passed", now)], owner=hr)
+    data = {
+        key: [str(candidate.id) if v == "1" else v for v in value] if isinstance(value, list) else value
+        for key, value in data.items()
+    }
+    signed_in(client, hr)
+    answer = client.post("/hr/candidates/bulk", data=data, headers=EN)
+    assert answer.status_code == 422
+    assert message in answer.get_data(as_text=True)
+    assert audit_count("candidates.bulk") == 0 and audit_count("candidate.edit") == 0
+
+
+def test_bulk_needs_a_login_and_a_csrf_token(make_app):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    with app.app_context():
+        hr = gen_user("hr", email="hr@example.com")
+        candidate = gen_candidate(None, name="Li", owner=hr)
+        candidate_id = candidate.id
+    anonymous = app.test_client()
+    assert anonymous.post("/hr/candidates/bulk", data={"bulk-action": "tag"}).status_code == 400  # CSRF first
+    client = app.test_client()
+    login = client.get("/hr/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login).group(1)
+    client.post("/hr/login", data={"email": "hr@example.com", "password": PASSWORD, "csrf_token": token})
+    data = {"bulk-action": "tag", "bulk-tag": "x", "bulk-ids": [str(candidate_id)]}
+    assert client.post("/hr/candidates/bulk", data=data).status_code == 400
+    page = client.get("/hr/").get_data(as_text=True)
+    data["bulk-csrf_token"] = re.search(r'name="bulk-csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    assert client.post("/hr/candidates/bulk", data=data).status_code == 200
+    with app.app_context():
+        assert db.session.get(Candidate, candidate_id).tags == ["x"]
+
+
+def test_each_candidate_in_its_own_savepoint(app, site, hr, now):
+    """The service itself: a refusal in the middle rolls back that candidate alone."""
+    first, refused, last = (
+        gen_candidate(site, [("passed", now)], name=name, owner=hr, status=status)
+        for name, status in (("First", "active"), ("Refused", "left"), ("Last", "active"))
+    )
+    visible = [first, refused, last]
+    result = apply_bulk(
+        BulkAction.STAGE, [c.id for c in visible], visible, actor=hr, now=now, stage=site["background_check"]
+    )
+    db.session.commit()
+    assert [row.outcome for row in result.rows] == [BulkOutcome.DONE, BulkOutcome.REFUSED, BulkOutcome.DONE]
+    db.session.expire_all()
+    assert [c.current_stage_id for c in visible] == [
+        site["background_check"].id,
+        site["passed"].id,
+        site["background_check"].id,
+    ]
+    assert audit_count("stage.move") == 2
