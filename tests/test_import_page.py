@@ -1,5 +1,6 @@
 """Import on the page: upload, map, preview, import all or the valid rows; the file waits a day at most."""
 
+import base64
 import io
 import re
 from datetime import timedelta
@@ -46,11 +47,14 @@ def test_upload_preview_refuse_then_import_the_valid_rows(app, client, site, hr,
     assert rejected.headers["Content-Type"].startswith("text/csv") and "张三重复".encode() in rejected.data
     done = client.post(f"/hr/import/{upload_id}", data={**form, "skip_invalid": "1", "owner": str(hr.id)}, headers=EN)
     assert done.status_code == 200 and "Imported 3, updated 0, skipped 0, rejected 3." in done.data.decode()
+    link = re.search(r'href="data:text/csv;charset=utf-8;base64,([^"]+)" download', done.data.decode())
+    assert "张三重复" in base64.b64decode(link.group(1)).decode("utf-8-sig")  # still there once the upload is gone
     assert db.session.scalar(sa.select(sa.func.count()).where(Candidate.owner_id == hr.id)) == 3
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ImportUpload)) == 0  # deleted once imported
     assert client.get(preview_url).status_code == 404
     db.session.refresh(hr)
     assert hr.import_mapping["手机号"] == "phone"  # proposed again next time
+    assert hr.import_mapping["门店"] == ""  # and a column left out stays out
 
 
 def test_files_that_cannot_be_imported_are_refused_on_the_upload_page(app, client, hr):
@@ -88,3 +92,6 @@ def test_the_preview_counts_a_colleagues_candidate_as_the_import_will(app, clien
     preview = client.get(upload(client, "people.xlsx").headers["Location"], headers=EN).data.decode()
     assert "4 rows: 2 rejected, 0 already here." in preview and "Theirs" not in preview
     assert "A colleague already has this candidate." in preview
+    upload_id = db.session.scalar(sa.select(ImportUpload.id))
+    rejected = client.get(f"/hr/import/{upload_id}/rejected.csv", headers=EN).data.decode("utf-8-sig")
+    assert "A colleague already has this candidate." in rejected  # the file says what the preview said

@@ -4,6 +4,7 @@ The file waits in the database between the steps (import_upload: web hosts keep 
 requests) and is deleted once imported; the retention purge deletes what is left after a day.
 """
 
+import base64
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -218,12 +219,23 @@ def import_confirm(upload_id: int):
             count=report.rejected,
         )
         return _preview(_upload_or_404(upload_id), request.form, 422, error=message)
-    current_user.import_mapping = {sheet.header[index]: field for index, field in mapping.items()}
+    # Columns left out are remembered too ("" = do not import), so the same file is proposed as it was mapped.
+    current_user.import_mapping = {header: mapping.get(index, "") for index, header in enumerate(sheet.header)}
     rejected = [row for row in rows if not row.valid]
+    # The upload is deleted now, so the rejected rows travel in the page itself, to download and fix.
+    rejected_file = (
+        "data:text/csv;charset=utf-8;base64," + base64.b64encode(rejected_csv(rows, sheet)).decode() if rejected else ""
+    )
     db.session.delete(upload)
     db.session.commit()
     current_app.logger.info("import by user %s: %s", current_user.id, report.summary())
-    return render_template("hr/import_done.html", report=report, rejected=rejected[:200], more=len(rejected) > 200)
+    return render_template(
+        "hr/import_done.html",
+        report=report,
+        rejected=rejected[:200],
+        more=len(rejected) > 200,
+        rejected_file=rejected_file,
+    )
 
 
 @bp.get("/import/<int:upload_id>/rejected.csv")
@@ -233,6 +245,7 @@ def import_rejected(upload_id: int):
     upload = _upload_or_404(upload_id)
     sheet = read_sheet(upload.filename, upload.content)
     rows = check_rows(sheet, _mapping(sheet, request.args), actor=current_user, now=utcnow())
+    check_duplicates(rows, _options(request.args)["on_duplicate"], _may_see)  # as the preview counts them
     return current_app.response_class(
         rejected_csv(rows, sheet),
         mimetype="text/csv",

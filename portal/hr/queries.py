@@ -462,11 +462,14 @@ def list_conditions(user: User, filters: ListFilters, now: datetime, zone: ZoneI
         conditions.append(Candidate.owner_id.is_(None))
     elif f.owner_id:
         conditions.append(Candidate.owner_id == f.owner_id)
-    for column, value in ((Candidate.site, f.site), (Candidate.position, f.position)):
+    # What HR type is often part of the value (苏州 for 苏州 · 园区店): any part matches.
+    for column, value in (
+        (Candidate.site, f.site),
+        (Candidate.position, f.position),
+        (Candidate.source_channel, f.source_channel),
+    ):
         if value:
-            conditions.append(column == value)
-    if f.source_channel:
-        conditions.append(Candidate.source_channel == f.source_channel)
+            conditions.append(column.contains(value, autoescape=True))
     if f.status:
         conditions.append(dense(Candidate.status) == f.status)
     if f.contact_due:

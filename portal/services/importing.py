@@ -155,7 +155,8 @@ def propose_mapping(header: Sequence[str], remembered: dict | None = None) -> di
     """Column index -> field: the user's last mapping by header text first, then the names HR use."""
     mapping: dict[int, str] = {}
     for index, text in enumerate(header):
-        field = (remembered or {}).get(text) or _FIELD_OF_HEADER.get(_header_key(text))
+        # A remembered "" is a column the user chose not to import.
+        field = remembered[text] if remembered and text in remembered else _FIELD_OF_HEADER.get(_header_key(text))
         if field in FIELDS and field not in mapping.values():
             mapping[index] = field
     return mapping
