@@ -73,8 +73,9 @@ def _waiting_flags(now: datetime, filters: QueueFilters):
 
 
 def contact_due_on(today: date):
-    """Candidates still waiting to start whose next contact is due by ``today``."""
-    return sa.and_(Candidate.status == Status.ACTIVE, Candidate.next_contact_on <= today)
+    """Candidates still waiting to start whose next contact is due by ``today`` (ix_candidate_next_contact;
+    the status is marked dense, or SQLite would read every active candidate from the status index)."""
+    return sa.and_(dense(Candidate.status) == Status.ACTIVE, Candidate.next_contact_on <= today)
 
 
 def queue_query(user: User, filters: QueueFilters, now: datetime, today: date) -> sa.Select:
@@ -117,9 +118,13 @@ def _queue_ids(waiting, filters: QueueFilters, today: date) -> sa.Select | sa.Co
 
 
 def queue_count(user: User, now: datetime, today: date) -> sa.Select:
-    """How many people wait in the user's queue (the navigation badge)."""
+    """How many people wait in the user's queue (the navigation badge): admins see everyone, so their count
+    needs no join with the candidates (which PostgreSQL answered by reading all of them)."""
     ids = _queue_ids(_waiting_flags(now, QueueFilters()), QueueFilters(), today).subquery("queued")
-    return sa.select(sa.func.count()).select_from(ids).join(Candidate, Candidate.id == ids.c[0]).where(_scope(user))
+    count = sa.select(sa.func.count()).select_from(ids)
+    if user.is_admin:
+        return count
+    return count.join(Candidate, Candidate.id == ids.c[0]).where(_scope(user))
 
 
 def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
@@ -127,7 +132,7 @@ def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
     flags = db.session.scalars(
         sa.select(Flag)
         .options(sa.orm.joinedload(Flag.claimed_by))
-        .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None))
+        .where(Flag.candidate_id.in_(candidate_ids), dense(Flag.resolved_at).is_(None))
         .order_by(sa.case((Flag.severity == Severity.URGENT, 0), else_=1), Flag.raised_at, Flag.id)
     )
     by_candidate: dict[int, list[Flag]] = {candidate_id: [] for candidate_id in candidate_ids}
@@ -140,7 +145,7 @@ def open_rules_by_candidate(candidate_ids: list[int]) -> sa.Select:
     """(candidate_id, rule) of open flags, for the reasons beside each tier on a page."""
     return (
         sa.select(Flag.candidate_id, Flag.rule)
-        .where(Flag.candidate_id.in_(candidate_ids), Flag.resolved_at.is_(None))
+        .where(Flag.candidate_id.in_(candidate_ids), dense(Flag.resolved_at).is_(None))
         .order_by(Flag.id)
     )
 
@@ -473,11 +478,7 @@ def list_conditions(user: User, filters: ListFilters, now: datetime, zone: ZoneI
     if f.status:
         conditions.append(dense(Candidate.status) == f.status)
     if f.contact_due:
-        # contact_due_on's rule, its status marked dense so that SQLite reads ix_candidate_next_contact.
-        conditions += [
-            dense(Candidate.status) == Status.ACTIVE,
-            Candidate.next_contact_on <= now.astimezone(zone).date(),
-        ]
+        conditions.append(contact_due_on(now.astimezone(zone).date()))
     if f.seen_from:
         conditions.append(Candidate.last_seen_at >= _start_of(f.seen_from, zone))
     if f.seen_to:

@@ -27,7 +27,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Candidate, Cohort, Stage, StageEvent, User
 from portal.models.candidates import Status
 from portal.services.audit import record_audit, request_id
-from portal.services.candidates import CandidateError, check_owner, find_duplicate, normalise_phone, update_profile
+from portal.services.candidates import CandidateError, check_owner, normalise_phone, update_profile
 from portal.services.exporting import CSV_TRIGGERS, write_csv
 from portal.services.scan import run_scan
 from portal.services.stages import StageError, check_reachable
@@ -268,7 +268,26 @@ def check_rows(
                 row.errors.append(f"{FIELD_LABELS[name]}: {error}")
         _check_row(row, failed, lookups, actor, now, default_owner_id, seen)
         rows.append(row)
+    _find_people_already_here(rows)
     return rows
+
+
+def _find_people_already_here(rows: list[Row], chunk: int = 500) -> None:
+    """Each valid row's duplicate among everyone already here, by phone or email (services.candidates.find_duplicate's
+    rule, the lowest id first), in one look-up per 500 rows instead of one per row."""
+    phones = sorted({row.values["phone"] for row in rows if row.valid and row.values.get("phone")})
+    emails = sorted({row.values["email"] for row in rows if row.valid and row.values.get("email")})
+    found: dict[str, int] = {}
+    for column, keys in ((Candidate.phone, phones), (Candidate.email, emails)):
+        for start in range(0, len(keys), chunk):
+            part = keys[start : start + chunk]
+            for id_, key in db.session.execute(sa.select(Candidate.id, column).where(column.in_(part))):
+                if key is not None:
+                    found[key] = min(id_, found.get(key, id_))
+    for row in rows:
+        if row.valid:
+            matches = [found[key] for key in (row.values.get("phone"), row.values.get("email")) if key in found]
+            row.duplicate_of = min(matches) if matches else None
 
 
 def _clean(name: str, cell, from_xlsx: bool, lookups: Lookups, now: datetime):
@@ -335,8 +354,6 @@ def _check_row(
     for key in (values.get("phone"), values.get("email")):
         if key:
             seen.setdefault(key, row.line)
-    if row.valid:
-        row.duplicate_of = find_duplicate(values.get("phone"), values.get("email"))
 
 
 @dataclass
@@ -430,39 +447,40 @@ def _add_candidates(rows: list[Row], actor: User | None, now: datetime) -> None:
     then one scan of just them."""
     if not rows:
         return
-    candidates = []
-    for row in rows:
-        values = row.values
-        candidate = Candidate(
-            name=values["name"],
-            phone=values.get("phone"),
-            email=values.get("email"),
-            position=values.get("position", ""),
-            site=values.get("site", ""),
-            source_channel=values.get("source_channel", ""),
-            owner_id=values.get("owner"),
-            cohort_id=values.get("cohort"),
-            status=Status.ACTIVE,
-            current_stage_id=values["stage"].id,
-            stage_reached_at=values["reached_at"],
-            created_at=now,
-            tags=[],
-        )
-        candidates.append(candidate)
-    db.session.add_all(candidates)
-    db.session.flush()
+    # Core, not the ORM: 10,000 ORM objects took 2.3 s on PostgreSQL; RETURNING keeps the ids in row order.
+    candidates = db.session.execute(
+        sa.insert(Candidate).returning(Candidate.id, sort_by_parameter_order=True),
+        [
+            {
+                "name": row.values["name"],
+                "phone": row.values.get("phone"),
+                "email": row.values.get("email"),
+                "position": row.values.get("position", ""),
+                "site": row.values.get("site", ""),
+                "source_channel": row.values.get("source_channel", ""),
+                "owner_id": row.values.get("owner"),
+                "cohort_id": row.values.get("cohort"),
+                "status": Status.ACTIVE,
+                "current_stage_id": row.values["stage"].id,
+                "stage_reached_at": row.values["reached_at"],
+                "created_at": now,
+                "tags": [],
+            }
+            for row in rows
+        ],
+    ).all()
     actor_id = getattr(actor, "id", None)
     db.session.execute(
         sa.insert(StageEvent),
         [
             {
                 "candidate_id": candidate.id,
-                "stage_id": candidate.current_stage_id,
-                "reached_at": candidate.stage_reached_at,
+                "stage_id": row.values["stage"].id,
+                "reached_at": row.values["reached_at"],
                 "actor_id": actor_id,
                 "note": "",
             }
-            for candidate in candidates
+            for candidate, row in zip(candidates, rows, strict=True)
         ],
     )
     shared = {"actor_user_id": actor_id, "object_type": "candidate", "request_id": request_id(), "ip_prefix": ""}
