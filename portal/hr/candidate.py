@@ -14,7 +14,7 @@ from portal.hr.blueprint import bp
 from portal.hr.forms import AddCandidateForm, LeaveForm, MoveStageForm, NoteForm, ProfileForm, ReactivateForm
 from portal.hr.queries import (
     STORY_LISTS,
-    active_staff,
+    assignable_owners,
     candidate_story,
     open_rules_by_candidate,
     recent_cohorts,
@@ -110,10 +110,7 @@ def _reactivate_form(candidate: Candidate, stages: Sequence[Stage], formdata=Non
 
 def owner_choices() -> list[tuple[str, str]]:
     """HR give candidates to themselves or leave them unassigned; admins to anyone active."""
-    owners = (
-        db.session.execute(active_staff()).all() if current_user.is_admin else [(current_user.id, current_user.name)]
-    )
-    return [("", _("unassigned"))] + [(str(id_), name) for id_, name in owners]
+    return [("", _("unassigned"))] + [(str(id_), name) for id_, name in assignable_owners(current_user)]
 
 
 def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:

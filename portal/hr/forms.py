@@ -65,8 +65,9 @@ class MoveStageForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
 
-class AddCandidateForm(FlaskForm):
-    """Owner, cohort and stage choices are filled per request (hr.candidate)."""
+class _ProfileFields(FlaskForm):
+    """A candidate's profile as HR type it, adding someone or editing them; the owner's choices are filled per
+    request (hr.candidate.owner_choices)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     phone = StringField(_l("Phone"), validators=[Length(max=40)])
@@ -75,6 +76,11 @@ class AddCandidateForm(FlaskForm):
     site = StringField(_l("Site or store"), validators=[Length(max=120)])
     source_channel = StringField(_l("Source"), validators=[Length(max=60)])
     owner = SelectField(_l("Owner"))
+
+
+class AddCandidateForm(_ProfileFields):
+    """Cohort and stage choices are filled per request (hr.candidate)."""
+
     cohort = SelectField(_l("Training cohort"))
     stage = SelectField(_l("Stage"), coerce=int)
     reached_at = DateTimeLocalField(_l("Reached at"), validators=[Optional()])
@@ -103,16 +109,7 @@ class ContactForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Length(max=2000)])
 
 
-class ProfileForm(FlaskForm):
-    """The owner's choices are filled per request (hr.candidate), by the same rule as adding."""
-
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    phone = StringField(_l("Phone"), validators=[Length(max=40)])
-    email = EmailField(_l("Email"), validators=[Optional(), Email(), Length(max=254)])
-    position = StringField(_l("Position"), validators=[Length(max=120)])
-    site = StringField(_l("Site or store"), validators=[Length(max=120)])
-    source_channel = StringField(_l("Source"), validators=[Length(max=60)])
-    owner = SelectField(_l("Owner"))
+class ProfileForm(_ProfileFields):
     tags = StringField(_l("Tags"), validators=[Length(max=400)], description=_l("Separated by commas"))
 
 

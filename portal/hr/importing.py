@@ -137,7 +137,9 @@ def _may_see(candidate_id: int) -> bool:
     return db.session.scalar(visible_candidate(current_user, candidate_id, utcnow())) is not None
 
 
-def _preview(upload: ImportUpload, source, status: int = 200, error: str | None = None):
+def _checked(upload: ImportUpload, source, now):
+    """The upload read and every row checked as the form (or query string) ``source`` maps and chooses: what the
+    preview shows, the rejected-rows file holds and the import writes are one reading."""
     sheet = read_sheet(upload.filename, upload.content)
     mapping = _mapping(sheet, source)
     options = _options(source)
@@ -145,10 +147,15 @@ def _preview(upload: ImportUpload, source, status: int = 200, error: str | None 
         sheet,
         mapping,
         actor=current_user,
-        now=utcnow(),
+        now=now,
         default_owner_id=int(options["owner"]) if options["owner"] else None,
     )
-    check_duplicates(rows, options["on_duplicate"], _may_see)  # counted as the import will count them
+    check_duplicates(rows, options["on_duplicate"], _may_see)
+    return sheet, mapping, options, rows
+
+
+def _preview(upload: ImportUpload, source, status: int = 200, error: str | None = None):
+    sheet, mapping, options, rows = _checked(upload, source, utcnow())
     visible = {row.duplicate_of: _may_see(row.duplicate_of) for row in rows if row.duplicate_of is not None}
     page = min(page_arg(), max(1, -(-len(rows) // ROWS_PER_PAGE)))
     shown = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
@@ -191,17 +198,8 @@ def import_preview(upload_id: int):
 def import_confirm(upload_id: int):
     """Import all valid rows in one transaction, or nothing; the file is deleted once imported."""
     upload = _upload_or_404(upload_id)
-    sheet = read_sheet(upload.filename, upload.content)
-    mapping = _mapping(sheet, request.form)
-    options = _options(request.form)
     now = utcnow()
-    rows = check_rows(
-        sheet,
-        mapping,
-        actor=current_user,
-        now=now,
-        default_owner_id=int(options["owner"]) if options["owner"] else None,
-    )
+    sheet, mapping, options, rows = _checked(upload, request.form, now)
     report = import_rows(
         rows,
         actor=current_user,
@@ -243,9 +241,7 @@ def import_confirm(upload_id: int):
 def import_rejected(upload_id: int):
     """The rejected rows as they were, with why, to fix and import again."""
     upload = _upload_or_404(upload_id)
-    sheet = read_sheet(upload.filename, upload.content)
-    rows = check_rows(sheet, _mapping(sheet, request.args), actor=current_user, now=utcnow())
-    check_duplicates(rows, _options(request.args)["on_duplicate"], _may_see)  # as the preview counts them
+    sheet, _mapping_used, _options_used, rows = _checked(upload, request.args, utcnow())
     return current_app.response_class(
         rejected_csv(rows, sheet),
         mimetype="text/csv",

@@ -2,7 +2,7 @@
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
@@ -307,6 +307,12 @@ def talent_pool_query(user: User) -> sa.Select:
 def recent_cohorts() -> sa.Select:
     """(id, name) of the cohorts HR choose from, newest first: monthly, so 50 reach four years back."""
     return sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)
+
+
+def assignable_owners(user: User) -> Sequence:
+    """(id, name) of whom ``user`` may give a candidate to: admins any active staff member, HR themselves
+    (services.candidates.check_owner enforces the same rule)."""
+    return db.session.execute(active_staff()).all() if user.is_admin else [(user.id, user.name)]
 
 
 def active_staff() -> sa.Select:
@@ -662,5 +668,4 @@ def list_choices(user: User) -> dict:
     (admins: every active staff member; HR: themselves), each in one statement."""
     stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
     cohorts = db.session.execute(recent_cohorts()).all()
-    owners = db.session.execute(active_staff()).all() if user.is_admin else [(user.id, user.name)]
-    return {"stages": stages, "cohorts": cohorts, "owners": owners}
+    return {"stages": stages, "cohorts": cohorts, "owners": assignable_owners(user)}

@@ -12,6 +12,7 @@ from portal.models.candidates import Channel, LeftKind, Tier
 from portal.models.contacts import ContactChannel, ContactOutcome
 from portal.models.engagement import Device, EventKind
 from portal.models.flags import HR_OUTCOMES, URGENT_DAYS_FOR_D, Outcome, Severity
+from portal.services.importing import FIELD_LABELS as IMPORT_FIELD_LABELS
 from portal.services.scan import RULES_BY_NAME
 from portal.templating import local_date, local_datetime
 
@@ -87,15 +88,10 @@ AUDIT_ACTION_LABELS = {
 }
 
 
-# The profile fields an edit names (services.candidates.PROFILE_FIELDS).
+# The profile fields an edit names (services.candidates.PROFILE_FIELDS), worded as the import words them.
 PROFILE_FIELD_LABELS = {
-    "name": _l("Name"),
-    "phone": _l("Phone"),
-    "email": _l("Email"),
-    "position": _l("Position"),
-    "site": _l("Site or store"),
-    "source_channel": _l("Source"),
-    "owner_id": _l("Owner"),
+    **{field: IMPORT_FIELD_LABELS[field] for field in ("name", "phone", "email", "position", "site", "source_channel")},
+    "owner_id": IMPORT_FIELD_LABELS["owner"],
     "tags": _l("Tags"),
 }
 
