@@ -57,6 +57,34 @@ def test_admin_sees_everyone(app, client, site, hr, now):
     assert len(rows(client.get("/hr/queue").data.decode())) == 2
 
 
+
+def test_badge_counts_each_person_in_the_queue_once(app, client, site, hr, now):
+    """The badge is counted apart from the queue (from indexes alone): it must count exactly its rows."""
+    from portal.services.worktime import organisation_date
+
+    admin = gen_user("admin", email="boss@example.com")
+    other = gen_user("hr", email="other@example.com")
+    today = organisation_date(now)
+    both = gen_candidate(site, [("passed", now)], owner=hr, next_contact_on=today)  # a flag and a contact due
+    gen_flag(both)
+    gen_flag(both, rule="link_not_opened", severity="urgent")
+    gen_candidate(site, [("passed", now)], owner=hr, next_contact_on=today - timedelta(days=3))  # only due
+    gen_flag(gen_candidate(site, [("passed", now)]))  # unowned, flagged
+    gen_candidate(site, [("passed", now)], next_contact_on=today)  # unowned, due
+    gen_flag(gen_candidate(site, [("passed", now)], owner=other))  # a colleague's: admins only
+    gen_candidate(site, [("passed", now)], owner=other, next_contact_on=today)  # a colleague's: admins only
+    snoozed = gen_candidate(site, [("passed", now)], owner=hr)
+    gen_flag(snoozed, snoozed_until=now + timedelta(days=1))  # snoozed: not waiting
+    gen_candidate(site, [("passed", now)], owner=hr, next_contact_on=today + timedelta(days=1))  # not due yet
+    gen_candidate(site, [("passed", now)], owner=hr, status="left", next_contact_on=today)  # left: not due
+    gen_flag(gen_candidate(site, [("passed", now)], owner=hr), resolved_at=now)  # resolved
+    for user, expected in ((hr, 4), (admin, 6)):
+        signed_in(client, user)
+        html = client.get("/hr/queue", headers=EN).data.decode()
+        badge = re.search(r'id="queue-badge"[^>]*>(\d+)<', html).group(1)
+        assert (int(badge), len(rows(html))) == (expected, expected), user.email
+        assert client.get("/hr/queue/badge").data.decode().count(f">{expected}<") == 1
+
 def test_filters_and_htmx_partial(app, client, site, hr, now):
     cohort = gen_cohort()
     in_cohort = gen_candidate(site, [("passed", now)], owner=hr, cohort=cohort)

@@ -30,11 +30,17 @@ from portal.models.engagement import EventKind
 from portal.models.flags import Severity, derived_tier, with_derived_tier
 
 
-def _scope(user: User):
-    """The one access rule: admins see every candidate; HR their own and unowned ones."""
+def _scope_parts(user: User) -> list:
+    """The one access rule, as conditions no candidate meets twice: admins see every candidate; HR their own
+    and unowned ones."""
     if user.is_admin:
-        return sa.true()
-    return sa.or_(Candidate.owner_id == user.id, Candidate.owner_id.is_(None))
+        return [sa.true()]
+    return [Candidate.owner_id == user.id, Candidate.owner_id.is_(None)]
+
+
+def _scope(user: User):
+    """The access rule as one condition."""
+    return sa.or_(*_scope_parts(user))
 
 
 def visible_candidates(user: User) -> sa.Select:
@@ -123,16 +129,23 @@ def _queue_ids(flagged: sa.Select, filters: QueueFilters, today: date) -> sa.Sel
 
 
 def queue_count(user: User, now: datetime, today: date) -> sa.Select:
-    """How many people wait in the user's queue (the navigation badge): admins see everyone, so their count
-    needs no join with the candidates (which PostgreSQL answered by reading all of them)."""
-    # Just the candidates' ids (the union makes them distinct): the badge needs no order, so no per-candidate
-    # aggregate over every open flag.
-    flagged = sa.select(Flag.candidate_id).where(*_waiting(now, QueueFilters()))
-    ids = _queue_ids(flagged, QueueFilters(), today).subquery("queued")
-    count = sa.select(sa.func.count()).select_from(ids)
+    """How many people wait in the user's queue (the navigation badge, on every back-office page).
+
+    Read from indexes alone (ix_flag_open, ix_candidate_next_contact, ix_candidate_owner_contact): admins
+    count the union of the waiting flags' candidates and the contacts due; HR count each part of their
+    scope on its own, as PostgreSQL reads an index alone for "owner = me" but not for "owner = me or none".
+    """
+    waiting = sa.select(Flag.candidate_id).where(*_waiting(now, QueueFilters()))
     if user.is_admin:
-        return count
-    return count.join(Candidate, Candidate.id == ids.c[0]).where(_scope(user))
+        queued = sa.union(waiting, sa.select(Candidate.id).where(contact_due_on(today))).subquery("queued")
+        return sa.select(sa.func.count()).select_from(queued)
+    counts = [
+        sa.select(sa.func.count(Candidate.id))
+        .where(part, sa.or_(Candidate.id.in_(waiting), contact_due_on(today)))
+        .scalar_subquery()
+        for part in _scope_parts(user)
+    ]
+    return sa.select(sum(counts[1:], counts[0]))
 
 
 def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:

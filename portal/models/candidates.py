@@ -55,7 +55,9 @@ class Candidate(Base):
         one_of("risk_tier_override", Tier),
         one_of("locale", LOCALES),
         sa.Index("ix_candidate_status_last_seen", "status", "last_seen_at"),
-        sa.Index("ix_candidate_owner_id", "owner_id"),
+        # Whose candidates; with the contact due and the id, the badge counts an HR user's queue from it alone
+        # (PostgreSQL keeps no row id in an index, so the id is a column of its own).
+        sa.Index("ix_candidate_owner_contact", "owner_id", "next_contact_on", "status", "id"),
         # Duplicates: phone numbers are stored in E.164 and emails in lower case (services.candidates).
         sa.Index("ix_candidate_phone", "phone"),
         sa.Index("ix_candidate_email", "email"),
@@ -68,7 +70,7 @@ class Candidate(Base):
         sa.Index("ix_candidate_source_channel", "source_channel"),
         partial_index("ix_candidate_tier_override", "risk_tier_override", where="risk_tier_override IS NOT NULL"),
         # "Contact due": the queue's filter (services.contacts keeps next_contact_on).
-        sa.Index("ix_candidate_next_contact", "next_contact_on"),
+        sa.Index("ix_candidate_next_contact", "next_contact_on", "status", "id"),
         # The scan's stage rules: who sits in a given stage, and since when.
         sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
         # Small partial indexes of candidates who have not visited since their newest link, or since their

@@ -36,7 +36,9 @@ class Flag(Base):
         # At most one open flag per candidate and rule, however often or concurrently the scan runs.
         # Rule first: the scan also reads "the open flags of one rule" from it.
         partial_index("uq_flag_open_candidate_rule", "rule", "candidate_id", where="resolved_at IS NULL", unique=True),
-        sa.Index("ix_flag_open_severity_raised", "resolved_at", "severity", "raised_at"),
+        # The open flags, urgent and oldest first (the queue's order); with the snooze and the candidate, a count
+        # of who waits (the navigation badge) reads this index alone.
+        sa.Index("ix_flag_open", "resolved_at", "severity", "raised_at", "snoozed_until", "candidate_id"),
         # The scan asks "did HR already resolve this rule for this candidate, and when?"
         sa.Index("ix_flag_candidate_rule_resolved", "candidate_id", "rule", "resolved_at"),
         one_of("severity", Severity),
