@@ -57,7 +57,6 @@ def test_admin_sees_everyone(app, client, site, hr, now):
     assert len(rows(client.get("/hr/queue").data.decode())) == 2
 
 
-
 def test_badge_counts_each_person_in_the_queue_once(app, client, site, hr, now):
     """The badge is counted apart from the queue (from indexes alone): it must count exactly its rows."""
     from portal.services.worktime import organisation_date
@@ -84,6 +83,7 @@ def test_badge_counts_each_person_in_the_queue_once(app, client, site, hr, now):
         badge = re.search(r'id="queue-badge"[^>]*>(\d+)<', html).group(1)
         assert (int(badge), len(rows(html))) == (expected, expected), user.email
         assert client.get("/hr/queue/badge").data.decode().count(f">{expected}<") == 1
+
 
 def test_filters_and_htmx_partial(app, client, site, hr, now):
     cohort = gen_cohort()
