@@ -30,7 +30,8 @@ def back_office_context() -> dict:
         "current_user": current_user,
         "queue_total": queue_total,
         "rule_label": wording.rule_label,
-        "tier_label": wording.tier_label,
+        # Translated once per page: the list shows a tier and its choices on every row.
+        "tier_labels": wording.tier_labels(),
         "tier_meaning": wording.tier_meaning,
         "flag_reason": wording.flag_reason,
         "whose_turn": wording.whose_turn,

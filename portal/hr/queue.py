@@ -24,7 +24,6 @@ from portal.hr.queries import (
     visible_flag,
 )
 from portal.models import Candidate, Flag, utcnow
-from portal.models.candidates import Tier
 from portal.models.flags import Severity
 from portal.services.flags import FlagActionError, claim_flag, resolve_flag, snooze_flag
 from portal.services.scan import RULES, RULES_BY_NAME
@@ -76,7 +75,6 @@ def queue():
         rules=RULES,
         cohorts=cohorts,
         owners=owners,
-        tiers=list(Tier),
         contact_due=CONTACT_DUE,
         **context,
     )

@@ -158,7 +158,6 @@ def candidates():
         filtered=filters != ListFilters(sort=filters.sort),
         bulk_form=_bulk_form(choices),
         reasons=reasons,
-        tiers=list(Tier),
         list_url=list_url,
         status_labels=STATUS_LABELS,
         export_args={key: value for key, value in request.args.items() if key not in ("page", "per")},

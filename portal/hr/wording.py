@@ -185,6 +185,11 @@ def tier_label(tier: str) -> str:
     return str(TIER_LABELS.get(tier, tier))  # type: ignore[call-overload]
 
 
+def tier_labels() -> dict[str, str]:
+    """Each tier, A to D, with its label in the reader's language."""
+    return {tier.value: str(label) for tier, label in TIER_LABELS.items()}
+
+
 def severity_label(severity: str) -> str:
     return str(SEVERITY_LABELS.get(severity, severity))  # type: ignore[call-overload]
 
