@@ -103,7 +103,9 @@ def _flask_login_context_processor():
 
 
 def _tune_database(engine: sa.Engine) -> None:
-    """SQLite: WAL so readers never wait for the writer, and a busy timeout instead of errors."""
+    """SQLite: WAL so readers never wait for the writer, a busy timeout instead of errors, and a page cache
+    of up to 64 MB per connection (the default 2 MB made each list page at 100,000 candidates read the same
+    candidate rows from the file again: a third of its time)."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -114,6 +116,7 @@ def _tune_database(engine: sa.Engine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA cache_size=-65536")  # KiB
         cursor.close()
 
 

@@ -179,6 +179,34 @@ def test_the_count_stops_at_the_cap_and_paging_goes_on(app, client, site, hr, no
     assert "More than 4" not in client.get("/hr/?q=C6", headers=EN).get_data(as_text=True)
 
 
+@pytest.mark.parametrize("mine_visited", ["first", "last", "spread"])
+def test_a_page_found_by_walking_the_sort_order_is_the_page_read_by_the_filter(
+    app, client, site, hr, now, monkeypatch, mine_visited
+):
+    """Below the cap a page is first looked for among the first WALK_ROWS candidates in the sort's order;
+    when the user's candidates gather at the far end, the walk comes back short and the filter's index
+    finds them. Either way every page is the one read without the walk."""
+    other = gen_user("hr", email="other@example.com")
+    mine = {"first": range(6), "last": range(6, 12), "spread": range(0, 12, 2)}[mine_visited]
+    for n in range(12):
+        owner = hr if n in mine else other
+        gen_candidate(site, [("passed", now)], name=f"C{n:02d}", owner=owner, last_seen_at=now - timedelta(hours=n))
+    signed_in(client, hr)
+    monkeypatch.setattr("portal.hr.views.CANDIDATES_PER_PAGE", 2)
+    queries_ = ["page=1", "page=2", "page=3", "page=4", "sort=name&page=2", "sort=added&page=3"]
+    monkeypatch.setattr(queries, "WALK_FROM", 10**6)  # never walk
+    read = [listed(client, query) for query in queries_]
+    monkeypatch.setattr(queries, "WALK_FROM", 1)
+    monkeypatch.setattr(queries, "WALK_ROWS", 5)
+    walks = []
+    walk = queries._walked_page_ids
+    monkeypatch.setattr(queries, "_walked_page_ids", lambda *args: walks.append(args) or walk(*args))
+    walked = [listed(client, query) for query in queries_]
+    assert walked == read
+    assert sorted(sum(read[:3], [])) == [f"C{n:02d}" for n in range(12) if n in mine]  # each of mine once
+    assert len(walks) == 3  # tried for the pages that end within the first 5: pages 1 and 2, and name's page 2
+
+
 def test_a_search_past_its_last_page_still_counts(app, client, site, hr, now):
     for n in range(3):
         gen_candidate(site, [("passed", now)], name=f"Wang {n}", owner=hr)
@@ -232,7 +260,7 @@ def test_statements_per_page_do_not_grow_with_rows(app, client, site, admin, now
             )
             gen_flag(candidate, now=now)
 
-    add(1)
+    add(26 if "page=2" in query else 1)  # page 2 has rows (a page past the last reads none)
     with count_statements() as few:
         assert client.get(f"/hr/?{query}").status_code == 200
     add(40)

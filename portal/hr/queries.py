@@ -9,7 +9,6 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
 from portal.models import (
@@ -28,19 +27,22 @@ from portal.models import (
 from portal.models.candidates import Status, Tier
 from portal.models.engagement import EventKind
 from portal.models.flags import Severity, derived_tier, with_derived_tier
+from portal.models.planner import dense, usually
 
 
-def _scope_parts(user: User) -> list:
+def _scope_parts(user: User, narrowed: bool = False) -> list:
     """The one access rule, as conditions no candidate meets twice: admins see every candidate; HR their own
-    and unowned ones."""
+    and unowned ones. ``narrowed``: a filter with an index of its own, which also holds the owner, comes
+    with it, and SQLite should read that one (a stage: 1,600 of 17,000) rather than the owner's (9,700)."""
     if user.is_admin:
         return [sa.true()]
-    return [Candidate.owner_id == user.id, Candidate.owner_id.is_(None)]
+    owner = dense(Candidate.owner_id) if narrowed else Candidate.owner_id
+    return [owner == user.id, owner.is_(None)]
 
 
-def _scope(user: User):
+def _scope(user: User, narrowed: bool = False):
     """The access rule as one condition."""
-    return sa.or_(*_scope_parts(user))
+    return sa.or_(*_scope_parts(user, narrowed))
 
 
 def visible_candidates(user: User) -> sa.Select:
@@ -84,10 +86,10 @@ def _waiting_flags(now: datetime, filters: QueueFilters):
     )
 
 
-def contact_due_on(today: date):
+def contact_due_on(today: date, columns: Any = Candidate):
     """Candidates still waiting to start whose next contact is due by ``today`` (ix_candidate_next_contact;
     the status is marked dense, or SQLite would read every active candidate from the status index)."""
-    return sa.and_(dense(Candidate.status) == Status.ACTIVE, Candidate.next_contact_on <= today)
+    return sa.and_(dense(columns.status) == Status.ACTIVE, columns.next_contact_on <= today)
 
 
 def queue_query(user: User, filters: QueueFilters, now: datetime, today: date) -> sa.Select:
@@ -132,20 +134,21 @@ def queue_count(user: User, now: datetime, today: date) -> sa.Select:
     """How many people wait in the user's queue (the navigation badge, on every back-office page).
 
     Read from indexes alone (ix_flag_open, ix_candidate_next_contact, ix_candidate_owner_contact): admins
-    count the union of the waiting flags' candidates and the contacts due; HR count each part of their
-    scope on its own, as PostgreSQL reads an index alone for "owner = me" but not for "owner = me or none".
+    count the union of the waiting flags' candidates and the contacts due; HR count their scope's candidates
+    among them, the scope read part by part (PostgreSQL reads an index alone for "owner = me" and for
+    "no owner", but not for "owner = me or none").
     """
     waiting = sa.select(Flag.candidate_id).where(*_waiting(now, QueueFilters()))
     if user.is_admin:
         queued = sa.union(waiting, sa.select(Candidate.id).where(contact_due_on(today))).subquery("queued")
         return sa.select(sa.func.count()).select_from(queued)
-    counts = [
-        sa.select(sa.func.count(Candidate.id))
-        .where(part, sa.or_(Candidate.id.in_(waiting), contact_due_on(today)))
-        .scalar_subquery()
-        for part in _scope_parts(user)
-    ]
-    return sa.select(sum(counts[1:], counts[0]))
+    columns = (Candidate.id, Candidate.next_contact_on, Candidate.status)
+    scope = sa.union_all(*(sa.select(*columns).where(part) for part in _scope_parts(user))).subquery("scope")
+    return (
+        sa.select(sa.func.count())
+        .select_from(scope)
+        .where(sa.or_(scope.c.id.in_(waiting), contact_due_on(today, scope.c)))
+    )
 
 
 def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
@@ -381,29 +384,6 @@ class ListFilters:
         return ", ".join(parts) or "none"
 
 
-class dense(sa.sql.functions.FunctionElement):
-    """A column whose condition most candidates meet (a status, "never visited"): SQLite, which has no
-    statistics unless someone ran ANALYZE, is told with a unary + not to read it from an index, so that it
-    reads a narrower filter's index, or the HR scope's, instead. Other databases, which keep statistics,
-    get the column as it is."""
-
-    inherit_cache = True
-
-    def __init__(self, column: Any) -> None:
-        super().__init__(column)
-        self.type = column.type
-
-
-@compiles(dense)
-def _dense(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(dense, "sqlite")
-def _dense_on_sqlite(element, compiler, **kw):
-    return "+" + compiler.process(element.clauses, **kw)
-
-
 def phone_digits(text: str) -> str:
     """The digits of a phone-number-like search (full-width digits too; a leading +86 or 0086 dropped), else ""."""
     text = unicodedata.normalize("NFKC", text).strip()
@@ -476,14 +456,30 @@ def _tier_is(tier: str, now: datetime):
     return sa.and_(Candidate.id.in_(ids), sa.or_(override.is_(None), override == tier))
 
 
+def _values_containing(column: Any, text: str) -> sa.Select:
+    """The distinct values of an indexed column (a site, a position, a source) that contain ``text``.
+
+    No index finds "any part" of a value, but a few hundred stores are far fewer than 100,000 candidates:
+    the values are listed by skipping through the column's index, one seek per value (a "loose index
+    scan", a recursive query), and only those that contain the text are then looked up. A site filter at
+    100,000 candidates: 0.2 ms on SQLite and 1 ms on PostgreSQL, where a LIKE over every row took 7-10 ms.
+    """
+    values = sa.select(sa.func.min(column).label("value")).cte(f"{column.key}_values", recursive=True)
+    following = sa.select(column).where(column > values.c.value).order_by(column).limit(1).scalar_subquery()
+    values = values.union_all(sa.select(following).where(values.c.value.is_not(None)))
+    return sa.select(values.c.value).where(values.c.value.contains(text, autoescape=True))
+
+
 def _start_of(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
 def list_conditions(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo) -> list:
     """The WHERE of the list, its count, its export and its bulk actions: the user's scope and every filter."""
-    conditions = [_scope(user)]
     f = filters
+    # The filters whose index holds the owner too (ix_candidate_*_owner, ix_candidate_stage_reached).
+    narrowed = any((f.stage_id, f.cohort_id, f.site, f.position, f.source_channel))
+    conditions = [_scope(user, narrowed)]
     if f.search:
         conditions.append(_search(f.search))
     if f.stage_id:
@@ -501,7 +497,7 @@ def list_conditions(user: User, filters: ListFilters, now: datetime, zone: ZoneI
         (Candidate.source_channel, f.source_channel),
     ):
         if value:
-            conditions.append(column.contains(value, autoescape=True))
+            conditions.append(column.in_(_values_containing(column, value)))
     if f.status:
         conditions.append(dense(Candidate.status) == f.status)
     if f.contact_due:
@@ -543,7 +539,9 @@ def _page_ids(conditions: list, filters: ListFilters, total: int, page: int, per
     """
     offset = (page - 1) * per_page
     if total > LIST_COUNT_CAP:
-        ordered = sa.select(Candidate.id).where(*conditions).order_by(*_order(filters))
+        # Each condition matches more than the cap: SQLite, told so, walks the sort's index rather than
+        # reading a filter's and sorting (a stage of 17,000 candidates: 24 ms, now under 1).
+        ordered = sa.select(Candidate.id).where(*map(usually, conditions)).order_by(*_order(filters))
         return ordered.limit(per_page).offset(offset).subquery("shown")
     matches = sa.select(*_SORT_COLUMNS).where(*conditions).limit(LIST_COUNT_CAP + 1).subquery("matches")
     ordered = sa.select(matches.c.id).order_by(*_order(filters, matches.c))
@@ -551,6 +549,29 @@ def _page_ids(conditions: list, filters: ListFilters, total: int, page: int, per
 
 
 _SORT_COLUMNS = (Candidate.id, Candidate.last_seen_at, Candidate.name, Candidate.created_at)
+
+# Below the cap, a page is first looked for among the first WALK_ROWS candidates in the sort's order, when
+# there are at least WALK_FROM matches: an HR user's 9,700 candidates of 100,000 fill a page after ~250.
+WALK_ROWS, WALK_FROM = 2_000, 1_000
+
+
+def _walked_page_ids(conditions: list, filters: ListFilters, page: int, per_page: int) -> sa.Subquery:
+    """The ids of one page if the first WALK_ROWS candidates in the sort's order hold it, else fewer.
+
+    The walk reads the sort's index and, for the candidates it passes, their rows; it never goes further, so
+    matches that gather at the far end of the order (those who stopped visiting, sorted by last visit) cost
+    at most WALK_ROWS rows before list_page reads them by the filter's index instead.
+    """
+    # A join from the walked ids, not "id IN (walked)": PostgreSQL read all candidates for the IN (25 ms).
+    walked = sa.select(Candidate.id).order_by(*_order(filters)).limit(WALK_ROWS).subquery("walked")
+    ordered = (
+        sa.select(Candidate.id)
+        .select_from(walked)
+        .join(Candidate, Candidate.id == walked.c.id)
+        .where(*map(usually, conditions))
+        .order_by(*_order(filters))
+    )
+    return ordered.limit(per_page).offset((page - 1) * per_page).subquery("shown")
 
 
 def _searched_page_ids(conditions: list, filters: ListFilters, page: int, per_page: int) -> sa.Subquery:
@@ -598,19 +619,42 @@ def list_page(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo, p
     """A page of the list, in statements that do not grow with the number of candidates.
 
     Without a search: first the matches counted up to LIST_COUNT_CAP + 1 (an unfiltered count of 100,000
-    never reads them all), which also says how to find the page (_page_ids); then the page's ids and, for
-    those rows alone, stage, cohort, owner, who set a tier, and the derived tier (a correlated subquery).
-    With a search, one statement does both (_searched_page_ids); a page past the last one counts again.
+    never reads them all), which also says how to find the page (_walked_page_ids, _page_ids); then the
+    page's ids and, for those rows alone, stage, cohort, owner, who set a tier, and the derived tier (a
+    correlated subquery). With a search, one statement does both (_searched_page_ids); a page past the last
+    one counts again.
     """
     conditions = list_conditions(user, filters, now, zone)
+    rows: Sequence[sa.Row]
     if filters.search:
-        shown = _searched_page_ids(conditions, filters, page, per_page)
-        total = None
+        rows = _page_rows(_searched_page_ids(conditions, filters, page, per_page), filters, now)
+        total = rows[0][1] if rows else _capped_count(conditions, LIST_COUNT_CAP) if page > 1 else 0
     else:
         total = _capped_count(conditions, LIST_COUNT_CAP)
-        shown = _page_ids(conditions, filters, total, page, per_page)
-    rows = db.session.execute(
-        sa.select(Candidate, shown.c.total if total is None else sa.null())
+        if total > LIST_COUNT_CAP:
+            rows = _page_rows(_page_ids(conditions, filters, total, page, per_page), filters, now)
+        else:
+            on_page = max(0, min(per_page, total - (page - 1) * per_page))  # 0: a page past the last
+            rows = []
+            if total >= WALK_FROM and on_page and page * per_page <= WALK_ROWS:
+                rows = _page_rows(_walked_page_ids(conditions, filters, page, per_page), filters, now)
+            if len(rows) < on_page:
+                rows = _page_rows(_page_ids(conditions, filters, total, page, per_page), filters, now)
+    return ListPage(
+        items=[row[0] for row in rows],
+        page=page,
+        per_page=per_page,
+        total=min(total, LIST_COUNT_CAP),
+        more=total > LIST_COUNT_CAP,
+        cap=LIST_COUNT_CAP,
+    )
+
+
+def _page_rows(shown: sa.Subquery, filters: ListFilters, now: datetime) -> Sequence[sa.Row]:
+    """The page's candidates (with the number of matches when ``shown`` has it), in the list's order."""
+    total = shown.c.total if "total" in shown.c else sa.null()
+    return db.session.execute(
+        sa.select(Candidate, total)
         .join(shown, shown.c.id == Candidate.id)
         .options(
             sa.orm.joinedload(Candidate.current_stage),
@@ -621,16 +665,6 @@ def list_page(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo, p
         )
         .order_by(*_order(filters))
     ).all()
-    if total is None:
-        total = rows[0][1] if rows else _capped_count(conditions, LIST_COUNT_CAP) if page > 1 else 0
-    return ListPage(
-        items=[row[0] for row in rows],
-        page=page,
-        per_page=per_page,
-        total=min(total, LIST_COUNT_CAP),
-        more=total > LIST_COUNT_CAP,
-        cap=LIST_COUNT_CAP,
-    )
 
 
 def list_count(user: User, filters: ListFilters, now: datetime, zone: ZoneInfo, cap: int) -> int:

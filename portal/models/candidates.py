@@ -61,18 +61,19 @@ class Candidate(Base):
         # Duplicates: phone numbers are stored in E.164 and emails in lower case (services.candidates).
         sa.Index("ix_candidate_phone", "phone"),
         sa.Index("ix_candidate_email", "email"),
-        sa.Index("ix_candidate_cohort_id", "cohort_id"),
-        # The candidates list (hr.queries.list_page): its sorts and its filters by exact value.
+        # The candidates list (hr.queries.list_page): its sorts, and its filters with the owner, so that an
+        # HR user's matches are found in the filter's index alone (owner = me or none).
+        sa.Index("ix_candidate_cohort_owner", "cohort_id", "owner_id"),
         sa.Index("ix_candidate_name", "name", "id"),
         sa.Index("ix_candidate_created", "created_at", "id"),
-        sa.Index("ix_candidate_site", "site"),
-        sa.Index("ix_candidate_position", "position"),
-        sa.Index("ix_candidate_source_channel", "source_channel"),
+        sa.Index("ix_candidate_site_owner", "site", "owner_id"),
+        sa.Index("ix_candidate_position_owner", "position", "owner_id"),
+        sa.Index("ix_candidate_source_owner", "source_channel", "owner_id"),
         partial_index("ix_candidate_tier_override", "risk_tier_override", where="risk_tier_override IS NOT NULL"),
         # "Contact due": the queue's filter (services.contacts keeps next_contact_on).
         sa.Index("ix_candidate_next_contact", "next_contact_on", "status", "id"),
-        # The scan's stage rules: who sits in a given stage, and since when.
-        sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at"),
+        # The scan's stage rules: who sits in a given stage, and since when; the list's stage filter (+ owner).
+        sa.Index("ix_candidate_stage_reached", "current_stage_id", "stage_reached_at", "owner_id"),
         # Small partial indexes of candidates who have not visited since their newest link, or since their
         # current stage: the scan reads them instead of every candidate (services.scan spells the same SQL).
         # The talent pool: who left with a date to contact them again, soonest first.

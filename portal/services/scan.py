@@ -20,7 +20,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.compiler import compiles
 
 from portal.extensions import db
 from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
@@ -28,6 +27,7 @@ from portal.models.base import UTCDateTime, rows_affected, table_of
 from portal.models.candidates import Status
 from portal.models.flags import Outcome, Severity
 from portal.models.pipeline import Side
+from portal.models.planner import usually
 
 log = logging.getLogger(__name__)
 
@@ -62,23 +62,6 @@ class Rule:
 
 def _active():
     return candidate.c.status == Status.ACTIVE
-
-
-class usually(sa.sql.functions.FunctionElement):
-    """A condition most rows meet. SQLite, which has no statistics unless someone ran ANALYZE, hears
-    ``likely(...)`` and stops driving the query by it; other databases get the condition as it is."""
-
-    inherit_cache = True
-
-
-@compiles(usually)
-def _usually(element, compiler, **kw):
-    return compiler.process(element.clauses, **kw)
-
-
-@compiles(usually, "sqlite")
-def _usually_on_sqlite(element, compiler, **kw):
-    return f"likely({compiler.process(element.clauses, **kw)})"
 
 
 def _link_not_opened(now, config):
