@@ -154,6 +154,26 @@ def test_duplicates_skip_or_update_from_non_blank_cells_and_never_touch_others_o
     assert "who left" in rows[0].errors[0] and report.updated == 0
 
 
+def test_a_row_matching_two_people_is_not_merged_and_the_command_line_update_is_audited(app, site, now, tmp_path):
+    first = gen_candidate(site, [("passed", now)], phone="+8613900005555", name="First", position="")
+    second = gen_candidate(site, [("passed", now)], email="second@example.com", name="Second")
+    third = gen_candidate(site, [("passed", now)], email="third@example.com", name="Third", position="")
+    path = tmp_path / "update.csv"
+    path.write_text(
+        "姓名,手机,邮箱,岗位\n两人,13900005555,second@example.com,收银员\n第三,,third@example.com,收银员\n", "utf-8"
+    )
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["import-candidates", str(path), "--on-duplicate", "update"])
+    assert refused.exit_code == 1 and "line 2: The phone number is one person's already here" in refused.output
+    assert (first.position, second.name) == ("", "Second")  # nothing imported, nothing merged
+    done = runner.invoke(args=["import-candidates", str(path), "--on-duplicate", "update", "--skip-invalid"])
+    assert done.output.strip().endswith("imported 0, updated 1, skipped 0, rejected 1"), done.output
+    db.session.expire_all()
+    assert (first.name, second.name, third.name, third.position) == ("First", "Second", "第三", "收银员")
+    edits = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "candidate.edit")).all()
+    assert [(e.object_id, e.actor_user_id, e.detail) for e in edits] == [(third.id, None, "name, position")]
+
+
 def test_hr_may_give_imported_people_only_to_themselves(app, site, now):
     hr = gen_user("hr", email="hr@example.com")
     gen_user("hr", email="other@example.com", name="Other")

@@ -145,8 +145,9 @@ def parse_tags(text: str) -> list[str]:
 PROFILE_FIELDS = ("name", "phone", "email", "position", "site", "source_channel", "owner_id", "tags")
 
 
-def update_profile(candidate: Candidate, *, actor: User, now: datetime, **changes) -> list[str]:
+def update_profile(candidate: Candidate, *, actor: User | None, now: datetime, **changes) -> list[str]:
     """HR edit a candidate's profile (any of PROFILE_FIELDS); returns the names of the fields that changed.
+    ``actor`` None: the command line (``flask import-candidates``), which may name any owner.
 
     Refused with a CandidateError, nothing changed: a phone number that is not one, no phone and no
     email left, an owner the actor may not choose, or (DuplicateCandidate) the phone or email of
@@ -163,7 +164,7 @@ def update_profile(candidate: Candidate, *, actor: User, now: datetime, **change
         if existing is not None:
             raise DuplicateCandidate(_l("Somebody with this phone number or email is already here."), existing)
         changes["phone"], changes["email"] = phone, email
-    if "owner_id" in changes and changes["owner_id"] != candidate.owner_id:
+    if "owner_id" in changes and changes["owner_id"] != candidate.owner_id and actor is not None:
         check_owner(actor, changes["owner_id"])
     if "name" in changes:
         changes["name"] = changes["name"].strip()
@@ -174,7 +175,9 @@ def update_profile(candidate: Candidate, *, actor: User, now: datetime, **change
         setattr(candidate, field, changes[field])
     if changed:
         db.session.flush()
-        record_on_candidate("candidate.edit", candidate.id, actor_user_id=actor.id, detail=", ".join(changed))
+        record_on_candidate(
+            "candidate.edit", candidate.id, actor_user_id=getattr(actor, "id", None), detail=", ".join(changed)
+        )
     return changed
 
 

@@ -168,6 +168,7 @@ class Row:
     values: dict = field(default_factory=dict)  # field -> cleaned value (blank cells left out)
     errors: list[str] = field(default_factory=list)
     duplicate_of: int | None = None  # someone already here with this phone or email
+    matches_two: bool = False  # the phone is one person's already here, the email another's
     outcome: str = ""  # after import: imported, updated, skipped, rejected
 
     @property
@@ -286,8 +287,9 @@ def _find_people_already_here(rows: list[Row], chunk: int = 500) -> None:
                     found[key] = min(id_, found.get(key, id_))
     for row in rows:
         if row.valid:
-            matches = [found[key] for key in (row.values.get("phone"), row.values.get("email")) if key in found]
+            matches = {found[key] for key in (row.values.get("phone"), row.values.get("email")) if key in found}
             row.duplicate_of = min(matches) if matches else None
+            row.matches_two = len(matches) > 1
 
 
 def _clean(name: str, cell, from_xlsx: bool, lookups: Lookups, now: datetime):
@@ -401,12 +403,8 @@ def import_rows(
             row.outcome = "imported"
         elif on_duplicate == "update":
             changes = {name: row.values[name] for name in UPDATABLE if row.values.get(name)}
-            candidate = db.session.get_one(Candidate, row.duplicate_of)
-            if changes and actor is not None:
-                update_profile(candidate, actor=actor, now=now, **changes)
-            elif changes:
-                for name, value in changes.items():
-                    setattr(candidate, name, value)
+            if changes:
+                update_profile(db.session.get_one(Candidate, row.duplicate_of), actor=actor, now=now, **changes)
             row.outcome = "updated"
             report.updated += 1
         else:
@@ -434,6 +432,9 @@ def _check_duplicate(row: Row, on_duplicate: str, may_see) -> None:
         row.errors.append(str(_l("A colleague already has this candidate.")))
         return
     if on_duplicate != "update":
+        return
+    if row.matches_two:  # an update would give one of them the other's phone number or email
+        row.errors.append(str(_l("The phone number is one person's already here and the email another's.")))
         return
     status = db.session.scalar(sa.select(Candidate.status).where(Candidate.id == row.duplicate_of))
     if status == Status.LEFT:
