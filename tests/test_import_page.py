@@ -57,6 +57,20 @@ def test_upload_preview_refuse_then_import_the_valid_rows(app, client, site, hr,
     assert hr.import_mapping["门店"] == ""  # and a column left out stays out
 
 
+def test_previewing_again_keeps_the_choices_and_a_rejected_row_shows_what_was_typed(app, client, site, hr):
+    signed_in(client, hr)
+    content = "姓名,手机\n王五,1.38001E+10\n赵六,13900007777\n".encode()
+    preview_url = upload(client, "two.csv", content).headers["Location"]
+    again = client.get(f"{preview_url}?mapped=1&col-0=name&col-1=phone&on_duplicate=update&owner={hr.id}", headers=EN)
+    html = again.data.decode()
+    assert re.search(r'name="on_duplicate" value="update" checked', html)  # kept beside the mapping
+    assert re.search(rf'<option value="{hr.id}" selected>', html)
+    assert '<input type="hidden" name="on_duplicate" value="update">' in html  # and the import follows them
+    assert "People already here: updated" in html
+    assert ">1.38001E+10</td>" in html  # the rejected phone as the file has it, not a blank
+    assert ">+8613900007777</td>" in html  # a valid row as it will be stored
+
+
 def test_files_that_cannot_be_imported_are_refused_on_the_upload_page(app, client, hr):
     signed_in(client, hr)
     old = upload(client, "old_excel.xls")

@@ -25,6 +25,7 @@ from portal.services.importing import (
     MAX_BYTES,
     FileRefused,
     Sheet,
+    as_typed,
     check_duplicates,
     check_rows,
     import_rows,
@@ -173,6 +174,7 @@ def _preview(upload: ImportUpload, source, status: int = 200, error: str | None 
             "duplicates": sum(1 for row in rows if row.valid and row.duplicate_of is not None),
         },
         visible=visible,
+        typed=as_typed([row for row in shown if not row.valid], sheet, mapping),
         choices={
             "mapped": "1",
             **{f"col-{index}": field for index, field in mapping.items()},

@@ -501,6 +501,20 @@ def _add_candidates(rows: list[Row], actor: User | None, now: datetime) -> None:
     run_scan(now, only=[candidate.id for candidate in candidates])
 
 
+def as_typed(rows: list[Row], sheet: Sheet, mapping: dict[int, str]) -> dict[int, dict[str, str]]:
+    """What these rows' mapped cells held, by line and field, as typed: a rejected row is shown as it was,
+    not as far as it could be cleaned (a phone number that is not one would show as blank)."""
+    cells_on = dict(zip(sheet.lines, sheet.rows, strict=True))
+    typed = {}
+    for row in rows:
+        cells = cells_on[row.line]
+        typed[row.line] = {
+            field: str(cells[index]).strip() if index < len(cells) and cells[index] is not None else ""
+            for index, field in mapping.items()
+        }
+    return typed
+
+
 def rejected_csv(rows: list[Row], sheet: Sheet) -> bytes:
     """The rejected rows as they were, with a first column saying why: fix them and import this file again."""
     cells_on = dict(zip(sheet.lines, sheet.rows, strict=True))
