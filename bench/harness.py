@@ -8,15 +8,16 @@ starts before it imports anything big.
 import argparse
 import os
 import platform
+import re
 import secrets
 import shutil
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"  # git ignores it
+T = TypeVar("T")
 sys.path.insert(0, str(ROOT))  # the scripts run as files: ``portal`` is this checkout's
 
 # Each benchmark gets a PostgreSQL database of its own on this server, created when missing, because it
@@ -155,6 +157,31 @@ def make_app(env: Mapping[str, str]) -> "Flask":
             "PUBLIC_BASE_URL": env["PUBLIC_BASE_URL"],
         }
     )
+
+
+def signed_in_client(app: "Flask", email: str, password: str):
+    """A test client signed in through GET and POST /hr/login, CSRF token included."""
+    client = app.test_client()
+    form = client.get("/hr/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
+    data = {"email": email, "password": password, "csrf_token": token.group(1) if token else ""}
+    response = client.post("/hr/login", data=data)
+    if response.status_code != 303:
+        raise BenchFailure(f"the login of {email} answered {response.status_code}, expected 303")
+    return client
+
+
+def measure_each(databases: list[str], skipped: dict[str, str], measure: Callable[[str], T]) -> dict[str, T]:
+    """``measure(name)`` of each database; one that fails is logged and kept in ``skipped`` as FAILED."""
+    results = {}
+    for name in databases:
+        log(f"\n== {name} ==")
+        try:
+            results[name] = measure(name)
+        except BenchFailure as failure:
+            log(f"  FAILED: {failure}")
+            skipped[name] = f"FAILED: {failure}"
+    return results
 
 
 def migrate_fresh() -> None:

@@ -447,18 +447,6 @@ def views(user: str, fx: Fixture) -> list[tuple[str, dict, float | None, str | N
     ]
 
 
-def logged_in_client(app, email: str, password: str):
-    """A test client signed in through GET and POST /hr/login, CSRF token included."""
-    client = app.test_client()
-    form = client.get("/hr/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
-    data = {"email": email, "password": password, "csrf_token": token.group(1) if token else ""}
-    response = client.post("/hr/login", data=data)
-    if response.status_code != 303:
-        raise harness.BenchFailure(f"the login of {email} answered {response.status_code}, expected 303")
-    return client
-
-
 class StatementCounter:
     """Every statement of a request at the cursor, with its time; and the PostgreSQL backends used."""
 
@@ -678,7 +666,7 @@ def measure_database(name: str, args, workdir) -> Result:
     fx = fixture(app)
     rows = []
     for user, email in (("hr", HR_EMAIL), ("admin", ADMIN_EMAIL)):
-        client = logged_in_client(app, email, password)
+        client = harness.signed_in_client(app, email, password)
         for view, query, goal_ms, expected in views(user, fx):
             url = "/hr/" + (f"?{urlencode(query)}" if query else "")
             row = measure(app, client, user, view, url, goal_ms, expected, args.requests)
@@ -699,6 +687,8 @@ def measure_database(name: str, args, workdir) -> Result:
         from portal.extensions import db
 
         db.engine.dispose()
+    for leftover in workdir.glob("list.sqlite*"):  # gigabytes: gone before the next database loads
+        leftover.unlink()
     return Result(generated, rows, imported, explains)
 
 
@@ -782,18 +772,8 @@ def main(argv: list[str] | None = None) -> int:
     databases, skipped = harness.chosen_databases(args)
     log(f"Keepwarm HR list bench: {harness.software('Flask', 'SQLAlchemy')}")
     started = time.monotonic()
-    results = {}
     with harness.scratch_folder("keepwarm-list-bench-") as workdir:
-        for name in databases:
-            log(f"\n== {name} ==")
-            try:
-                results[name] = measure_database(name, args, workdir)
-            except harness.BenchFailure as failure:
-                log(f"  FAILED: {failure}")
-                skipped[name] = f"FAILED: {failure}"
-            finally:
-                for leftover in workdir.glob("list.sqlite*"):
-                    leftover.unlink()
+        results = harness.measure_each(databases, skipped, lambda name: measure_database(name, args, workdir))
     lines, missed = table(results, skipped, args)
     for result in results.values():
         if result.explains:

@@ -13,7 +13,6 @@ every row; the script exits with 1 when they are not. See bench/README.md.
 """
 
 import os
-import re
 import resource
 import secrets
 import statistics
@@ -187,18 +186,6 @@ def populate(app, password: str) -> dict[History, tuple[int, str]]:
 # --------------------------------------------------------------------------------------------
 
 
-def logged_in_client(app, password: str):
-    """A test client signed in as the admin through GET and POST /hr/login, CSRF token included."""
-    client = app.test_client()
-    form = client.get("/hr/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form)
-    data = {"email": ADMIN_EMAIL, "password": password, "csrf_token": token.group(1) if token else ""}
-    response = client.post("/hr/login", data=data)
-    if response.status_code != 303:
-        raise harness.BenchFailure(f"the login answered {response.status_code}, expected 303")
-    return client
-
-
 class CpuSnapshot(NamedTuple):
     wall: float
     machine: float  # CPU-seconds the whole machine was busy
@@ -277,7 +264,7 @@ def measure_database(name: str, args, workdir) -> list[Row]:
     started = time.monotonic()
     candidates = populate(app, password)
     log(f"  fresh database, demo content and both candidates: {time.monotonic() - started:.1f} s")
-    client = logged_in_client(app, password)
+    client = harness.signed_in_client(app, ADMIN_EMAIL, password)
     rows = []
     for label, history, query in (("short", SHORT, ""), ("long", LONG, ""), ("long, ?visits=2", LONG, "?visits=2")):
         candidate_id, name = candidates[history]
@@ -344,15 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     databases, skipped = harness.chosen_databases(args)
     log(f"Keepwarm HR page bench: {harness.software('Flask', 'SQLAlchemy')}")
-    results = {}
     with harness.scratch_folder("keepwarm-hr-bench-") as workdir:
-        for name in databases:
-            log(f"\n== {name} ==")
-            try:
-                results[name] = measure_database(name, args, workdir)
-            except harness.BenchFailure as failure:
-                log(f"  FAILED: {failure}")
-                skipped[name] = f"FAILED: {failure}"
+        results = harness.measure_each(databases, skipped, lambda name: measure_database(name, args, workdir))
     lines, all_equal = table(results, skipped, args.requests)
     harness.report(lines, "hr-page-last-run.txt")
     failed = any(reason.startswith("FAILED") for reason in skipped.values())
