@@ -18,7 +18,7 @@ from portal.hr.queries import (
     active_staff,
     open_flags_of,
     queue_count,
-    queue_query,
+    queue_page,
     recent_cohorts,
     visible_candidate,
     visible_flag,
@@ -52,12 +52,7 @@ def queue():
     """Who needs HR now, most urgent and longest waiting first; an htmx request gets just the list."""
     now = utcnow()
     filters = _filters()
-    pagination = db.paginate(
-        queue_query(current_user, filters, now, organisation_date(now)),
-        page=page_arg(),
-        per_page=ROWS_PER_PAGE,
-        error_out=False,
-    )
+    pagination = queue_page(current_user, filters, now, organisation_date(now), page_arg(), ROWS_PER_PAGE)
     context = {
         "pagination": pagination,
         "flags": open_flags_of([candidate.id for candidate in pagination.items]),
