@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.models import Candidate, ChecklistItem, ImportUpload, Reason, Story, User, utcnow
 from portal.models.flags import HR_OUTCOMES
 from portal.services.flags import snooze_range
+from portal.services.importing import read_sheet, sheet_to_bytes
 from portal.services.leaving import mark_left
 from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_link, gen_reasons, gen_site, signed_in
 from tests.conftest import IsolatedClient, _config, _empty_all_tables
@@ -227,6 +228,9 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("hr.import_upload", "POST"): Entry(hr_only(303), form=lambda w: {"file": (io.BytesIO(SHEET), "people.csv")}),
     ("hr.import_preview", "GET"): Entry(uploader_scoped(200)),
     ("hr.import_rejected", "GET"): Entry(uploader_scoped(200)),
+    ("hr.import_preview_again", "POST"): Entry(
+        uploader_scoped(200), form=lambda w: {"mapped": "1", "col-0": "name", "col-1": "phone"}
+    ),
     ("hr.import_confirm", "POST"): Entry(
         uploader_scoped(200), form=lambda w: {"mapped": "1", "col-0": "name", "col-1": "phone"}
     ),
@@ -317,7 +321,7 @@ def _upload(user: User, now) -> int:
         uploaded_at=now,
         expires_at=now + timedelta(days=1),
         filename="people.csv",
-        content=SHEET,
+        sheet=sheet_to_bytes(read_sheet("people.csv", SHEET)),
     )
     db.session.add(upload)
     db.session.commit()

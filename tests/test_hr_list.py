@@ -21,7 +21,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 
 def names(html: str) -> list[str]:
     """The candidates a list page shows, in order."""
-    return [markup.unescape(name) for name in re.findall(r'<td><a href="/hr/candidates/\d+">([^<]*)</a><br>', html)]
+    return [markup.unescape(name) for name in re.findall(r'<td><a href="/hr/candidates/\d+">([^<]*)</a>', html)]
 
 
 def listed(client, query: str = "") -> list[str]:

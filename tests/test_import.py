@@ -2,10 +2,13 @@
 
 import csv
 import io
+import re
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import openpyxl
 import pytest
 import sqlalchemy as sa
 
@@ -119,6 +122,44 @@ def test_files_that_cannot_be_imported_say_why(app):
         read_sheet("huge.csv", b"x" * (importing.MAX_BYTES + 1))
     with pytest.raises(FileRefused, match="cannot be read"):
         read_sheet("broken.xlsx", b"PK not really a zip")
+    with pytest.raises(FileRefused, match="a header but no rows"):
+        read_sheet("header.csv", "姓名,手机\n\n".encode())
+
+
+def xlsx_of(rows: list[list], dimension: str | None = None) -> bytes:
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet()
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    if dimension is None:
+        return out.getvalue()
+    # Rewrite the sheet size the file declares, as some exporters get it wrong.
+    packed, rewritten = zipfile.ZipFile(out), io.BytesIO()
+    with zipfile.ZipFile(rewritten, "w") as copy:
+        for item in packed.infolist():
+            data = packed.read(item)
+            if item.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="%s"/>' % dimension.encode(), data)
+                if b"<dimension" not in data:
+                    data = data.replace(b"<sheetData", b'<dimension ref="%s"/><sheetData' % dimension.encode(), 1)
+            copy.writestr(item, data)
+    return rewritten.getvalue()
+
+
+def test_an_xlsx_is_read_row_by_row_stopping_past_the_limit_and_whatever_size_it_declares(app, monkeypatch):
+    monkeypatch.setattr(importing, "MAX_ROWS", 50)
+    read = []
+    rows_of = importing._xlsx_rows
+    monkeypatch.setattr(importing, "_xlsx_rows", lambda content: (read.append(row) or row for row in rows_of(content)))
+    many = xlsx_of([["姓名", "手机"]] + [[f"某人{n}", 13900000000 + n] for n in range(5_000)])
+    with pytest.raises(FileRefused, match="more than 50 rows"):
+        read_sheet("many.xlsx", many)
+    assert len(read) == 52  # the header and 51 rows: the other 4,949 were never read
+    declared_small = xlsx_of([["姓名", "手机"]] + [[f"某人{n}", 13900000000 + n] for n in range(30)], dimension="A1:A1")
+    sheet = read_sheet("small.xlsx", declared_small)
+    assert len(sheet.rows) == 30 and sheet.rows[-1] == ["某人29", 13900000029]
 
 
 def test_duplicates_skip_or_update_from_non_blank_cells_and_never_touch_others_or_the_left(app, site, now):
@@ -138,6 +179,9 @@ def test_duplicates_skip_or_update_from_non_blank_cells_and_never_touch_others_o
 
     rows, report = run("update")
     assert rows[1].errors == ["A colleague already has this candidate."] and report.imported == 0
+    db.session.rollback()
+    rows, report = run("skip")  # nothing to fix in a row that would be skipped anyway
+    assert report.summary() == "imported 0, updated 0, skipped 2, rejected 0" and theirs.name == "Theirs"
     db.session.rollback()
     sheet.rows, sheet.lines = sheet.rows[:1], sheet.lines[:1]
     rows, report = run("update")

@@ -61,14 +61,18 @@ def test_previewing_again_keeps_the_choices_and_a_rejected_row_shows_what_was_ty
     signed_in(client, hr)
     content = "姓名,手机\n王五,1.38001E+10\n赵六,13900007777\n".encode()
     preview_url = upload(client, "two.csv", content).headers["Location"]
-    again = client.get(f"{preview_url}?mapped=1&col-0=name&col-1=phone&on_duplicate=update&owner={hr.id}", headers=EN)
+    choices = {"mapped": "1", "col-0": "name", "col-1": "phone", "on_duplicate": "update", "owner": str(hr.id)}
+    again = client.post(f"{preview_url}/preview", data=choices, headers=EN)
     html = again.data.decode()
-    assert re.search(r'name="on_duplicate" value="update" checked', html)  # kept beside the mapping
+    assert re.search(r'name="on_duplicate" value="update" checked', html)  # kept
     assert re.search(rf'<option value="{hr.id}" selected>', html)
-    assert '<input type="hidden" name="on_duplicate" value="update">' in html  # and the import follows them
-    assert "People already here: updated" in html
+    # One form: Import sends the choices as they are on the page, previewed again or not.
+    upload_path = preview_url.split("localhost", 1)[-1]
+    assert html.count('form="import-form"') == 2 and html.count(f'action="{upload_path}"') == 1
     assert ">1.38001E+10</td>" in html  # the rejected phone as the file has it, not a blank
     assert ">+8613900007777</td>" in html  # a valid row as it will be stored
+    only = client.get(f"{preview_url}?only=rejected", headers=EN).data.decode()
+    assert ">1.38001E+10</td>" in only and "+8613900007777" not in only and "Show every row" in only
 
 
 def test_files_that_cannot_be_imported_are_refused_on_the_upload_page(app, client, hr):
@@ -103,9 +107,17 @@ def test_the_preview_counts_a_colleagues_candidate_as_the_import_will(app, clien
     colleague = gen_user("hr", email="other@example.com")
     gen_candidate(site, [("passed", now)], owner=colleague, phone="+8613900004444", name="Theirs")
     signed_in(client, hr)
-    preview = client.get(upload(client, "people.xlsx").headers["Location"], headers=EN).data.decode()
-    assert "4 rows: 2 rejected, 0 already here." in preview and "Theirs" not in preview
-    assert "A colleague already has this candidate." in preview
+    preview_url = upload(client, "people.xlsx").headers["Location"]
+    preview = client.get(preview_url, headers=EN).data.decode()
+    assert "4 rows: 1 rejected, 1 already here." in preview and "Theirs" not in preview
+    assert "A colleague already has this candidate.: skipped" in preview  # skipped: nothing to fix
     upload_id = db.session.scalar(sa.select(ImportUpload.id))
     rejected = client.get(f"/hr/import/{upload_id}/rejected.csv", headers=EN).data.decode("utf-8-sig")
-    assert "A colleague already has this candidate." in rejected  # the file says what the preview said
+    assert "A colleague" not in rejected
+    choices = {"mapped": "1", "col-0": "name", "col-1": "phone", "on_duplicate": "update"}
+    update = client.post(f"{preview_url}/preview", data=choices, headers=EN).data.decode()
+    assert "4 rows: 2 rejected, 0 already here." in update  # an update cannot touch them: rejected
+    rejected = client.get(
+        f"/hr/import/{upload_id}/rejected.csv?on_duplicate=update&mapped=1&col-0=name&col-1=phone", headers=EN
+    )
+    assert "A colleague already has this candidate." in rejected.data.decode("utf-8-sig")  # as the preview said

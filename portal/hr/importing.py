@@ -10,6 +10,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -32,6 +33,8 @@ from portal.services.importing import (
     propose_mapping,
     read_sheet,
     rejected_csv,
+    sheet_from_bytes,
+    sheet_to_bytes,
 )
 from portal.web import page_arg
 
@@ -95,7 +98,7 @@ def import_upload():
     if len(content) > MAX_BYTES:
         return refused(too_big, 413)
     try:
-        read_sheet(file.filename, content)
+        sheet = read_sheet(file.filename, content)
     except FileRefused as error:
         return refused(str(error), 422)
     now = utcnow()
@@ -104,7 +107,7 @@ def import_upload():
         uploaded_at=now,
         expires_at=now + UPLOAD_KEPT,
         filename=file.filename[-255:],
-        content=content,
+        sheet=sheet_to_bytes(sheet),
     )
     db.session.add(upload)
     db.session.commit()
@@ -141,7 +144,7 @@ def _may_see(candidate_id: int) -> bool:
 def _checked(upload: ImportUpload, source, now):
     """The upload read and every row checked as the form (or query string) ``source`` maps and chooses: what the
     preview shows, the rejected-rows file holds and the import writes are one reading."""
-    sheet = read_sheet(upload.filename, upload.content)
+    sheet = sheet_from_bytes(upload.sheet)
     mapping = _mapping(sheet, source)
     options = _options(source)
     rows = check_rows(
@@ -158,8 +161,12 @@ def _checked(upload: ImportUpload, source, now):
 def _preview(upload: ImportUpload, source, status: int = 200, error: str | None = None):
     sheet, mapping, options, rows = _checked(upload, source, utcnow())
     visible = {row.duplicate_of: _may_see(row.duplicate_of) for row in rows if row.duplicate_of is not None}
-    page = min(page_arg(), max(1, -(-len(rows) // ROWS_PER_PAGE)))
-    shown = rows[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
+    # "Only the rejected rows": in a file of thousands, the rows to fix, without paging through the rest.
+    only_rejected = source.get("only") == "rejected"
+    listed = [row for row in rows if not row.valid] if only_rejected else rows
+    pages = max(1, -(-len(listed) // ROWS_PER_PAGE))
+    page = min(page_arg(), pages)
+    shown = listed[(page - 1) * ROWS_PER_PAGE : page * ROWS_PER_PAGE]
     return render_template(
         "hr/import_preview.html",
         upload=upload,
@@ -167,7 +174,8 @@ def _preview(upload: ImportUpload, source, status: int = 200, error: str | None 
         mapping=mapping,
         rows=shown,
         page=page,
-        pages=max(1, -(-len(rows) // ROWS_PER_PAGE)),
+        pages=pages,
+        only_rejected=only_rejected,
         counts={
             "total": len(rows),
             "rejected": sum(1 for row in rows if not row.valid),
@@ -195,6 +203,13 @@ def import_preview(upload_id: int):
     return _preview(_upload_or_404(upload_id), request.args)
 
 
+@bp.post("/import/<int:upload_id>/preview")
+@login_required
+def import_preview_again(upload_id: int):
+    """The preview with the mapping and choices the form holds (the same form imports)."""
+    return _preview(_upload_or_404(upload_id), request.form)
+
+
 @bp.post("/import/<int:upload_id>")
 @login_required
 def import_confirm(upload_id: int):
@@ -213,10 +228,12 @@ def import_confirm(upload_id: int):
     )
     if report.rejected and not options["skip_invalid"]:
         db.session.rollback()
-        message = _(
-            "%(count)s rows are rejected, so nothing was imported. Fix them in the file and upload it again, "
+        message = ngettext(
+            "%(num)s row is rejected, so nothing was imported. Fix it in the file and upload it again, "
             "or choose to import the valid rows only.",
-            count=report.rejected,
+            "%(num)s rows are rejected, so nothing was imported. Fix them in the file and upload it again, "
+            "or choose to import the valid rows only.",
+            report.rejected,
         )
         return _preview(_upload_or_404(upload_id), request.form, 422, error=message)
     # Columns left out are remembered too ("" = do not import), so the same file is proposed as it was mapped.

@@ -8,13 +8,15 @@ an HR action delivers one, so "link not opened" counts from a delivery, never fr
 
 import csv
 import io
+import json
 import re
 import unicodedata
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import PurePath
+from typing import Any
 
 import openpyxl
 import sqlalchemy as sa
@@ -35,6 +37,7 @@ from portal.services.worktime import organisation_zone
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 20_000
+MAX_COLUMNS = 200  # cells further right are not read
 
 # The fields a column can fill, and the header names HR use for each (compared without case, spaces or
 # a trailing colon or asterisk).
@@ -42,7 +45,7 @@ FIELDS = ("name", "phone", "email", "position", "site", "source_channel", "stage
 HEADER_NAMES = {
     "name": ("姓名", "名字", "name", "full name"),
     "phone": ("手机", "手机号", "手机号码", "电话", "联系电话", "phone", "mobile", "phone number"),
-    "email": ("邮箱", "电子邮箱", "email", "e-mail"),
+    "email": ("邮箱", "电子邮箱", "电邮", "email", "e-mail", "mail"),
     "position": ("岗位", "职位", "position", "job"),
     "site": ("门店", "工作地点", "site", "store"),
     "source_channel": ("来源", "渠道", "招聘渠道", "source", "channel"),
@@ -87,45 +90,99 @@ class Sheet:
 
 
 def read_sheet(filename: str, content: bytes) -> Sheet:
-    """The first sheet of an .xlsx, or a CSV in UTF-8 (with or without BOM) or else GB18030."""
+    """The first sheet of an .xlsx, or a CSV in UTF-8 (with or without BOM) or else GB18030.
+
+    Rows are read one at a time and the reading stops at the first row past MAX_ROWS: a small .xlsx can
+    hold millions of rows (they compress well), which read whole took a worker half a minute and a gigabyte.
+    """
     suffix = PurePath(filename).suffix.lower()
     if suffix == ".xls":
         raise FileRefused(_l("This is an old Excel file (.xls). Open it in Excel or WPS and save it as .xlsx."))
     if len(content) > MAX_BYTES:
         raise FileRefused(_l("The file is larger than %(mb)s MB. Split it into smaller files.", mb=MAX_BYTES // 2**20))
-    if suffix == ".xlsx":
-        try:
-            # Not read_only: its streaming reader trusts the file's own sheet size, which some exporters get wrong.
-            book = openpyxl.load_workbook(io.BytesIO(content), data_only=False)
-        except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-            raise FileRefused(_l("This .xlsx file cannot be read: %(error)s", error=type(error).__name__)) from None
-        table: list[list] = [list(row) for row in book.worksheets[0].iter_rows(values_only=True)]
-        from_xlsx = True
-    else:
-        text = _decode(content)
-        try:
-            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
-        except csv.Error:
-            dialect = csv.excel
-        table = list(csv.reader(io.StringIO(text), dialect))
-        from_xlsx = False
+    from_xlsx = suffix == ".xlsx"
     # Blank rows are left out, but every row keeps the line number the spreadsheet shows.
-    numbered = [(line, row) for line, row in enumerate(table, start=1) if any(_text(cell) for cell in row)]
+    numbered: list[tuple[int, list]] = []
+    try:
+        for line, row in enumerate(_xlsx_rows(content) if from_xlsx else _csv_rows(content), start=1):
+            if any(_text(cell) for cell in row):
+                numbered.append((line, row))
+                if len(numbered) - 1 > MAX_ROWS:
+                    raise FileRefused(
+                        _l(
+                            "The file has more than %(rows)s rows. Split it into smaller files.",
+                            rows=format(MAX_ROWS, ","),
+                        )
+                    )
+    except FileRefused:
+        raise
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
+        if not from_xlsx:
+            raise
+        raise FileRefused(
+            _l("This .xlsx file cannot be read. Open it in Excel or WPS and save it again as .xlsx.")
+        ) from None
     if not numbered:
         raise FileRefused(_l("The file is empty."))
-    if len(numbered) - 1 > MAX_ROWS:
-        raise FileRefused(
-            _l("The file has more than %(rows)s rows. Split it into smaller files.", rows=format(MAX_ROWS, ","))
-        )
+    if len(numbered) == 1:
+        raise FileRefused(_l("The file has a header but no rows below it."))
     header = [_text(cell) for cell in numbered[0][1]]
     width = len(header)
     return Sheet(
         filename,
         header,
-        rows=[list(row) + [None] * (width - len(row)) for _, row in numbered[1:]],
+        rows=[row + [None] * (width - len(row)) for _, row in numbered[1:]],
         lines=[line for line, _ in numbered[1:]],
         from_xlsx=from_xlsx,
     )
+
+
+def sheet_to_bytes(sheet: Sheet) -> bytes:
+    """The sheet as read, kept between preview and confirm: reading a 20,000-row .xlsx again took 5 s for
+    every page of the preview (openpyxl reads some 100,000 cells a second). Times and dates are tagged."""
+    return json.dumps(vars(sheet), default=_tagged, ensure_ascii=False).encode()
+
+
+def sheet_from_bytes(data: bytes) -> Sheet:
+    return Sheet(**json.loads(data, object_hook=_untagged))
+
+
+_TAGGED: dict[str, Any] = {"datetime": datetime, "date": date, "time": time}
+
+
+def _tagged(value):
+    kind = type(value).__name__
+    return {kind: value.isoformat()} if kind in _TAGGED else str(value)  # a duration, say: as Excel shows it
+
+
+def _untagged(value: dict):
+    if len(value) == 1:
+        ((kind, text),) = value.items()
+        if kind in _TAGGED:
+            return _TAGGED[kind].fromisoformat(text)
+    return value
+
+
+def _xlsx_rows(content: bytes) -> Iterator[list]:
+    """The first sheet's rows as cell values (formulas as their text), streamed."""
+    book = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+    try:
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # some exporters write a wrong sheet size, which streaming would trust
+        for row in sheet.iter_rows(values_only=True):
+            yield list(row[:MAX_COLUMNS])
+    finally:
+        book.close()
+
+
+def _csv_rows(content: bytes) -> Iterator[list]:
+    text = _decode(content)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    for row in csv.reader(io.StringIO(text), dialect):
+        yield row[:MAX_COLUMNS]
 
 
 def _decode(content: bytes) -> str:
@@ -428,10 +485,10 @@ def check_duplicates(rows: list[Row], on_duplicate: str, may_see) -> None:
 
 
 def _check_duplicate(row: Row, on_duplicate: str, may_see) -> None:
+    if on_duplicate != "update":
+        return  # skipped, whoever has them (the preview says "a colleague already has this candidate")
     if not may_see(row.duplicate_of):
         row.errors.append(str(_l("A colleague already has this candidate.")))
-        return
-    if on_duplicate != "update":
         return
     if row.matches_two:  # an update would give one of them the other's phone number or email
         row.errors.append(str(_l("The phone number is one person's already here and the email another's.")))
@@ -520,5 +577,5 @@ def rejected_csv(rows: list[Row], sheet: Sheet) -> bytes:
     cells_on = dict(zip(sheet.lines, sheet.rows, strict=True))
     return write_csv(
         [str(_l("Why")), *sheet.header],
-        (["; ".join(row.errors), *(_text(cell) for cell in cells_on[row.line])] for row in rows if not row.valid),
+        ([" ".join(row.errors), *(_text(cell) for cell in cells_on[row.line])] for row in rows if not row.valid),
     )
