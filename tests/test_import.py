@@ -113,6 +113,15 @@ def test_an_xlsx_reads_integer_phones_date_cells_serials_and_keeps_formulas_as_t
     assert floating.valid and floating.values["phone"] == "+8613900006666"
 
 
+def test_a_csv_date_column_reads_an_excel_serial_so_rejected_rows_of_an_xlsx_import_again(app, site, now):
+    sheet = read_sheet("again.csv", "姓名,手机,阶段日期\n甲,13900000001,46350\n乙,13900000002,4635\n".encode())
+    rows = check_rows(sheet, propose_mapping(sheet.header), actor=None, now=now)
+    assert rows[0].values["reached_at"] == datetime(2026, 11, 24, 0, 0, tzinfo=SHANGHAI).astimezone(
+        UTC
+    )  # as in an .xlsx
+    assert not rows[1].valid  # four digits are no date
+
+
 def test_files_that_cannot_be_imported_say_why(app):
     with pytest.raises(FileRefused, match="save it as .xlsx"):
         sheet_of("old_excel.xls")

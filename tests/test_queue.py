@@ -55,6 +55,8 @@ def test_admin_sees_everyone(app, client, site, hr, now):
     gen_flag(gen_candidate(site, [("passed", now)]))
     signed_in(client, admin)
     assert len(rows(client.get("/hr/queue").data.decode())) == 2
+    past = client.get("/hr/queue?page=9", headers=EN).data.decode()  # not "nobody needs a call"
+    assert "No candidates on this page." in past and "Back to the first page" in past
 
 
 def test_badge_counts_each_person_in_the_queue_once(app, client, site, hr, now):

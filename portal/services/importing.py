@@ -69,6 +69,7 @@ FIELD_LABELS = {
 LIMITS = {"name": 120, "position": 120, "site": 120, "source_channel": 60}
 # Fields "update" fills on someone already here, from non-blank cells only: never the stage, owner or cohort.
 UPDATABLE = ("name", "phone", "email", "position", "site", "source_channel")
+EXCEL_SERIAL = re.compile(r"^[1-9]\d{4}(\.\d+)?$")  # 10000-99999: 1927 to 2173
 SCIENTIFIC = re.compile(r"^\d+(\.\d+)?[eE][+-]?\d+$")
 DATE_PATTERNS = (
     re.compile(r"^(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::\d{2})?)?$"),
@@ -276,7 +277,7 @@ def _phone(cell, from_xlsx: bool) -> str:
 
 
 def _reached_at(cell, now: datetime) -> datetime:
-    """A date (and time) in the organisation's zone: an Excel date cell or serial number, 2026-01-05,
+    """A date (and time) in the organisation's zone: an Excel date cell or serial number (in a CSV too), 2026-01-05,
     2026/1/5 9:30, 2026年1月5日 (9:00 when no time is given)."""
     zone = organisation_zone()
     if isinstance(cell, datetime):
@@ -285,8 +286,11 @@ def _reached_at(cell, now: datetime) -> datetime:
         value = datetime.combine(cell, time(9))
     elif isinstance(cell, int | float):
         value = from_excel(cell)
+    elif EXCEL_SERIAL.match(text := _text(cell)):
+        # A serial in a CSV: what Excel shows when a date cell lost its format, and what the rejected
+        # rows of an .xlsx hold when its cell was a number.
+        value = from_excel(float(text))
     else:
-        text = _text(cell)
         match = next((m for pattern in DATE_PATTERNS if (m := pattern.match(text))), None)
         if match is None:
             raise ValueError(text)
