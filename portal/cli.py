@@ -1,5 +1,6 @@
 """``flask`` commands: thin wrappers over services, each committing once."""
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -7,12 +8,13 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal.extensions import db
-from portal.models import Candidate, User, utcnow
+from portal.models import CalendarDay, Candidate, User, utcnow
 from portal.models.candidates import Channel
 from portal.models.users import Role
 from portal.services.importing import FileRefused, check_rows, import_rows, propose_mapping, read_sheet
 from portal.services.links import issue_link, public_link_url
 from portal.services.staff import StaffError, create_user
+from portal.services.worktime import CalendarError, WorkCalendar, import_calendar
 from portal.web import MAX_ID
 
 
@@ -134,6 +136,44 @@ def import_candidates(file: str, owner: str | None, on_duplicate: str, skip_inva
         raise SystemExit(1)
 
 
+@click.group("calendar")
+def calendar() -> None:
+    """The work calendar: public holidays and China's make-up working days (调休)."""
+
+
+@calendar.command("show")
+@click.argument("year", type=int)
+def calendar_show(year: int) -> None:
+    """The days of YEAR that break the weekly pattern, and whether the year is confirmed."""
+    now = utcnow()
+    work = WorkCalendar(datetime(year, 6, 1, tzinfo=UTC) if year != now.year else now)
+    db.session.commit()  # a year seen for the first time was seeded from the holidays package
+    state = "confirmed" if work.confirmed(year) else "not yet published: holidays guessed, no make-up working days"
+    click.echo(f"{year}: {state}")
+    days = db.session.execute(
+        sa.select(CalendarDay.day, CalendarDay.kind, CalendarDay.name)
+        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
+        .order_by(CalendarDay.day)
+    )
+    for day, kind, name in days:
+        click.echo(f"{day} {kind} {name}")
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def calendar_import(file: str) -> None:
+    """Replace the years in FILE with its days, one a line: 2027-02-06 work 调休上班 (or: rest 春节).
+
+    The output of "flask calendar show YEAR", edited, is such a file.
+    """
+    try:
+        years = import_calendar(Path(file).read_text("utf-8-sig"), utcnow())
+    except CalendarError as error:
+        raise click.ClickException("\n".join(error.problems)) from None
+    db.session.commit()
+    click.echo(f"imported {', '.join(map(str, years))}: confirmed")
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user_command, candidate_link, demo, purge, scan, import_candidates):
+    for command in (create_user_command, candidate_link, demo, purge, scan, import_candidates, calendar):
         app.cli.add_command(command)

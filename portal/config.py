@@ -70,8 +70,14 @@ DEFAULTS: dict[str, Any] = {
     # An intranet without TLS: production then starts over plain http, and says so in its log.
     "ALLOW_INSECURE_HTTP": False,
     "TIMEZONE": "Asia/Shanghai",
-    # When the working day starts in TIMEZONE: "no answer" and snoozed flags come back then.
+    # The working day in TIMEZONE ("no answer" and snoozed flags come back at its start; non-essential
+    # messages go within it), the weekly rest days (ISO: 1 Monday … 7 Sunday; the work calendar adds
+    # holidays and make-up working days), and the night, when nothing is sent, essential or not.
     "WORKDAY_START": "09:00",
+    "WORKDAY_END": "18:00",
+    "REST_DAYS": "6,7",
+    "QUIET_FROM": "21:00",
+    "QUIET_UNTIL": "08:00",
     "ORGANISATION_NAME": "Keepwarm Demo Retail",
     "HR_HOTLINE": "400-000-0000",
     # How many reverse proxies sit in front of the app; their X-Forwarded-For entries are trusted.

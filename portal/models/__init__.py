@@ -2,6 +2,7 @@
 
 from portal.models.audit import AuditEvent
 from portal.models.base import Base, utcnow
+from portal.models.calendar import CalendarDay, CalendarYear
 from portal.models.candidates import Candidate, CandidateNote, PortalLink, StageEvent
 from portal.models.cohorts import Cohort, CohortSession
 from portal.models.contacts import Contact
@@ -16,6 +17,8 @@ from portal.models.users import User
 __all__ = [
     "AuditEvent",
     "Base",
+    "CalendarDay",
+    "CalendarYear",
     "Candidate",
     "CandidateNote",
     "ChecklistCompletion",

@@ -9,7 +9,7 @@ from portal.extensions import db
 from portal.models import Flag, User
 from portal.models.flags import HR_OUTCOMES, Outcome
 from portal.services.audit import record_on_candidate
-from portal.services.worktime import next_morning, organisation_zone
+from portal.services.worktime import next_working_morning, organisation_zone
 
 
 class FlagActionError(ValueError):
@@ -62,7 +62,7 @@ def resolve_flag(flag: Flag, user: User, *, outcome: str, note: str, now: dateti
         raise FlagActionError(_l("Choose what happened."))
     if outcome == Outcome.NO_ANSWER:
         # Nobody reached yet: keep the flag open and bring it back at the start of the next working day.
-        flag.snoozed_until = next_morning(now)
+        flag.snoozed_until = next_working_morning(now)
         flag.note = note.strip()[:2000] or flag.note
         _audit("flag.no_answer", flag, user, f"back {flag.snoozed_until.isoformat(timespec='minutes')}")
         db.session.flush()

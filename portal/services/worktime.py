@@ -1,13 +1,18 @@
-"""Working hours in the organisation's time zone: when "the start of the day" is (WORKDAY_START).
-
-The work calendar (holidays, make-up working days) will live here too, so that send windows and
-working-hour rules share one answer.
+"""Working time in the organisation's time zone: when "the start of the day" is (WORKDAY_START), which days
+are working days (the work calendar: weekly rest days, public holidays and China's make-up working days),
+and when a message may be sent. Send windows and working-hour rules ask here, and nowhere else.
 """
 
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import holidays
+import sqlalchemy as sa
 from flask import current_app
+
+from portal.extensions import db
+from portal.models.calendar import CalendarDay, CalendarSource, CalendarYear, DayKind
 
 
 def organisation_zone() -> ZoneInfo:
@@ -24,6 +29,175 @@ def start_of_working_day(day: date) -> datetime:
     return datetime.combine(day, time.fromisoformat(current_app.config["WORKDAY_START"]), tzinfo=organisation_zone())
 
 
-def next_morning(now: datetime) -> datetime:
-    """The start of tomorrow's working day, tomorrow as the organisation counts days."""
-    return start_of_working_day(now.astimezone(organisation_zone()).date() + timedelta(days=1))
+def next_working_morning(now: datetime) -> datetime:
+    """The start of the next working day after today (the work calendar's), as the organisation counts days."""
+    return WorkCalendar(now).next_working_morning(now)
+
+
+# --------------------------------------------------------------------------------------------
+# The work calendar: weekly rest days (REST_DAYS) plus the days that break the pattern both ways (public
+# holidays, and the make-up working days China moves around them), seeded from the holidays package,
+# imported from a file or edited. Send windows and working-hour rules ask it, and nothing else.
+# --------------------------------------------------------------------------------------------
+
+MAKE_UP_DAY_NAME = "调休上班"
+
+
+class CalendarError(ValueError):
+    """A calendar file that cannot be read; ``problems`` says which lines and why. Nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class SendAt:
+    """When a message may go, in UTC; ``provisional`` when it rests on a year whose make-up working days
+    are not yet published (the library guesses that year's holidays and knows none of its make-up days)."""
+
+    at: datetime
+    provisional: bool
+
+
+def seed_year_from_library(year: int, now: datetime) -> CalendarYear:
+    """China's public holidays of ``year`` and its make-up working days, as the holidays package lists them;
+    the year is confirmed only when make-up days are listed (the package guesses unpublished years)."""
+    china = holidays.China(years=year, language="zh_CN")
+    make_up = sorted(day for day in china.weekend_workdays if day.year == year)
+    days = {day: (DayKind.REST, name) for day, name in china.items()}
+    days.update(dict.fromkeys(make_up, (DayKind.WORK, MAKE_UP_DAY_NAME)))
+    entry = CalendarYear(year=year, source=CalendarSource.LIBRARY, confirmed=bool(make_up), loaded_at=now)
+    db.session.add(entry)
+    db.session.add_all(CalendarDay(day=day, kind=kind, name=name[:120]) for day, (kind, name) in days.items())
+    db.session.flush()
+    return entry
+
+
+def import_calendar(text: str, now: datetime) -> list[int]:
+    """Replace whole years with a file's days, one a line: ``2027-02-06 work 调休上班`` or ``2027-02-11 rest
+    春节`` (``#`` starts a comment). The years are then confirmed. Returns them; refuses the whole file
+    (CalendarError, nothing changed) when a line is not one of these."""
+    days: dict[date, tuple[str, str]] = {}
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(maxsplit=2)
+        try:
+            day = date.fromisoformat(parts[0])
+            kind = DayKind(parts[1].lower())
+        except (ValueError, IndexError):
+            problems.append(f"line {number}: expected a date (2027-02-06), rest or work, and a name")
+            continue
+        if day in days:
+            problems.append(f"line {number}: {day} twice")
+        days[day] = (kind, parts[2] if len(parts) > 2 else "")
+    if not days and not problems:
+        problems.append("no days in the file")
+    if problems:
+        raise CalendarError(problems)
+    years = sorted({day.year for day in days})
+    for year in years:
+        db.session.execute(sa.delete(CalendarDay).where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))))
+        db.session.execute(sa.delete(CalendarYear).where(CalendarYear.year == year))
+        db.session.add(CalendarYear(year=year, source=CalendarSource.FILE, confirmed=True, loaded_at=now))
+    db.session.add_all(CalendarDay(day=day, kind=kind, name=name[:120]) for day, (kind, name) in days.items())
+    db.session.flush()
+    return years
+
+
+def _clock(setting: str) -> time:
+    return time.fromisoformat(current_app.config[setting])
+
+
+class WorkCalendar:
+    """The working days of the years around ``now``, read once (a few dozen rows a year).
+
+    A year the database does not hold yet is seeded from the holidays package first (flushed; the request
+    or job commits), so the first message of a new year finds its holidays.
+    """
+
+    LOOK_AHEAD_DAYS = 400  # longer than any run of rest days; past it, something is wrong with the calendar
+
+    def __init__(self, now: datetime) -> None:
+        self.zone = organisation_zone()
+        self.rest_weekdays = {int(day) for day in current_app.config["REST_DAYS"].split(",") if day.strip()}
+        self._exceptions: dict[date, str] = {}
+        self._confirmed: dict[int, bool] = {}
+        self._now = now
+        self._load(organisation_date(now).year)
+
+    def _load(self, year: int) -> None:
+        years = [year, year + 1]
+        known = dict(
+            db.session.execute(
+                sa.select(CalendarYear.year, CalendarYear.confirmed).where(CalendarYear.year.in_(years))
+            ).all()
+        )
+        for missing in sorted(set(years) - set(known)):
+            known[missing] = _seed_once(missing, self._now)
+        self._confirmed.update(known)
+        rows = db.session.execute(
+            sa.select(CalendarDay.day, CalendarDay.kind).where(
+                CalendarDay.day.between(date(year, 1, 1), date(year + 1, 12, 31))
+            )
+        )
+        self._exceptions.update(dict(rows.all()))
+
+    def confirmed(self, year: int) -> bool:
+        if year not in self._confirmed:
+            self._load(year)
+        return self._confirmed[year]
+
+    def is_working_day(self, day: date) -> bool:
+        if day.year not in self._confirmed:
+            self._load(day.year)
+        kind = self._exceptions.get(day)
+        if kind is not None:
+            return kind == DayKind.WORK
+        return day.isoweekday() not in self.rest_weekdays
+
+    def next_working_morning(self, now: datetime) -> datetime:
+        """WORKDAY_START of the first working day after the one ``now`` falls on."""
+        day = now.astimezone(self.zone).date() + timedelta(days=1)
+        for _ in range(self.LOOK_AHEAD_DAYS):
+            if self.is_working_day(day):
+                return start_of_working_day(day)
+            day += timedelta(days=1)
+        raise RuntimeError(f"no working day in the {self.LOOK_AHEAD_DAYS} days after {now.date()}")
+
+    def _at(self, day: date, clock: time) -> datetime:
+        return datetime.combine(day, clock, tzinfo=self.zone).astimezone(UTC)
+
+    def send_at(self, now: datetime, *, essential: bool) -> SendAt:
+        """The first moment from ``now`` a message may go: an essential one (or one HR marked urgent) any day
+        but never between QUIET_FROM and QUIET_UNTIL; any other within working hours on a working day."""
+        now = now.astimezone(UTC)
+        today = now.astimezone(self.zone).date()
+        quiet_from, quiet_until = _clock("QUIET_FROM"), _clock("QUIET_UNTIL")
+        if essential:
+            for day in (today - timedelta(days=1), today, today + timedelta(days=1)):
+                night = self._at(day, quiet_from), self._at(day + timedelta(days=1), quiet_until)
+                if night[0] <= now < night[1]:
+                    return SendAt(night[1], provisional=False)
+            return SendAt(now, provisional=False)
+        opens = max(_clock("WORKDAY_START"), quiet_until)
+        closes = min(_clock("WORKDAY_END"), quiet_from)
+        provisional = False
+        for offset in range(self.LOOK_AHEAD_DAYS):
+            day = today + timedelta(days=offset)
+            provisional = provisional or not self.confirmed(day.year)
+            if self.is_working_day(day) and now < self._at(day, closes):
+                return SendAt(max(now, self._at(day, opens)), provisional)
+        raise RuntimeError(f"no working day in the {self.LOOK_AHEAD_DAYS} days after {today}")
+
+
+def _seed_once(year: int, now: datetime) -> bool:
+    """Seed ``year`` unless another request or job just did (then read what it wrote); whether it is confirmed."""
+    try:
+        with db.session.begin_nested():
+            return seed_year_from_library(year, now).confirmed
+    except sa.exc.IntegrityError:
+        return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))

@@ -1,0 +1,139 @@
+"""The work calendar and the send window, with an injected clock: weekends, public holidays, China's
+make-up working days, nights, a year whose make-up days are not yet published, and daylight saving."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import CalendarDay, CalendarYear
+from portal.services.worktime import CalendarError, SendAt, WorkCalendar, import_calendar, next_working_morning
+
+SHANGHAI = "Asia/Shanghai"
+
+
+def at(text: str, zone: str = SHANGHAI) -> datetime:
+    """A local wall-clock time as UTC: at("2026-10-01 10:00")."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def send(now: datetime, essential: bool = False) -> tuple[datetime, bool]:
+    answer = WorkCalendar(now).send_at(now, essential=essential)
+    return answer.at, answer.provisional
+
+
+@pytest.mark.parametrize(
+    "now, expected",
+    [
+        ("2026-12-02 10:30", "2026-12-02 10:30"),  # a Wednesday in working hours: at once
+        ("2026-12-02 07:10", "2026-12-02 09:00"),  # before the day starts
+        ("2026-12-02 18:00", "2026-12-03 09:00"),  # the day is over: tomorrow morning
+        ("2026-12-02 23:50", "2026-12-03 09:00"),  # across midnight
+        ("2026-12-04 17:59", "2026-12-04 17:59"),  # Friday, still open
+        ("2026-12-04 19:00", "2026-12-07 09:00"),  # Friday evening: Monday
+        ("2026-12-05 11:00", "2026-12-07 09:00"),  # Saturday
+        ("2026-10-01 10:00", "2026-10-08 09:00"),  # National Day week: back on Thursday the 8th
+        ("2026-10-09 18:30", "2026-10-10 09:00"),  # the Saturday after it is a make-up working day
+        ("2026-02-13 20:00", "2026-02-14 09:00"),  # Friday before Spring Festival: Saturday is worked
+        ("2026-02-14 19:00", "2026-02-24 09:00"),  # then nine days off
+    ],
+)
+def test_a_message_that_can_wait_goes_in_working_hours_on_a_working_day(app, now, expected):
+    assert send(at(now)) == (at(expected), False)  # 2026 is published: not provisional
+
+
+@pytest.mark.parametrize(
+    "now, expected",
+    [
+        ("2026-10-01 10:00", "2026-10-01 10:00"),  # a holiday: essential goes anyway
+        ("2026-12-05 20:59", "2026-12-05 20:59"),
+        ("2026-12-05 21:00", "2026-12-06 08:00"),  # never at night
+        ("2026-12-06 02:00", "2026-12-06 08:00"),  # after midnight, still night
+        ("2026-12-06 08:00", "2026-12-06 08:00"),
+    ],
+)
+def test_an_essential_message_goes_any_day_but_never_at_night(app, now, expected):
+    assert send(at(now), essential=True) == (at(expected), False)
+
+
+def test_a_year_not_yet_published_is_used_but_said_to_be_provisional(app):
+    calendar = WorkCalendar(at("2026-12-31 19:00"))
+    assert calendar.confirmed(2026) and not calendar.confirmed(2027)  # the package knows no 2027 make-up days
+    assert calendar.send_at(at("2026-12-31 19:00"), essential=False).provisional  # it reaches into 2027
+    assert calendar.send_at(at("2027-01-04 10:00"), essential=False) == SendAt(at("2027-01-04 10:00"), True)
+    years = dict(db.session.execute(sa.select(CalendarYear.year, CalendarYear.source)).all())
+    assert years == {2026: "library", 2027: "library"}  # seeded once, when first needed
+
+
+def test_an_imported_year_is_confirmed_and_replaces_the_guess(app):
+    WorkCalendar(at("2027-01-01 10:00"))  # seeds 2027 and 2028 from the package
+    years = import_calendar(
+        """# 2027, as published
+        2027-02-06 work 调休上班
+        2027-02-08 rest 春节
+        2027-02-09 rest 春节
+        """,
+        at("2026-12-06 10:00"),
+    )
+    assert years == [2027]
+    calendar = WorkCalendar(at("2027-02-05 19:00"))
+    assert calendar.confirmed(2027)
+    # Friday evening: the make-up Saturday is a working day, and the year is no longer provisional.
+    assert calendar.send_at(at("2027-02-05 19:00"), essential=False) == SendAt(at("2027-02-06 09:00"), False)
+    assert not calendar.is_working_day(date(2027, 2, 8)) and calendar.is_working_day(date(2027, 2, 10))
+    assert db.session.get(CalendarDay, date(2027, 1, 1)) is None  # the package's guesses for 2027 are gone
+
+
+def test_a_calendar_file_with_a_bad_line_changes_nothing(app):
+    WorkCalendar(at("2027-01-01 10:00"))
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(CalendarDay))
+    with pytest.raises(CalendarError) as refused:
+        import_calendar(
+            "2027-02-06 work 调休上班\n2027-02-30 rest 春节\n2027-03-01 holiday x\n", at("2026-12-06 10:00")
+        )
+    assert [problem.split(":")[0] for problem in refused.value.problems] == ["line 2", "line 3"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CalendarDay)) == before
+
+
+def test_the_window_follows_daylight_saving_in_a_zone_that_has_it(app, monkeypatch):
+    monkeypatch.setitem(app.config, "TIMEZONE", "Europe/Berlin")
+    monkeypatch.setitem(app.config, "REST_DAYS", "6,7")
+    berlin = "Europe/Berlin"
+    # Saturday night before the clocks go forward (29 March 2026): Monday 09:00 is 07:00 UTC, not 08:00.
+    assert send(at("2026-03-28 22:00", berlin)) == (datetime(2026, 3, 30, 7, 0, tzinfo=UTC), False)
+    # And back in October: Monday 09:00 after 25 October is 08:00 UTC.
+    assert send(at("2026-10-24 12:00", berlin))[0] == datetime(2026, 10, 26, 8, 0, tzinfo=UTC)
+    # The night ends at 08:00 local on the day the clocks change.
+    assert send(at("2026-03-29 01:30", berlin), essential=True)[0] == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "now, expected",
+    [
+        ("2026-12-02 15:00", "2026-12-03 09:00"),
+        ("2026-12-04 15:00", "2026-12-07 09:00"),  # Friday: Monday
+        ("2026-09-30 15:00", "2026-10-08 09:00"),  # before National Day week
+        ("2026-10-09 15:00", "2026-10-10 09:00"),  # a make-up Saturday
+    ],
+)
+def test_no_answer_comes_back_on_the_next_working_morning(app, now, expected):
+    assert next_working_morning(at(now)) == at(expected)
+
+
+def test_the_command_line_shows_a_year_and_imports_one(app, tmp_path):
+    runner = app.test_cli_runner()
+    shown = runner.invoke(args=["calendar", "show", "2027"])
+    assert shown.exit_code == 0 and shown.output.startswith("2027: not yet published")
+    assert "2027-01-01 rest" in shown.output
+    published = tmp_path / "2027.txt"
+    published.write_text("2027-02-06 work 调休上班\n2027-02-08 rest 春节\n", "utf-8")
+    done = runner.invoke(args=["calendar", "import", str(published)])
+    assert done.exit_code == 0 and "imported 2027: confirmed" in done.output
+    shown = runner.invoke(args=["calendar", "show", "2027"])
+    assert shown.output.splitlines() == ["2027: confirmed", "2027-02-06 work 调休上班", "2027-02-08 rest 春节"]
+    published.write_text("2027-02-31 rest 春节\n", "utf-8")
+    refused = runner.invoke(args=["calendar", "import", str(published)])
+    assert refused.exit_code == 1 and "line 1" in refused.output
