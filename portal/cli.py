@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from portal.extensions import db
-from portal.models import CalendarDay, Candidate, User, utcnow
+from portal.jobs.messages import send_due_job
+from portal.models import CalendarDay, Candidate, Outbox, User, utcnow
 from portal.models.candidates import Channel
+from portal.models.outbox import MessageStatus
 from portal.models.users import Role
 from portal.services.importing import FileRefused, check_rows, import_rows, propose_mapping, read_sheet
 from portal.services.links import issue_link, public_link_url
@@ -174,6 +176,34 @@ def calendar_import(file: str) -> None:
     click.echo(f"imported {', '.join(map(str, years))}: confirmed")
 
 
+@click.group("outbox")
+def outbox() -> None:
+    """The messages Keepwarm sends: queued, sent, failed, dropped."""
+
+
+@outbox.command("send-due")
+def outbox_send_due() -> None:
+    """Send every message that is due now (what the messages worker does every OUTBOX_INTERVAL_SECONDS)."""
+    total = send_due_job()
+    click.echo(", ".join(f"{name} {count}" for name, count in total.items()))
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice([str(status) for status in MessageStatus]), default=None)
+@click.option("--limit", type=int, default=50, show_default=True)
+def outbox_list(status: str | None, limit: int) -> None:
+    """The newest messages (bodies hold the link placeholder: a token is never stored)."""
+    query = sa.select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+    if status:
+        query = query.where(Outbox.status == status)
+    for row in db.session.scalars(query):
+        due = row.sent_at or row.due_at
+        click.echo(
+            f"#{row.id} {row.status:<8} {row.kind:<5} candidate {row.candidate_id} {due:%Y-%m-%d %H:%M}Z "
+            f"attempts {row.attempts} {row.reason}".rstrip()
+        )
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user_command, candidate_link, demo, purge, scan, import_candidates, calendar):
+    for command in (create_user_command, candidate_link, demo, purge, scan, import_candidates, calendar, outbox):
         app.cli.add_command(command)

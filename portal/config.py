@@ -115,9 +115,20 @@ DEFAULTS: dict[str, Any] = {
     "HR_LOGIN_MAX_DELAY_SECONDS": 60,
     "HR_IDLE_MINUTES": 30,
     "HR_ABSOLUTE_HOURS": 10,
+    # Flask-Mail's own settings; MAIL_TIMEOUT ends an attempt on a server that stops answering.
     "MAIL_SERVER": "127.0.0.1",
     "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": "",
+    "MAIL_PASSWORD": "",
     "MAIL_DEFAULT_SENDER": "hr@keepwarm.invalid",
+    "MAIL_TIMEOUT_SECONDS": 10,
+    # The outbox's sender: rows claimed at a time, how long a claim lasts before another sender may take
+    # the row again (its sender died), and how often the scheduler wakes it.
+    "OUTBOX_BATCH": 100,
+    "OUTBOX_LEASE_SECONDS": 120,
+    "OUTBOX_INTERVAL_SECONDS": 30,
 }
 
 

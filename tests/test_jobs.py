@@ -79,15 +79,15 @@ def test_each_period_is_enqueued_once_on_its_own_queue(app, now):
     now = now.replace(hour=0, minute=10, second=0)
     connection = redis_connection()
     first = enqueue_due(now, connection)
-    assert sorted(job_id.split("-")[0] for job_id in first) == ["purge", "scan"]
+    assert sorted(job_id.split("-")[0] for job_id in first) == ["outbox", "purge", "scan"]
     assert enqueue_due(now + timedelta(seconds=1), connection) == []  # same period: nothing new
     assert enqueue_due(now, redis_connection()) == []  # a second scheduler: nothing new
     later = enqueue_due(now + timedelta(seconds=app.config["SCAN_INTERVAL_SECONDS"]), connection)
-    assert [job_id.split("-")[0] for job_id in later] == ["scan"]
+    assert sorted(job_id.split("-")[0] for job_id in later) == ["outbox", "scan"]  # the outbox's period is shorter
     waiting = {name: queue(connection, name).get_job_ids() for name in QueueName}
     assert [job_id.split("-")[0] for job_id in waiting[QueueName.SCAN]] == ["scan", "scan"]
     assert [job_id.split("-")[0] for job_id in waiting[QueueName.DEFAULT]] == ["purge"]
-    assert waiting[QueueName.MESSAGES] == []
+    assert [job_id.split("-")[0] for job_id in waiting[QueueName.MESSAGES]] == ["outbox", "outbox"]
 
 
 def test_jobs_are_stored_as_json_with_no_arguments(app, now):
@@ -231,8 +231,9 @@ def test_healthz_shows_each_queue_depth_and_its_oldest_job(app, now):
     connection = redis_connection()
     enqueued = enqueue_due(now, connection)
     enqueued += enqueue_due(now + timedelta(seconds=app.config["SCAN_INTERVAL_SECONDS"]), connection)
-    # Two scans; one daily purge, or two when the two times fall either side of midnight (UTC).
+    # Two scans and two outbox runs; one daily purge, or two when the times fall either side of midnight (UTC).
     purges = sum(1 for job_id in enqueued if job_id.startswith("purge-"))
+    sends = sum(1 for job_id in enqueued if job_id.startswith("outbox-"))
     later = now + timedelta(minutes=30)
 
     def waited(name):
@@ -242,7 +243,7 @@ def test_healthz_shows_each_queue_depth_and_its_oldest_job(app, now):
     with _listening(connection, [QueueName.SCAN], [QueueName.MESSAGES, QueueName.DEFAULT]):
         health = queue_health(later)
     assert health.queues == [
-        "queue messages: depth 0, running 0, workers 1",
+        f"queue messages: depth {sends}, oldest {waited(QueueName.MESSAGES)} s, running 0, workers 1",
         f"queue default: depth {purges}, oldest {waited(QueueName.DEFAULT)} s, running 0, workers 1",
         f"queue scan: depth 2, oldest {waited(QueueName.SCAN)} s, running 0, workers 1",
     ]

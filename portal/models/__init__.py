@@ -10,6 +10,7 @@ from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
 from portal.models.flags import Flag
 from portal.models.imports import ImportUpload
+from portal.models.outbox import Outbox
 from portal.models.pipeline import Stage
 from portal.models.reasons import Reason
 from portal.models.users import User
@@ -29,6 +30,7 @@ __all__ = [
     "EngagementEvent",
     "Flag",
     "ImportUpload",
+    "Outbox",
     "PortalLink",
     "Reason",
     "Stage",

@@ -44,9 +44,19 @@ def _candidate_start_date(candidate: Candidate) -> date | None:
 
 
 def issue_link(
-    candidate: Candidate, channel: str, *, now: datetime, issued_by_id: int | None = None, revoke_others: bool = False
+    candidate: Candidate,
+    channel: str,
+    *,
+    now: datetime,
+    issued_by_id: int | None = None,
+    revoke_others: bool = False,
+    rearm: bool = True,
 ) -> tuple[PortalLink, str]:
-    """Create a link for one delivery and return it with its token (shown once, never stored); audited."""
+    """Create a link for one delivery and return it with its token (shown once, never stored); audited.
+
+    ``rearm`` False (a link a message carries): "link not opened" keeps counting from the first delivery
+    or HR's last re-issue, unless this is the candidate's first link.
+    """
     if revoke_others:
         revoke_links(candidate.id, now=now)
     token = generate_token()
@@ -60,7 +70,8 @@ def issue_link(
     )
     db.session.add(link)
     db.session.flush()
-    _remember_newest_link(candidate.id)
+    if rearm or candidate.link_issued_at is None:
+        _remember_newest_link(candidate.id)
     detail = f"link {link.id} by {channel}" + (", earlier links revoked" if revoke_others else "")
     record_on_candidate("link.issue", candidate.id, actor_user_id=issued_by_id, detail=detail)
     return link, token

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 import holidays
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
+from portal.models.base import rows_affected
 from portal.models.calendar import CalendarDay, CalendarSource, CalendarYear, DayKind
 
 
@@ -60,18 +62,30 @@ class SendAt:
     provisional: bool
 
 
-def seed_year_from_library(year: int, now: datetime) -> CalendarYear:
-    """China's public holidays of ``year`` and its make-up working days, as the holidays package lists them;
-    the year is confirmed only when make-up days are listed (the package guesses unpublished years)."""
+def seed_year_from_library(year: int, now: datetime) -> bool:
+    """China's public holidays of ``year`` and its make-up working days, as the holidays package lists them,
+    unless the year is already there (another request or job may have seeded it a moment ago); returns
+    whether the year is confirmed: only when make-up days are listed (the package guesses unpublished years).
+
+    INSERT … ON CONFLICT DO NOTHING rather than a savepoint: SQLite's driver commits the whole transaction
+    when its outermost savepoint is released.
+    """
     china = holidays.China(years=year, language="zh_CN")
     make_up = sorted(day for day in china.weekend_workdays if day.year == year)
     days = {day: (DayKind.REST, name) for day, name in china.items()}
     days.update(dict.fromkeys(make_up, (DayKind.WORK, MAKE_UP_DAY_NAME)))
-    entry = CalendarYear(year=year, source=CalendarSource.LIBRARY, confirmed=bool(make_up), loaded_at=now)
-    db.session.add(entry)
-    db.session.add_all(CalendarDay(day=day, kind=kind, name=name[:120]) for day, (kind, name) in days.items())
-    db.session.flush()
-    return entry
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    added = db.session.execute(
+        insert(CalendarYear)
+        .values(year=year, source=CalendarSource.LIBRARY, confirmed=bool(make_up), loaded_at=now)
+        .on_conflict_do_nothing(index_elements=["year"])
+    )
+    if rows_affected(added):
+        db.session.execute(
+            insert(CalendarDay).on_conflict_do_nothing(index_elements=["day"]),
+            [{"day": day, "kind": kind, "name": name[:120]} for day, (kind, name) in days.items()],
+        )
+    return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))
 
 
 def import_calendar(text: str, now: datetime) -> list[int]:
@@ -137,7 +151,7 @@ class WorkCalendar:
             ).all()
         )
         for missing in sorted(set(years) - set(known)):
-            known[missing] = _seed_once(missing, self._now)
+            known[missing] = seed_year_from_library(missing, self._now)
         self._confirmed.update(known)
         rows = db.session.execute(
             sa.select(CalendarDay.day, CalendarDay.kind).where(
@@ -192,12 +206,3 @@ class WorkCalendar:
             if self.is_working_day(day) and now < self._at(day, closes):
                 return SendAt(max(now, self._at(day, opens)), provisional)
         raise RuntimeError(f"no working day in the {self.LOOK_AHEAD_DAYS} days after {today}")
-
-
-def _seed_once(year: int, now: datetime) -> bool:
-    """Seed ``year`` unless another request or job just did (then read what it wrote); whether it is confirmed."""
-    try:
-        with db.session.begin_nested():
-            return seed_year_from_library(year, now).confirmed
-    except sa.exc.IntegrityError:
-        return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))

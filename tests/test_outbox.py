@@ -1,0 +1,228 @@
+"""The outbox against a real SMTP server in-process: once per cause, retried when the server says later,
+failed when it says never, a hanging server ends within its timeout, long Chinese intact, senders that
+share the work deliver each message once, and a sender that dies after the server accepted sends again
+with the same Message-ID."""
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Candidate, Outbox, PortalLink
+from portal.models.outbox import LINK_PLACEHOLDER, MessageKind
+from portal.services.outbox import RETRY_DELAYS, queue_message, send_due
+from tests.builders import gen_candidate, gen_link
+from tests.smtp import silent_server, smtp_sink
+
+# A Wednesday, 10:00 in Shanghai: inside working hours, so a queued message is due at once.
+WEDNESDAY = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sink(app):
+    with smtp_sink() as (sink, port):
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        yield sink
+
+
+def person(site, n: int = 1, **fields) -> Candidate:
+    return gen_candidate(site, [("passed", WEDNESDAY)], name=f"候选人{n}", email=f"c{n}@example.com", **fields)
+
+
+def queue(candidate: Candidate, key: str, body: str = "你好", **kwargs) -> Outbox:
+    row = queue_message(
+        candidate, kind=MessageKind.NOTE, key=key, subject="入职提醒", body=body, now=WEDNESDAY, **kwargs
+    )
+    db.session.commit()
+    return row
+
+
+def clock(at: datetime):
+    return lambda: at
+
+
+def test_a_message_is_queued_once_per_cause_and_never_when_its_cause_rolls_back(app, site):
+    candidate = person(site)
+    queue_message(candidate, kind=MessageKind.NOTE, key="note:1", subject="s", body="b", now=WEDNESDAY)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
+    first, again = queue(candidate, "note:1"), queue(candidate, "note:1")
+    assert first.id == again.id and db.session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 1
+
+
+def test_later_twice_then_accepted_is_sent_on_the_third_attempt(app, site, sink):
+    row = queue(person(site), "note:1")
+    sink.answers = ["451 4.3.0 try again later", "451 4.3.0 try again later"]
+    first = send_due(clock=clock(WEDNESDAY))
+    db.session.refresh(row)
+    assert (first.retrying, row.status, row.reason) == (1, "queued", "451 4.3.0 try again later")
+    assert row.due_at == WEDNESDAY + timedelta(seconds=RETRY_DELAYS[0])
+    assert send_due(clock=clock(WEDNESDAY + timedelta(seconds=30))).retrying == 0  # not due yet
+    send_due(clock=clock(WEDNESDAY + timedelta(seconds=RETRY_DELAYS[0])))
+    send_due(clock=clock(WEDNESDAY + timedelta(seconds=RETRY_DELAYS[0] + RETRY_DELAYS[1])))
+    db.session.refresh(row)
+    assert (row.status, row.attempts, sink.attempts, len(sink.accepted)) == ("sent", 3, 3, 1)
+
+
+def test_a_permanent_refusal_fails_at_once_with_its_reason(app, site, sink):
+    row = queue(person(site), "note:1")
+    sink.answers = ["550 5.1.1 no such mailbox"]
+    assert send_due(clock=clock(WEDNESDAY)).failed == 1
+    send_due(clock=clock(WEDNESDAY + timedelta(days=1)))
+    db.session.refresh(row)
+    assert (row.status, row.reason, sink.attempts) == ("failed", "550 5.1.1 no such mailbox", 1)
+
+
+def test_a_server_that_never_answers_ends_the_attempt_within_its_timeout(app, site):
+    row = queue(person(site), "note:1")
+    app.config["MAIL_TIMEOUT_SECONDS"] = 1
+    with silent_server() as port:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        started = time.monotonic()
+        done = send_due(clock=clock(WEDNESDAY))
+        took = time.monotonic() - started
+    db.session.refresh(row)
+    assert took < 5 and done.retrying == 1
+    assert row.status == "queued" and "timed out" in row.reason
+
+
+def test_a_long_chinese_paragraph_arrives_intact_in_short_lines(app, site, sink):
+    paragraph = "您好！欢迎加入我们的团队，培训将在下个月开始，请准时到达并携带身份证。" * 60
+    assert len(paragraph) >= 2000
+    queue(person(site), "note:1", body=paragraph)
+    assert send_due(clock=clock(WEDNESDAY)).sent == 1
+    raw = sink.accepted[0]
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998  # RFC 5321: a strict server refuses longer
+    message = sink.messages()[0]
+    assert message.get_body(("plain",)).get_content().strip() == paragraph
+    assert message["Subject"] == "入职提醒"
+
+
+def test_two_senders_draining_200_rows_deliver_each_once(app, site, sink):
+    candidate = person(site)
+    for n in range(200):
+        queue_message(candidate, kind=MessageKind.NOTE, key=f"note:{n}", subject="s", body=f"第{n}条", now=WEDNESDAY)
+    db.session.commit()
+    app.config["OUTBOX_BATCH"] = 20
+
+    def sender():
+        with app.app_context():
+            while send_due(clock=clock(WEDNESDAY)).sent:
+                pass
+            db.session.remove()
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [message["Message-ID"] for message in sink.messages()]
+    assert len(ids) == 200 and len(set(ids)) == 200
+    assert db.session.scalar(sa.select(sa.func.count()).where(Outbox.status == "sent")) == 200
+
+
+def test_a_sender_that_dies_after_the_server_accepted_sends_again_with_the_same_message_id(
+    app, site, sink, monkeypatch
+):
+    row = queue(person(site), "note:1")
+
+    class SenderDied(BaseException):
+        pass
+
+    from portal.services import mailer
+
+    send = mailer.SmtpConnection.send
+
+    def accepted_then_died(self, message, *args):
+        send(self, message, *args)
+        raise SenderDied
+
+    monkeypatch.setattr(mailer.SmtpConnection, "send", accepted_then_died)
+    with pytest.raises(SenderDied):
+        send_due(clock=clock(WEDNESDAY))
+    db.session.rollback()
+    monkeypatch.setattr(mailer.SmtpConnection, "send", send)
+    assert send_due(clock=clock(WEDNESDAY + timedelta(seconds=60))).sent == 0  # its claim still holds
+    later = WEDNESDAY + timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"])
+    assert send_due(clock=clock(later)).sent == 1
+    db.session.refresh(row)
+    first, second = sink.messages()
+    assert first["Message-ID"] == second["Message-ID"] == f"<outbox-{row.id}@keepwarm.invalid>"
+    assert row.status == "sent" and row.attempts == 2
+
+
+def test_a_message_carries_its_own_link_which_is_never_stored_and_does_not_rearm_the_rule(app, site, sink):
+    candidate = person(site)
+    gen_link(candidate, now=WEDNESDAY - timedelta(days=2))  # HR gave them the link two days ago
+    armed = candidate.link_issued_at
+    row = queue(candidate, "link:1", body=f"您的入职页面：{LINK_PLACEHOLDER}", hand_sent=True)
+    send_due(clock=clock(WEDNESDAY))
+    db.session.refresh(row)
+    db.session.refresh(candidate)
+    text = sink.messages()[0].get_body(("plain",)).get_content()
+    token = text.split("/c/", 1)[1].split()[0]
+    assert row.body == f"您的入职页面：{LINK_PLACEHOLDER}" and row.link_id is not None  # no token in the row
+    link = db.session.get_one(PortalLink, row.link_id)
+    assert token not in link.token_hash and link.revoked_at is None and link.channel == "email"
+    assert candidate.link_issued_at == armed  # "link not opened" still counts from HR's delivery
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PortalLink)) == 2  # the earlier one stays
+
+
+def test_someone_who_left_gets_nothing_and_the_row_says_why(app, site, sink):
+    candidate = person(site)
+    row = queue(candidate, "note:1")
+    candidate.status = "left"
+    db.session.commit()
+    assert send_due(clock=clock(WEDNESDAY)).dropped == 1
+    db.session.refresh(row)
+    assert (row.status, row.reason, sink.attempts) == ("dropped", "the candidate left", 0)
+
+
+def test_hand_sent_goes_before_automated_and_waits_for_working_hours(app, site, sink):
+    candidate = person(site)
+    saturday = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+    bulk = queue_message(candidate, kind=MessageKind.NOTE, key="bulk", subject="s", body="b", now=WEDNESDAY)
+    hand = queue_message(
+        candidate, kind=MessageKind.NOTE, key="hand", subject="s", body="b", now=WEDNESDAY, hand_sent=True
+    )
+    weekend = queue_message(candidate, kind=MessageKind.NOTE, key="weekend", subject="s", body="b", now=saturday)
+    urgent = queue_message(
+        candidate, kind=MessageKind.NOTE, key="urgent", subject="s", body="b", now=saturday, hand_sent=True, urgent=True
+    )
+    db.session.commit()
+    assert weekend.due_at == datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    assert urgent.due_at == saturday  # urgent: any day, but never at night
+    app.config["OUTBOX_BATCH"] = 1
+    send_due(clock=clock(WEDNESDAY))
+    db.session.refresh(hand)
+    db.session.refresh(bulk)
+    assert (hand.status, bulk.status) == ("sent", "queued")
+
+
+def test_the_scheduler_wakes_the_worker_that_sends_what_is_due(app, site, sink):
+    from rq import SimpleWorker
+
+    import worker
+    from portal.jobs import QueueName, redis_connection
+    from portal.jobs.schedule import enqueue_due
+    from portal.models import utcnow
+
+    row = queue(person(site), "note:1")  # due since a past Wednesday morning
+    connection = redis_connection()
+    enqueue_due(utcnow(), connection)
+    worker.build_worker(connection, (QueueName.MESSAGES,), worker_class=SimpleWorker).work(burst=True)
+    db.session.expire_all()
+    assert db.session.get_one(Outbox, row.id).status == "sent" and len(sink.accepted) == 1
+
+
+def test_the_command_line_sends_what_is_due_and_lists_the_rows(app, site, sink):
+    queue(person(site), "note:1")
+    runner = app.test_cli_runner()
+    sent = runner.invoke(args=["outbox", "send-due"])
+    assert sent.exit_code == 0 and "sent 1" in sent.output
+    listed = runner.invoke(args=["outbox", "list", "--status", "sent"])
+    assert listed.exit_code == 0 and "sent" in listed.output and "candidate" in listed.output
+    assert runner.invoke(args=["outbox", "list", "--status", "failed"]).output == ""
