@@ -214,6 +214,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("hr.set_tier", "POST"): Entry(hr_scoped(303), form=lambda w: {"tier": "B"}),
     ("hr.issue_candidate_link", "POST"): Entry(hr_scoped(200)),
     ("hr.revoke_candidate_links", "POST"): Entry(hr_scoped(303)),
+    ("hr.send_candidate_link", "POST"): Entry(hr_scoped(303), form=lambda w: {"request": "0" * 32}),
     ("hr.log_candidate_contact", "POST"): Entry(hr_scoped(303), form=_contact_form),
     ("hr.add_candidate_note", "POST"): Entry(hr_scoped(303), form=lambda w: {"note-body": "Prefers WeChat."}),
     ("hr.edit_candidate_profile", "POST"): Entry(
@@ -337,9 +338,9 @@ def world(app) -> World:
     cohort, elsewhere = gen_cohort(name="Ours"), gen_cohort(name="Theirs")
     reached = [("passed", now - timedelta(days=1))]
     candidates = {
-        OWNED: gen_candidate(stages, reached, name="甲的人", owner=hr_a, cohort=cohort),
-        NOT_OWNED: gen_candidate(stages, reached, name="乙的人", owner=hr_b),
-        UNASSIGNED: gen_candidate(stages, reached, name="没人管"),
+        OWNED: gen_candidate(stages, reached, name="甲的人", owner=hr_a, cohort=cohort, email="jia@example.com"),
+        NOT_OWNED: gen_candidate(stages, reached, name="乙的人", owner=hr_b, email="yi@example.com"),
+        UNASSIGNED: gen_candidate(stages, reached, name="没人管", email="nobody@example.com"),
     }
     items = {OWNED: ChecklistItem(position=90, label_zh="本班", cohort_id=cohort.id)}
     items[NOT_OWNED] = ChecklistItem(position=91, label_zh="别班", cohort_id=elsewhere.id)

@@ -226,3 +226,49 @@ def test_the_command_line_sends_what_is_due_and_lists_the_rows(app, site, sink):
     listed = runner.invoke(args=["outbox", "list", "--status", "sent"])
     assert listed.exit_code == 0 and "sent" in listed.output and "candidate" in listed.output
     assert runner.invoke(args=["outbox", "list", "--status", "failed"]).output == ""
+
+
+def test_hr_email_the_link_once_per_form_and_see_it_on_the_candidate_page(app, client, site, sink):
+    import re
+
+    from tests.builders import gen_user, signed_in
+
+    hr = gen_user("hr", email="hr@example.com", name="Zhou")
+    candidate = person(site, owner=hr, locale="zh_CN")
+    signed_in(client, hr)
+    page = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "en"}).data.decode()
+    request_key = re.search(r'name="request" value="([0-9a-f]{32})"', page).group(1)
+    form = {"request": request_key, "urgent": "1"}
+    for _ in range(2):  # a refresh sends the form again
+        answer = client.post(f"/hr/candidates/{candidate.id}/messages/link", data=form)
+        assert answer.status_code == 303
+    [row] = db.session.scalars(sa.select(Outbox)).all()
+    assert (row.kind, row.priority, row.created_by_id, row.subject) == ("link", 0, hr.id, "您的入职页面")
+    assert LINK_PLACEHOLDER in row.body and "/c/" not in row.body
+    send_due(clock=clock(row.due_at))
+    page = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "en"}).data.decode()
+    assert "您的入职页面" in page and "sent " in page
+    mailed = sink.messages()[0].get_body(("plain",)).get_content()
+    assert mailed.startswith("候选人1，您好")  # their name, in their language
+    token = re.search(r"/c/([A-Za-z0-9_-]+)", mailed).group(1)
+    assert client.get(f"/c/{token}").status_code in (302, 303)  # the link in the mail opens their page
+    assert token not in " ".join(
+        str(value) for value in db.session.execute(sa.select(Outbox)).one()[0].__dict__.values()
+    )
+
+
+def test_nothing_is_emailed_to_someone_who_left_or_has_no_email(app, client, site):
+    from tests.builders import gen_user, signed_in
+
+    hr = gen_user("hr", email="hr@example.com", name="Zhou")
+    gone = person(site, owner=hr, status="left")
+    no_email = gen_candidate(site, [("passed", WEDNESDAY)], name="无邮箱", owner=hr, phone="+8613900000001")
+    signed_in(client, hr)
+    for candidate, words in ((gone, "nothing is sent to someone who left"), (no_email, "no email address")):
+        answer = client.post(
+            f"/hr/candidates/{candidate.id}/messages/link",
+            data={"request": "a" * 32},
+            headers={"Accept-Language": "en"},
+        )
+        assert answer.status_code == 409 and words in answer.data.decode()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0

@@ -41,6 +41,7 @@ def back_office_context() -> dict:
         "link_channel_label": lambda channel: wording.label_of(wording.LINK_CHANNEL_LABELS, channel),
         "audit_action_label": lambda action: wording.label_of(wording.AUDIT_ACTION_LABELS, action),
         "audit_detail": wording.audit_detail,
+        "message_reason": wording.message_reason,
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,
         "left_kind_label": wording.left_kind_label,

@@ -1,5 +1,7 @@
 """One candidate's whole story for HR: profile, timeline with who moved it, flags, visits, links, audit."""
 
+import re
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -37,6 +39,7 @@ from portal.services.candidates import (
 from portal.services.contacts import ContactError, cadence_days, log_contact
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
+from portal.services.outbox import OutboxError, send_link_by_hand
 from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
@@ -127,7 +130,14 @@ def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:
     return form
 
 
-def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, bool] | None = None, **forms):
+def _render(
+    candidate: Candidate,
+    now,
+    status: int = 200,
+    duplicate: tuple[int, bool] | None = None,
+    message_error: str | None = None,
+    **forms,
+):
     """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note) to show with its
     errors and input; ``duplicate``: (id, may the user see them) of whoever already has the phone or email typed."""
     show_page_of("hr.candidate_page", candidate_id=candidate.id)  # also when answering a refused form
@@ -159,6 +169,9 @@ def _render(candidate: Candidate, now, status: int = 200, duplicate: tuple[int, 
             today=today,
             cadence={tier: cadence_days(tier) for tier in Tier},
             duplicate=duplicate,
+            message_error=message_error,
+            # Names this page's "send the link" form: the same form sent twice queues one message.
+            message_request=uuid.uuid4().hex,
             audit_words={
                 "stages": {stage.key: localized(stage, "label") for stage in stages},
                 "reasons": {
@@ -350,6 +363,28 @@ def revoke_candidate_links(candidate_id: int):
     revoke_all_links(candidate, actor_id=current_user.id, now=now)
     rescan_candidate(candidate.id, now)  # an unopened link that is gone is no longer a reason to worry
     return _back_to_page(candidate_id, _anchor="links-title")
+
+
+@bp.post("/candidates/<int:candidate_id>/messages/link")
+@login_required
+def send_candidate_link(candidate_id: int):
+    """Email the candidate their page's link through the outbox (the message gets its own link when it goes)."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    request_key = request.form.get("request", "")
+    if not re.fullmatch(r"[0-9a-f]{32}", request_key):
+        return _render(candidate, now, 400, message_error=_("The form expired. Try again."))
+    try:
+        send_link_by_hand(
+            candidate,
+            actor_id=current_user.id,
+            request_key=request_key,
+            urgent=bool(request.form.get("urgent")),
+            now=now,
+        )
+    except OutboxError as refusal:
+        return _render(candidate, now, 409, message_error=str(refusal))
+    return _back_to_page(candidate_id, _anchor="messages-title")
 
 
 @bp.post("/candidates/<int:candidate_id>/started")

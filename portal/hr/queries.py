@@ -19,6 +19,7 @@ from portal.models import (
     Contact,
     EngagementEvent,
     Flag,
+    Outbox,
     PortalLink,
     Stage,
     StageEvent,
@@ -222,7 +223,7 @@ def visible_candidate(user: User, candidate_id: int, now: datetime) -> sa.Select
 
 
 # The lists on a candidate's page, each paged by its own ?<name>= argument.
-STORY_LISTS = ("moves", "contacts", "notes", "visits", "flags", "links", "history")
+STORY_LISTS = ("moves", "contacts", "notes", "visits", "flags", "links", "messages", "history")
 
 
 ACTIVITY_DAYS = 30
@@ -260,6 +261,7 @@ class CandidateStory:
     visits: Any
     flags: Any
     links: Any
+    messages: Any
     history: Any
 
 
@@ -321,6 +323,13 @@ def candidate_story(
             .options(sa.orm.joinedload(PortalLink.issued_by))
             .where(PortalLink.candidate_id == candidate_id)
             .order_by(PortalLink.issued_at.desc(), PortalLink.id.desc()),
+        ),
+        messages=page(
+            "messages",
+            sa.select(Outbox)
+            .options(sa.orm.joinedload(Outbox.link), sa.orm.joinedload(Outbox.created_by))
+            .where(Outbox.candidate_id == candidate_id)
+            .order_by(Outbox.created_at.desc(), Outbox.id.desc()),
         ),
         history=page(
             "history",

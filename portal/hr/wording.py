@@ -236,3 +236,16 @@ def flag_reason(flag: Flag, now: datetime) -> str:
         "stage_side": stage.side if stage else None,
     }
     return rule.describe(facts)
+
+
+# Why the outbox did not send a message (services.outbox keeps these words in English in the row).
+DROP_REASONS = {
+    "the candidate left": _l("the candidate left"),
+    "no email address": _l("no email address"),
+    "not an email address": _l("not an email address"),
+}
+
+
+def message_reason(reason: str) -> str:
+    """A dropped message's reason in the reader's language; a server's own words as it said them."""
+    return label_of(DROP_REASONS, reason)

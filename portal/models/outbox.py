@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.models.base import Base, one_of
 
@@ -61,3 +61,6 @@ class Outbox(Base):
     channel: Mapped[str | None] = mapped_column(sa.String(10))  # the one it went by
     link_id: Mapped[int | None] = mapped_column(sa.ForeignKey("portal_link.id", ondelete="SET NULL"))
     reason: Mapped[str] = mapped_column(sa.Text, default="")  # the last failure's, or why it was dropped
+
+    link = relationship("PortalLink")
+    created_by = relationship("User")

@@ -13,12 +13,15 @@ from html import escape
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from flask_babel import force_locale, gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
 from portal.models import Candidate, PortalLink, utcnow
 from portal.models.candidates import Channel, Status
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
+from portal.services.audit import record_on_candidate
 from portal.services.links import issue_link, public_link_url
 from portal.services.mailer import Email, SmtpConnection, describe, is_permanent
 from portal.services.worktime import WorkCalendar
@@ -227,3 +230,40 @@ def _domain() -> str:
     sender = current_app.config["MAIL_DEFAULT_SENDER"]
     address = sender[1] if isinstance(sender, tuple | list) else sender
     return address.rsplit("@", 1)[-1].strip(">") or "keepwarm"
+
+
+class OutboxError(ValueError):
+    """A message that cannot be queued; the message says why."""
+
+
+def send_link_by_hand(candidate: Candidate, *, actor_id: int, request_key: str, urgent: bool, now: datetime) -> Outbox:
+    """HR send the candidate their page's link by email: a message with its own link (issued at send time),
+    in the candidate's language, through the outbox and its window (urgent: any day, never at night).
+    ``request_key`` is the form's: the same form sent twice (a refresh) queues one message; audited."""
+    if candidate.status == Status.LEFT:
+        raise OutboxError(_l("They left: nothing is sent to someone who left."))
+    if not candidate.email:
+        raise OutboxError(_l("There is no email address to send it to. Add one to the profile."))
+    with force_locale(candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        subject = gettext("Your onboarding page")
+        body = gettext(
+            "Hello %(name)s,\n\nThis is your onboarding page: where you stand, your training, what to bring "
+            "and who to call.\n%(link)s\n\nQuestions? Call HR: %(hotline)s",
+            name=candidate.name,
+            link=LINK_PLACEHOLDER,
+            hotline=current_app.config["HR_HOTLINE"],
+        )
+    row = queue_message(
+        candidate,
+        kind=MessageKind.LINK,
+        key=f"link:{candidate.id}:{request_key}",
+        subject=subject,
+        body=body,
+        now=now,
+        created_by_id=actor_id,
+        hand_sent=True,
+        urgent=urgent,
+    )
+    detail = f"message {row.id}: link by email" + (", urgent" if urgent else "")
+    record_on_candidate("message.queue", candidate.id, actor_user_id=actor_id, detail=detail)
+    return row
