@@ -248,6 +248,7 @@ def test_hr_email_the_link_once_per_form_and_see_it_on_the_candidate_page(app, c
     send_due(clock=clock(row.due_at))
     page = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "en"}).data.decode()
     assert "您的入职页面" in page and "sent " in page
+    assert "Message queued" in page and "the link by email · urgent" in page  # the staff change, worded
     mailed = sink.messages()[0].get_body(("plain",)).get_content()
     assert mailed.startswith("候选人1，您好")  # their name, in their language
     token = re.search(r"/c/([A-Za-z0-9_-]+)", mailed).group(1)

@@ -80,6 +80,7 @@ AUDIT_ACTION_LABELS = {
     "cohort.assign": _l("Cohort assigned"),
     "link.issue": _l("Link issued"),
     "link.revoke_all": _l("All links revoked"),
+    "message.queue": _l("Message queued"),
     "tier.override": _l("Risk tier set"),
     "flag.claim": _l("Flag taken"),
     "flag.snooze": _l("Flag snoozed"),
@@ -136,6 +137,10 @@ _AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = 
         lambda m, w: (
             label_of(LINK_CHANNEL_LABELS, m["channel"]) + (" · " + str(EARLIER_REVOKED) if m["revoked"] else "")
         ),
+    ),
+    "message.queue": (
+        re.compile(r"message \d+: link by email(?P<urgent>, urgent)?"),
+        lambda m, w: str(_l("the link by email")) + (" · " + str(_l("urgent")) if m["urgent"] else ""),
     ),
     "link.revoke_all": (
         re.compile(r"(?P<count>\d+) revoked"),
