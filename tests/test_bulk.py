@@ -235,3 +235,29 @@ def test_each_candidate_in_its_own_savepoint(app, site, hr, now):
         site["background_check"].id,
     ]
     assert audit_count("stage.move") == 2
+
+
+def test_a_bulk_action_that_breaks_half_way_leaves_nothing_done(app, site, hr, now, monkeypatch):
+    """One transaction, savepoints inside it: on SQLite the first savepoint used to be the transaction, so
+    releasing it committed the first candidate's change before the second one broke."""
+    from portal.services import bulk
+
+    people = [gen_candidate(site, [("passed", now)], name=f"P{n}", owner=hr) for n in range(2)]
+    step = bulk._step
+
+    def breaks_on_the_second(action, **kwargs):
+        apply = step(action, **kwargs)
+
+        def each(candidate):
+            if candidate.id == people[1].id:
+                raise RuntimeError("the database went away")
+            return apply(candidate)
+
+        return each
+
+    monkeypatch.setattr(bulk, "_step", breaks_on_the_second)
+    db.session.execute(sa.select(Candidate.id)).all()  # the request has read, not written, before the action
+    with pytest.raises(RuntimeError):
+        apply_bulk(BulkAction.TAG, [p.id for p in people], people, actor=hr, now=now, tag="夜班")
+    db.session.rollback()
+    assert [db.session.get(Candidate, p.id).tags for p in people] == [[], []]

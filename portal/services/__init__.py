@@ -1,1 +1,20 @@
 """Functions that change state. They flush, never commit: the request or job commits once."""
+
+from sqlalchemy.orm import SessionTransaction
+
+from portal.extensions import db
+
+
+def savepoint() -> SessionTransaction:
+    """``db.session.begin_nested()``, nested on SQLite too.
+
+    Python's sqlite3 starts a transaction only before a write, not before a SAVEPOINT; a savepoint taken
+    before the transaction's first write was then the transaction itself, and releasing it committed
+    everything so far (a bulk action stayed half done when a later row failed). Starting the transaction
+    first keeps the savepoint inside it.
+    """
+    connection = db.session.connection()
+    driver = connection.connection.dbapi_connection
+    if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
+        connection.exec_driver_sql("BEGIN")
+    return db.session.begin_nested()

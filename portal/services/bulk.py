@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from portal.extensions import db
 from portal.models import Candidate, Stage, User
+from portal.services import savepoint
 from portal.services.audit import record_audit
 from portal.services.candidates import CandidateError, parse_tags, update_profile
 from portal.services.cohorts import CohortError, assign_cohort
@@ -119,7 +119,7 @@ def apply_bulk(
             continue
         name = candidate.name  # read before a rollback can expire the object
         try:
-            with db.session.begin_nested():
+            with savepoint():
                 changed = step(candidate)
         except _REFUSALS as refusal:
             result.rows.append(BulkRow(candidate_id, name, BulkOutcome.REFUSED, str(refusal)))

@@ -28,6 +28,7 @@ from portal.models.candidates import Status
 from portal.models.flags import Outcome, Severity
 from portal.models.pipeline import Side
 from portal.models.planner import usually
+from portal.services import savepoint
 
 log = logging.getLogger(__name__)
 
@@ -394,12 +395,12 @@ def run_scan(
     if not dry_run and only is None:
         _one_scan_at_a_time()
     for done, rule in enumerate(RULES, start=1):
-        savepoint = db.session.begin_nested()
+        rule_savepoint = savepoint()
         try:
             result.rules[rule.name] = _apply(rule, now, config, dry_run, only)
-            savepoint.commit()
+            rule_savepoint.commit()
         except Exception as error:
-            savepoint.rollback()
+            rule_savepoint.rollback()
             log.exception("risk rule %s failed", rule.name)
             result.rules[rule.name] = RuleResult(error=f"{type(error).__name__}: {error}")
         if progress is not None:
