@@ -129,6 +129,8 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_BATCH": 100,
     "OUTBOX_LEASE_SECONDS": 120,
     "OUTBOX_INTERVAL_SECONDS": 30,
+    # /healthz says "degraded" once a due message has waited this long (the sender is down or stuck).
+    "OUTBOX_STALE_SECONDS": 600,
 }
 
 

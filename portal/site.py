@@ -13,6 +13,7 @@ from portal.i18n import LOCALES, remember_language
 from portal.jobs.health import queue_health
 from portal.models import utcnow
 from portal.services.candidates import set_preferred_locale
+from portal.services.outbox import due_now
 from portal.web import safe_next
 
 bp = Blueprint("site", __name__)
@@ -45,7 +46,14 @@ def healthz():
     if version != schema_head():  # pages need the schema this code expects: keep traffic away until then
         problem = f"database: schema {version or 'missing'}, this code needs {schema_head()} (run flask db upgrade)"
         return _plain(f"down\n{problem}\n", 503)
-    health = queue_health(utcnow())
+    now = utcnow()
+    health = queue_health(now)
+    # The outbox from the database, so it is known with Redis down too: messages due and not gone.
+    due, oldest = due_now(now)
+    waited = int((now - oldest).total_seconds()) if oldest else 0
+    health.queues.append(f"outbox: due {due}" + (f", oldest {waited} s" if oldest else ""))
+    if waited > current_app.config["OUTBOX_STALE_SECONDS"]:
+        health.problems.append(f"outbox: a message due {waited} s ago has not gone")
     status = "degraded" if health.problems else "ok"
     return _plain("\n".join([status, *health.problems, *health.queues]) + "\n", 200)
 

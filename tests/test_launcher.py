@@ -88,8 +88,10 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
         return health[0] == "ok"
 
     wait_until(healthy, timeout=max(deadline - time.monotonic(), 1), interval=0.5, what="/healthz to say ok")
-    assert [line.split(":")[0] for line in health[1:]] == ["queue messages", "queue default", "queue scan"], health
-    assert all(line.endswith(", workers 1") for line in health[1:]), health
+    assert [line.split(":")[0] for line in health[1:]] == ["queue messages", "queue default", "queue scan", "outbox"], (
+        health
+    )
+    assert all(line.endswith(", workers 1") for line in health[1:-1]), health
     children = _children(process.pid)
     workers = _worker_arguments(_children(process.pid, recursive=False))
     assert workers == [["--queues", "messages,default"], ["--queues", "scan"], ["scheduler"]], workers

@@ -273,3 +273,38 @@ def test_nothing_is_emailed_to_someone_who_left_or_has_no_email(app, client, sit
         )
         assert answer.status_code == 409 and words in answer.data.decode()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
+
+
+def test_healthz_counts_due_messages_from_the_database_and_says_when_they_wait_too_long(app, client, site):
+    from portal.models import utcnow
+
+    candidate = person(site)
+    queue_message(candidate, kind=MessageKind.NOTE, key="old", subject="s", body="b", now=WEDNESDAY)
+    db.session.commit()
+    lines = client.get("/healthz").data.decode().splitlines()
+    waited = int((utcnow() - WEDNESDAY).total_seconds())
+    assert lines[0] == "degraded" and any(line.startswith("outbox: a message due ") for line in lines)
+    assert any(
+        abs(int(line.split("oldest ")[1].split(" ")[0]) - waited) <= 5
+        for line in lines
+        if line.startswith("outbox: due 1")
+    )
+
+
+def test_with_redis_down_hr_still_send_and_the_message_goes_when_a_sender_runs(make_app, site):
+    from tests.builders import gen_user, signed_in
+    from tests.smtp import free_port
+
+    app = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    with app.app_context(), smtp_sink() as (sink, port):
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        hr = gen_user("hr", email="hr@example.com", name="Zhou")
+        candidate = person(site, owner=hr)
+        client = app.test_client()
+        signed_in(client, hr)
+        answer = client.post(f"/hr/candidates/{candidate.id}/messages/link", data={"request": "b" * 32, "urgent": "1"})
+        assert answer.status_code == 303  # the row needs no Redis: it only wakes the sender
+        row = db.session.scalars(sa.select(Outbox)).one()
+        assert client.get("/healthz").data.decode().startswith("degraded")
+        send_due(clock=clock(row.due_at))  # a sender running (flask outbox send-due needs no Redis either)
+        assert len(sink.accepted) == 1

@@ -102,6 +102,16 @@ def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
     return sorted(claimed)
 
 
+def due_now(now: datetime) -> tuple[int, datetime | None]:
+    """How many messages are due and not gone, and since when the oldest has been (for /healthz)."""
+    due = sa.or_(
+        sa.and_(Outbox.status == MessageStatus.QUEUED, Outbox.due_at <= now),
+        sa.and_(Outbox.status == MessageStatus.SENDING, Outbox.lease_until <= now),
+    )
+    count, oldest = db.session.execute(sa.select(sa.func.count(), sa.func.min(Outbox.due_at)).where(due)).one()
+    return count, oldest
+
+
 @dataclass
 class Delivery:
     """What one run of the sender did."""
