@@ -27,9 +27,11 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Candidate, ChecklistItem, ImportUpload, Reason, Story, User, utcnow
 from portal.models.flags import HR_OUTCOMES
+from portal.models.outbox import MessageKind
 from portal.services.flags import snooze_range
 from portal.services.importing import read_sheet, sheet_to_bytes
 from portal.services.leaving import mark_left
+from portal.services.outbox import queue_message
 from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_link, gen_reasons, gen_site, signed_in
 from tests.conftest import IsolatedClient, _config, _empty_all_tables
 
@@ -123,6 +125,7 @@ class World:
     stories: dict[str, int]  # published, draft
     reasons: dict[str, int]  # EXISTING: the first reason in use
     uploads: dict[str, int]  # spreadsheets waiting to be imported: HR A's (OWNED), HR B's (NOT_OWNED)
+    messages: dict[str, int]  # EXISTING: a failed message in the outbox
     token: str  # the link of the candidate actor (HR A's candidate)
     emails: dict[str, str]  # by HR_A / HR_B / ADMIN
     stages: dict[str, int]  # by key
@@ -236,6 +239,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
         uploader_scoped(200), form=lambda w: {"mapped": "1", "col-0": "name", "col-1": "phone"}
     ),
     # Admin pages.
+    ("admin.outbox", "GET"): Entry(admin_only(200)),
+    ("admin.retry_outbox_message", "POST"): Entry(admin_object(303)),
     ("admin.reasons", "GET"): Entry(admin_only(200)),
     ("admin.add_reason", "POST"): Entry(admin_only(303), form=lambda w: {"label_zh": "搬家", "label_en": "Moved away"}),
     ("admin.edit_reason", "GET"): Entry(admin_object(200)),
@@ -329,6 +334,13 @@ def _upload(user: User, now) -> int:
     return upload.id
 
 
+def _failed_message(candidate: Candidate, now) -> int:
+    row = queue_message(candidate, kind=MessageKind.NOTE, key="note:failed", subject="s", body="b", now=now)
+    row.status, row.reason = "failed", "550 no such mailbox"
+    db.session.commit()
+    return row.id
+
+
 @pytest.fixture
 def world(app) -> World:
     now = utcnow()
@@ -356,6 +368,7 @@ def world(app) -> World:
         stories={OWNED: published, NOT_OWNED: draft.id},
         reasons={EXISTING: first_reason.first()},
         uploads={OWNED: _upload(hr_a, now), NOT_OWNED: _upload(hr_b, now)},
+        messages={EXISTING: _failed_message(candidates[OWNED], now)},
         token=gen_link(candidates[OWNED], now=now),
         emails={HR_A: hr_a.email, HR_B: hr_b.email, ADMIN: admin.email},
         stages={key: stage.id for key, stage in stages.items()},
@@ -380,6 +393,7 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "story_id": lambda world, which: world.stories.get(which, MISSING_ID),
     "reason_id": lambda world, which: world.reasons.get(which, MISSING_ID),
     "upload_id": lambda world, which: world.uploads.get(which, MISSING_ID),
+    "message_id": lambda world, which: world.messages.get(which, MISSING_ID),
     "fmt": lambda world, which: "csv",
     "token": lambda world, which: world.token,
 }

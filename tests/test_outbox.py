@@ -308,3 +308,24 @@ def test_with_redis_down_hr_still_send_and_the_message_goes_when_a_sender_runs(m
         assert client.get("/healthz").data.decode().startswith("degraded")
         send_due(clock=clock(row.due_at))  # a sender running (flask outbox send-due needs no Redis either)
         assert len(sink.accepted) == 1
+
+
+def test_admins_see_the_outbox_and_send_a_failed_message_again(app, client, site, sink):
+    from tests.builders import gen_user, signed_in
+
+    admin = gen_user("admin", email="boss@example.com", name="Boss")
+    row = queue(person(site), "note:1", body=f"打开：{LINK_PLACEHOLDER}")
+    sink.answers = ["550 5.1.1 no such mailbox"]
+    send_due(clock=clock(WEDNESDAY))
+    signed_in(client, admin)
+    page = client.get("/admin/outbox?status=failed", headers={"Accept-Language": "en"}).data.decode()
+    assert f'id="message-{row.id}"' in page and "550 5.1.1 no such mailbox" in page and LINK_PLACEHOLDER in page
+    assert f'id="message-{row.id}"' not in client.get("/admin/outbox?status=sent").data.decode()
+    assert client.post(f"/admin/outbox/{row.id}/retry").status_code == 303
+    db.session.refresh(row)
+    assert (row.status, row.attempts) == ("queued", 0)
+    send_due(clock=clock(max(row.due_at, WEDNESDAY)))
+    db.session.refresh(row)
+    assert row.status == "sent" and len(sink.accepted) == 1
+    again = client.post(f"/admin/outbox/{row.id}/retry", headers={"Accept-Language": "en"})
+    assert again.status_code == 409 and "Only a failed message" in again.data.decode()

@@ -41,6 +41,8 @@ def admin_context() -> dict:
     knows the HR and candidate sections only)."""
 
     def here() -> str:
-        return request.full_path.rstrip("?") if request.method == "GET" else url_for("admin.reasons")
+        if request.method == "GET":
+            return request.full_path.rstrip("?")
+        return url_for("admin.outbox") if request.endpoint == "admin.retry_outbox_message" else url_for("admin.reasons")
 
     return {"here": here}

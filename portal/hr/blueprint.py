@@ -42,6 +42,7 @@ def back_office_context() -> dict:
         "audit_action_label": lambda action: wording.label_of(wording.AUDIT_ACTION_LABELS, action),
         "audit_detail": wording.audit_detail,
         "message_reason": wording.message_reason,
+        "outbox_status_label": lambda status: wording.label_of(wording.OUTBOX_STATUS_LABELS, status),
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,
         "left_kind_label": wording.left_kind_label,

@@ -81,6 +81,7 @@ AUDIT_ACTION_LABELS = {
     "link.issue": _l("Link issued"),
     "link.revoke_all": _l("All links revoked"),
     "message.queue": _l("Message queued"),
+    "message.retry": _l("Message sent again"),
     "tier.override": _l("Risk tier set"),
     "flag.claim": _l("Flag taken"),
     "flag.snooze": _l("Flag snoozed"),
@@ -254,3 +255,12 @@ DROP_REASONS = {
 def message_reason(reason: str) -> str:
     """A dropped message's reason in the reader's language; a server's own words as it said them."""
     return label_of(DROP_REASONS, reason)
+
+
+OUTBOX_STATUS_LABELS = {
+    "queued": _l("queued"),
+    "sending": _l("sending"),
+    "sent": _l("sent"),
+    "failed": _l("failed"),
+    "dropped": _l("not sent"),
+}

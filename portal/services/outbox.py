@@ -277,3 +277,14 @@ def send_link_by_hand(candidate: Candidate, *, actor_id: int, request_key: str, 
     detail = f"message {row.id}: link by email" + (", urgent" if urgent else "")
     record_on_candidate("message.queue", candidate.id, actor_user_id=actor_id, detail=detail)
     return row
+
+
+def retry_message(row: Outbox, *, actor_id: int, now: datetime) -> None:
+    """An admin sends a failed message again (the address was fixed, the server is back): queued anew with
+    fresh attempts, due when its window opens; audited. Only a failed message can be retried."""
+    if row.status != MessageStatus.FAILED:
+        raise OutboxError(_l("Only a failed message can be sent again."))
+    row.status, row.attempts, row.lease_until = MessageStatus.QUEUED, 0, None
+    row.due_at = WorkCalendar(now).send_at(now, essential=row.essential or row.priority == 0).at
+    db.session.flush()
+    record_on_candidate("message.retry", row.candidate_id, actor_user_id=actor_id, detail=f"message {row.id}")
