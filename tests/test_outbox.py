@@ -329,3 +329,27 @@ def test_admins_see_the_outbox_and_send_a_failed_message_again(app, client, site
     assert row.status == "sent" and len(sink.accepted) == 1
     again = client.post(f"/admin/outbox/{row.id}/retry", headers={"Accept-Language": "en"})
     assert again.status_code == 409 and "Only a failed message" in again.data.decode()
+
+
+def test_a_hand_sent_link_wakes_the_sender_at_once(app, client, site, sink):
+    from rq import SimpleWorker
+
+    import worker
+    from portal.jobs import QueueName, queue, redis_connection
+    from tests.builders import gen_user, signed_in
+
+    hr = gen_user("hr", email="hr@example.com", name="Zhou")
+    candidate = person(site, owner=hr)
+    signed_in(client, hr)
+    for key in ("c" * 32, "d" * 32):  # two clicks within seconds: one wake-up
+        client.post(f"/hr/candidates/{candidate.id}/messages/link", data={"request": key, "urgent": "1"})
+    connection = redis_connection()
+    waiting = queue(connection, QueueName.MESSAGES).get_job_ids()
+    assert waiting == ["outbox-now"]
+    worker.build_worker(connection, (QueueName.MESSAGES,), worker_class=SimpleWorker).work(burst=True)
+    due = [row.due_at for row in db.session.scalars(sa.select(Outbox))]
+    from portal.models import utcnow
+
+    assert len(sink.accepted) == sum(1 for at in due if at <= utcnow())  # all of them unless it is night
+    client.post(f"/hr/candidates/{candidate.id}/messages/link", data={"request": "e" * 32, "urgent": "1"})
+    assert queue(connection, QueueName.MESSAGES).get_job_ids() == ["outbox-now"]  # the id was freed once it ran

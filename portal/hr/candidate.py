@@ -26,6 +26,7 @@ from portal.hr.queries import (
 from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
+from portal.jobs.messages import wake_sender
 from portal.models import Candidate, Stage, utcnow
 from portal.models.candidates import LeftKind, Tier
 from portal.services.candidates import (
@@ -384,7 +385,9 @@ def send_candidate_link(candidate_id: int):
         )
     except OutboxError as refusal:
         return _render(candidate, now, 409, message_error=str(refusal))
-    return _back_to_page(candidate_id, _anchor="messages-title")
+    answer = _back_to_page(candidate_id, _anchor="messages-title")  # commits
+    wake_sender()
+    return answer
 
 
 @bp.post("/candidates/<int:candidate_id>/started")

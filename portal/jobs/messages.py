@@ -20,3 +20,26 @@ def send_due_job() -> dict:
         if done.sent + done.retrying + done.failed + done.dropped < current_app.config["OUTBOX_BATCH"]:
             break
     return {"sent": total.sent, "retrying": total.retrying, "failed": total.failed, "dropped": total.dropped}
+
+
+def wake_sender() -> None:
+    """Ask the messages worker to look now, after a request committed a message HR are waiting to see go.
+
+    Best effort, as Redis only wakes the sender: with Redis down the row waits for the next run. One wake-up
+    waits or runs at a time (one job id, forgotten once it ran), so a burst of clicks does not pile up jobs.
+    """
+    from redis.exceptions import RedisError
+    from rq.exceptions import DuplicateJobError
+
+    from portal.jobs import QueueName, queue, redis_connection
+
+    try:
+        queue(redis_connection(for_web=True), QueueName.MESSAGES).enqueue(
+            send_due_job, job_id="outbox-now", unique=True, job_timeout=120, result_ttl=0, failure_ttl=60
+        )
+    except DuplicateJobError:
+        pass
+    except RedisError as error:
+        current_app.logger.warning(
+            "could not wake the messages worker (%s); the next run sends it", type(error).__name__
+        )
