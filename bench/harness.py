@@ -159,6 +159,18 @@ def make_app(env: Mapping[str, str]) -> "Flask":
     )
 
 
+def check_columns(columns: dict[str, list[str]], script: str) -> None:
+    """Stop when a table's columns are no longer those the generator writes, in that order (inside an app context)."""
+    from portal.models import Base
+
+    for name, expected in columns.items():
+        found = [column.name for column in Base.metadata.tables[name].columns]
+        if found != expected:
+            raise SystemExit(
+                f"{script}: table {name} now has columns {found}; the generator writes {expected}: update COLUMNS"
+            )
+
+
 def signed_in_client(app: "Flask", email: str, password: str):
     """A test client signed in through GET and POST /hr/login, CSRF token included."""
     client = app.test_client()

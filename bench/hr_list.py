@@ -161,7 +161,7 @@ def generate(
 
     from portal.demo import add_stages
     from portal.extensions import db
-    from portal.models import Base, Cohort, User
+    from portal.models import Cohort, User
     from portal.services.staff import create_user
 
     started = time.perf_counter()
@@ -170,10 +170,7 @@ def generate(
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
         harness.migrate_fresh()
-        for name, columns in COLUMNS.items():
-            found = [column.name for column in Base.metadata.tables[name].columns]
-            if found != columns:
-                raise SystemExit(f"bench/hr_list.py: table {name} now has columns {found}: update COLUMNS")
+        harness.check_columns(COLUMNS, "bench/hr_list.py")
         session = db.session
         create_user(ADMIN_EMAIL, name="Bench Admin", password=password, role="admin", now=now)
         create_user(HR_EMAIL, name="周晓雯", password=password, now=now)

@@ -173,7 +173,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
 
     from portal.demo import STAGES
     from portal.extensions import db
-    from portal.models import Base, Cohort, Stage, User
+    from portal.models import Cohort, Stage, User
 
     started = time.perf_counter()
     out = Generated(expected=dict.fromkeys(dict.fromkeys(RULE_OF.values()), 0))
@@ -181,13 +181,7 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
     with app.app_context():
         postgres = db.engine.dialect.name == "postgresql"
         harness.migrate_fresh()
-        for name, columns in COLUMNS.items():
-            found = [column.name for column in Base.metadata.tables[name].columns]
-            if found != columns:
-                raise SystemExit(
-                    f"bench/scan.py: table {name} now has columns {found}; the generator writes "
-                    f"{columns}: update COLUMNS and generate()"
-                )
+        harness.check_columns(COLUMNS, "bench/scan.py")
         session = db.session
         session.execute(
             sa.insert(User),

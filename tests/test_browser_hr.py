@@ -47,11 +47,7 @@ def hr(request, chromium, live_server):  # noqa: F811  (the fixtures imported ab
     try:
         page = context.new_page()
         watch = Watch(page)
-        page.goto(f"{base_url}/hr/login")
-        page.get_by_label("Email").fill(HR_EMAIL)
-        page.get_by_label("Password").fill(HR_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        log_in(page, base_url)
         yield page, watch, base_url, request.param, app
     finally:
         context.close()
@@ -62,6 +58,15 @@ def _screenshot(page, name: str) -> None:
     shot = OUTPUT / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"\nscreenshot: {shot}")
+
+
+def log_in(page, base_url: str) -> None:
+    """Through the back-office's login form, as the HR user every browser test uses."""
+    page.goto(f"{base_url}/hr/login")
+    page.get_by_label("Email").fill(HR_EMAIL)
+    page.get_by_label("Password").fill(HR_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def _fits(page, size: str) -> None:

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from tests.test_browser import Watch, chromium, live_server  # noqa: F401  (fixtures)
-from tests.test_browser_hr import HR_EMAIL, HR_PASSWORD, SIZES, _fits, _screenshot
+from tests.test_browser_hr import SIZES, _fits, _screenshot, log_in
 
 try:
     from playwright.sync_api import expect
@@ -42,10 +42,7 @@ def test_import_the_valid_rows_filter_to_them_and_export_them(chromium, live_ser
     try:
         page = context.new_page()
         watch = Watch(page)
-        page.goto(f"{base_url}/hr/login")
-        page.get_by_label("Email").fill(HR_EMAIL)
-        page.get_by_label("Password").fill(HR_PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, base_url)
 
         page.get_by_role("navigation", name="Back-office").get_by_role("link", name="Import").click()
         page.get_by_label("File", exact=True).set_input_files(str(sheet))

@@ -163,7 +163,7 @@ def queue_count(user: User, now: datetime, today: date) -> sa.Select:
     """
     waiting = sa.select(Flag.candidate_id).where(*_waiting(now, QueueFilters()))
     if user.is_admin:
-        queued = sa.union(waiting, sa.select(Candidate.id).where(contact_due_on(today))).subquery("queued")
+        queued = _queue_ids(waiting, QueueFilters(), today).subquery("queued")
         return sa.select(sa.func.count()).select_from(queued)
     columns = (Candidate.id, Candidate.next_contact_on, Candidate.status)
     scope = sa.union_all(*(sa.select(*columns).where(part) for part in _scope_parts(user))).subquery("scope")

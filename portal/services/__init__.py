@@ -1,5 +1,6 @@
 """Functions that change state. They flush, never commit: the request or job commits once."""
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import SessionTransaction
 
 from portal.extensions import db
@@ -18,3 +19,9 @@ def savepoint() -> SessionTransaction:
     if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
         connection.exec_driver_sql("BEGIN")
     return db.session.begin_nested()
+
+
+def dialect_insert(table):
+    """``insert(table)`` of the database at hand, which has ``on_conflict_do_nothing`` (SQLite and PostgreSQL)."""
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(table)

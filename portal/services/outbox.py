@@ -15,12 +15,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
 from portal.models import Candidate, PortalLink, utcnow
 from portal.models.candidates import Channel, Status
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
+from portal.services import dialect_insert
 from portal.services.audit import record_on_candidate
 from portal.services.links import issue_link, public_link_url
 from portal.services.mailer import Email, SmtpConnection, describe, is_permanent
@@ -69,9 +69,18 @@ def queue_message(
     }
     # ON CONFLICT DO NOTHING: the same key queued again, even at the same moment by another request, keeps
     # the first row (no savepoint: SQLite's driver commits when its outermost one is released).
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    db.session.execute(insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    db.session.execute(
+        dialect_insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+    )
     return db.session.scalars(sa.select(Outbox).where(Outbox.idempotency_key == key)).one()
+
+
+def _due(now: datetime) -> sa.ColumnElement[bool]:
+    """A row to send now: queued and its time has come, or claimed by a sender whose lease ran out."""
+    return sa.or_(
+        sa.and_(Outbox.status == MessageStatus.QUEUED, Outbox.due_at <= now),
+        sa.and_(Outbox.status == MessageStatus.SENDING, Outbox.lease_until <= now),
+    )
 
 
 def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
@@ -81,10 +90,7 @@ def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
     out). Several senders never take the same row: PostgreSQL skips rows another claim has locked; SQLite
     claims in one UPDATE, and one writer at a time.
     """
-    due = sa.or_(
-        sa.and_(Outbox.status == MessageStatus.QUEUED, Outbox.due_at <= now),
-        sa.and_(Outbox.status == MessageStatus.SENDING, Outbox.lease_until <= now),
-    )
+    due = _due(now)
     chosen = sa.select(Outbox.id).where(due).order_by(Outbox.priority, Outbox.due_at, Outbox.id).limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
@@ -104,10 +110,7 @@ def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
 
 def due_now(now: datetime) -> tuple[int, datetime | None]:
     """How many messages are due and not gone, and since when the oldest has been (for /healthz)."""
-    due = sa.or_(
-        sa.and_(Outbox.status == MessageStatus.QUEUED, Outbox.due_at <= now),
-        sa.and_(Outbox.status == MessageStatus.SENDING, Outbox.lease_until <= now),
-    )
+    due = _due(now)
     count, oldest = db.session.execute(sa.select(sa.func.count(), sa.func.min(Outbox.due_at)).where(due)).one()
     return count, oldest
 

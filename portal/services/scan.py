@@ -19,7 +19,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
 from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
@@ -28,7 +27,7 @@ from portal.models.candidates import Status
 from portal.models.flags import Outcome, Severity
 from portal.models.pipeline import Side
 from portal.models.planner import usually
-from portal.services import savepoint
+from portal.services import dialect_insert, savepoint
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +286,6 @@ def _closing_filter(rule: Rule, only: Sequence[int] | None):
 
 def _insert_flags(rule: Rule, now: datetime) -> int:
     """Raise a flag for every row of ``scan_raise``."""
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     at_now = sa.literal(now, type_=Flag.raised_at.type)
     source = sa.select(
         to_raise.c.candidate_id,
@@ -301,7 +299,7 @@ def _insert_flags(rule: Rule, now: datetime) -> int:
     # SQLite reads "INSERT ... SELECT ... ON CONFLICT" as a join unless the SELECT has a WHERE.
     source = source.where(sa.true())
     statement = (
-        insert(flag)
+        dialect_insert(flag)
         .from_select(["candidate_id", "rule", "severity", "reason", "evidence_at", "raised_at", "urgent_since"], source)
         # A concurrent scan may have raised the same flag a moment ago: the partial unique index decides.
         .on_conflict_do_nothing(index_elements=["rule", "candidate_id"], index_where=flag.c.resolved_at.is_(None))

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import holidays
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.extensions import db
 from portal.models.base import rows_affected
 from portal.models.calendar import CalendarDay, CalendarSource, CalendarYear, DayKind
+from portal.services import dialect_insert
 
 
 def organisation_zone() -> ZoneInfo:
@@ -74,15 +74,14 @@ def seed_year_from_library(year: int, now: datetime) -> bool:
     make_up = sorted(day for day in china.weekend_workdays if day.year == year)
     days = {day: (DayKind.REST, name) for day, name in china.items()}
     days.update(dict.fromkeys(make_up, (DayKind.WORK, MAKE_UP_DAY_NAME)))
-    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     added = db.session.execute(
-        insert(CalendarYear)
+        dialect_insert(CalendarYear)
         .values(year=year, source=CalendarSource.LIBRARY, confirmed=bool(make_up), loaded_at=now)
         .on_conflict_do_nothing(index_elements=["year"])
     )
     if rows_affected(added):
         db.session.execute(
-            insert(CalendarDay).on_conflict_do_nothing(index_elements=["day"]),
+            dialect_insert(CalendarDay).on_conflict_do_nothing(index_elements=["day"]),
             [{"day": day, "kind": kind, "name": name[:120]} for day, (kind, name) in days.items()],
         )
     return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))
