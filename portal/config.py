@@ -124,6 +124,14 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_PASSWORD": "",
     "MAIL_DEFAULT_SENDER": "hr@keepwarm.invalid",
     "MAIL_TIMEOUT_SECONDS": 10,
+    # Text messages: SMS_BACKEND "http" POSTs to SMS_GATEWAY_URL signed with SMS_GATEWAY_SECRET
+    # (services.channels); "log" only writes them to the log (the default in development); "off" has none
+    # (the default in production). SMS_TEMPLATE_LINK is the provider's template id for "your link".
+    "SMS_BACKEND": "",
+    "SMS_GATEWAY_URL": "",
+    "SMS_GATEWAY_SECRET": "",
+    "SMS_TIMEOUT_SECONDS": 10,
+    "SMS_TEMPLATE_LINK": "keepwarm_link",
     # The outbox's sender: rows claimed at a time, how long a claim lasts before another sender may take
     # the row again (its sender died), and how often the scheduler wakes it.
     "OUTBOX_BATCH": 100,
@@ -213,6 +221,19 @@ def check_production(config: dict[str, Any]) -> None:
         )
 
 
+SMS_BACKENDS = ("http", "log", "off")
+
+
+def check_sms(config: dict[str, Any]) -> None:
+    """SMS_BACKEND unset means "log" on a laptop and "off" in production; "http" needs its gateway."""
+    if not config["SMS_BACKEND"]:
+        config["SMS_BACKEND"] = "off" if config["KEEPWARM_ENV"] == "production" else "log"
+    if config["SMS_BACKEND"] not in SMS_BACKENDS:
+        raise ConfigError(f"SMS_BACKEND must be one of {', '.join(SMS_BACKENDS)}, not {config['SMS_BACKEND']!r}")
+    if config["SMS_BACKEND"] == "http" and not (config["SMS_GATEWAY_URL"] and config["SMS_GATEWAY_SECRET"]):
+        raise ConfigError("SMS_BACKEND=http needs SMS_GATEWAY_URL and SMS_GATEWAY_SECRET")
+
+
 def load(instance_path: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
     """The whole configuration: environment, then ``given`` (which wins), then what follows from them."""
     given = dict(given or {})
@@ -220,6 +241,7 @@ def load(instance_path: str, given: dict[str, Any] | None = None) -> dict[str, A
     config.update(given)
     if config["KEEPWARM_ENV"] == "production":
         check_production(config)
+    check_sms(config)
     if not config["SECRET_KEY"]:
         config["SECRET_KEY"] = instance_secret_key(instance_path)
     if not config["PUBLIC_BASE_URL"]:

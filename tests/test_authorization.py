@@ -218,6 +218,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("hr.issue_candidate_link", "POST"): Entry(hr_scoped(200)),
     ("hr.revoke_candidate_links", "POST"): Entry(hr_scoped(303)),
     ("hr.send_candidate_link", "POST"): Entry(hr_scoped(303), form=lambda w: {"request": "0" * 32}),
+    ("hr.send_candidate_note", "POST"): Entry(hr_scoped(303), form=lambda w: {"request": "0" * 32, "text": "明天见"}),
     ("hr.log_candidate_contact", "POST"): Entry(hr_scoped(303), form=_contact_form),
     ("hr.add_candidate_note", "POST"): Entry(hr_scoped(303), form=lambda w: {"note-body": "Prefers WeChat."}),
     ("hr.edit_candidate_profile", "POST"): Entry(

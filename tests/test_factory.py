@@ -110,3 +110,18 @@ def test_a_setting_that_is_not_a_number_gets_a_clear_message(monkeypatch):
     monkeypatch.setenv("SNOOZE_MAX_DAYS", "thirty")
     with pytest.raises(ConfigError, match="SNOOZE_MAX_DAYS must be a whole number, not 'thirty'"):
         create_app({"SECRET_KEY": "k" * 40})
+
+
+def test_text_messages_are_logged_on_a_laptop_off_in_production_and_http_needs_its_gateway(monkeypatch):
+    assert create_app({"SECRET_KEY": "x"}).config["SMS_BACKEND"] == "log"
+    production_env(monkeypatch)
+    assert create_app().config["SMS_BACKEND"] == "off"
+    monkeypatch.setenv("SMS_BACKEND", "sms")
+    with pytest.raises(ConfigError, match="SMS_BACKEND must be one of http, log, off, not 'sms'"):
+        create_app()
+    monkeypatch.setenv("SMS_BACKEND", "http")
+    with pytest.raises(ConfigError, match="SMS_GATEWAY_URL and SMS_GATEWAY_SECRET"):
+        create_app()
+    monkeypatch.setenv("SMS_GATEWAY_URL", "https://sms.example.com/send")
+    monkeypatch.setenv("SMS_GATEWAY_SECRET", secrets.token_hex(16))
+    assert create_app().config["SMS_BACKEND"] == "http"

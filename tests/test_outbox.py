@@ -248,7 +248,7 @@ def test_hr_email_the_link_once_per_form_and_see_it_on_the_candidate_page(app, c
     send_due(clock=clock(row.due_at))
     page = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "en"}).data.decode()
     assert "您的入职页面" in page and "sent " in page
-    assert "Message queued" in page and "the link by email · urgent" in page  # the staff change, worded
+    assert "Message queued" in page and "the link · email → text message · urgent" in page  # the staff change, worded
     mailed = sink.messages()[0].get_body(("plain",)).get_content()
     assert mailed.startswith("候选人1，您好")  # their name, in their language
     token = re.search(r"/c/([A-Za-z0-9_-]+)", mailed).group(1)
@@ -258,21 +258,31 @@ def test_hr_email_the_link_once_per_form_and_see_it_on_the_candidate_page(app, c
     )
 
 
-def test_nothing_is_emailed_to_someone_who_left_or_has_no_email(app, client, site):
+def test_nothing_is_sent_to_someone_who_left_or_cannot_be_reached(app, client, site):
     from tests.builders import gen_user, signed_in
 
     hr = gen_user("hr", email="hr@example.com", name="Zhou")
     gone = person(site, owner=hr, status="left")
-    no_email = gen_candidate(site, [("passed", WEDNESDAY)], name="无邮箱", owner=hr, phone="+8613900000001")
+    no_address = gen_candidate(site, [("passed", WEDNESDAY)], name="无联系方式", owner=hr)
+    phone_only = gen_candidate(site, [("passed", WEDNESDAY)], name="无邮箱", owner=hr, phone="+8613900000001")
     signed_in(client, hr)
-    for candidate, words in ((gone, "nothing is sent to someone who left"), (no_email, "no email address")):
+    for candidate, what, words in (
+        (gone, "link", "nothing is sent to someone who left"),
+        (no_address, "link", "no email address or mobile number"),
+        (phone_only, "note", "no email address"),  # a written message goes by email only
+    ):
         answer = client.post(
-            f"/hr/candidates/{candidate.id}/messages/link",
-            data={"request": "a" * 32},
+            f"/hr/candidates/{candidate.id}/messages/{what}",
+            data={"request": "a" * 32, "text": "你好"},
             headers={"Accept-Language": "en"},
         )
         assert answer.status_code == 409 and words in answer.data.decode()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
+    app.config["SMS_BACKEND"] = "off"
+    answer = client.post(
+        f"/hr/candidates/{phone_only.id}/messages/link", data={"request": "a" * 32}, headers={"Accept-Language": "en"}
+    )
+    assert answer.status_code == 409 and "There is no email address to send it to" in answer.data.decode()
 
 
 def test_healthz_counts_due_messages_from_the_database_and_says_when_they_wait_too_long(app, client, site):

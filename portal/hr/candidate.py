@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -28,7 +28,7 @@ from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.jobs.messages import wake_sender
 from portal.models import Candidate, Stage, utcnow
-from portal.models.candidates import LeftKind, Tier
+from portal.models.candidates import Channel, LeftKind, Tier
 from portal.services.candidates import (
     CandidateError,
     DuplicateCandidate,
@@ -40,7 +40,14 @@ from portal.services.candidates import (
 from portal.services.contacts import ContactError, cadence_days, log_contact
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
-from portal.services.outbox import OutboxError, send_link_by_hand
+from portal.services.outbox import (
+    BY_EMAIL_FIRST,
+    BY_SMS_FIRST,
+    NOTE_MAX_CHARACTERS,
+    OutboxError,
+    send_link_by_hand,
+    send_note_by_hand,
+)
 from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
@@ -137,6 +144,7 @@ def _render(
     status: int = 200,
     duplicate: tuple[int, bool] | None = None,
     message_error: str | None = None,
+    message_text: str = "",
     **forms,
 ):
     """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note) to show with its
@@ -171,8 +179,11 @@ def _render(
             cadence={tier: cadence_days(tier) for tier in Tier},
             duplicate=duplicate,
             message_error=message_error,
-            # Names this page's "send the link" form: the same form sent twice queues one message.
+            message_text=message_text,  # a refused message keeps what HR typed
+            # Names this page's "send" forms: the same form sent twice queues one message.
             message_request=uuid.uuid4().hex,
+            sms_ready=current_app.config["SMS_BACKEND"] != "off",
+            note_max=NOTE_MAX_CHARACTERS,
             audit_words={
                 "stages": {stage.key: localized(stage, "label") for stage in stages},
                 "reasons": {
@@ -369,14 +380,35 @@ def revoke_candidate_links(candidate_id: int):
 @bp.post("/candidates/<int:candidate_id>/messages/link")
 @login_required
 def send_candidate_link(candidate_id: int):
-    """Email the candidate their page's link through the outbox (the message gets its own link when it goes)."""
+    """Send the candidate their page's link through the outbox (the message gets its own link when it goes)."""
+    channels = BY_SMS_FIRST if request.form.get("first") == Channel.SMS else BY_EMAIL_FIRST
+    return _send_by_hand(
+        candidate_id, lambda candidate, **common: send_link_by_hand(candidate, channels=channels, **common)
+    )
+
+
+@bp.post("/candidates/<int:candidate_id>/messages/note")
+@login_required
+def send_candidate_note(candidate_id: int):
+    """Write the candidate a message (by email), with their page's link below it if HR ask for it."""
+    text, with_link = request.form.get("text", ""), bool(request.form.get("with_link"))
+    return _send_by_hand(
+        candidate_id,
+        lambda candidate, **common: send_note_by_hand(candidate, text=text, with_link=with_link, **common),
+        message_text=text,
+    )
+
+
+def _send_by_hand(candidate_id: int, send, message_text: str = ""):
+    """Queue what HR sent by hand, once per form (its ``request`` nonce), and wake the sender; a refusal
+    shows the page again with what was typed."""
     now = utcnow()
     candidate = _candidate_or_404(candidate_id, now)
     request_key = request.form.get("request", "")
     if not re.fullmatch(r"[0-9a-f]{32}", request_key):
-        return _render(candidate, now, 400, message_error=_("The form expired. Try again."))
+        return _render(candidate, now, 400, message_error=_("The form expired. Try again."), message_text=message_text)
     try:
-        send_link_by_hand(
+        send(
             candidate,
             actor_id=current_user.id,
             request_key=request_key,
@@ -384,7 +416,7 @@ def send_candidate_link(candidate_id: int):
             now=now,
         )
     except OutboxError as refusal:
-        return _render(candidate, now, 409, message_error=str(refusal))
+        return _render(candidate, now, 409, message_error=str(refusal), message_text=message_text)
     answer = _back_to_page(candidate_id, _anchor="messages-title")  # commits
     wake_sender()
     return answer

@@ -140,8 +140,14 @@ _AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = 
         ),
     ),
     "message.queue": (
-        re.compile(r"message \d+: link by email(?P<urgent>, urgent)?"),
-        lambda m, w: str(_l("the link by email")) + (" · " + str(_l("urgent")) if m["urgent"] else ""),
+        re.compile(r"message \d+: (?P<what>link|message) by (?P<channels>[\w ]+?)(?P<urgent>, urgent)?"),
+        lambda m, w: " · ".join(
+            [
+                str(_l("the link") if m["what"] == "link" else _l("a message")),
+                " → ".join(label_of(LINK_CHANNEL_LABELS, channel) for channel in m["channels"].split(" or ")),
+            ]
+            + ([str(_l("urgent"))] if m["urgent"] else [])
+        ),
     ),
     "link.revoke_all": (
         re.compile(r"(?P<count>\d+) revoked"),
@@ -249,12 +255,16 @@ DROP_REASONS = {
     "the candidate left": _l("the candidate left"),
     "no email address": _l("no email address"),
     "not an email address": _l("not an email address"),
+    "no mobile number": _l("no mobile number"),
+    "no SMS gateway": _l("no text messages set up"),
+    "no SMS template for this message": _l("no text message template for this message"),
 }
 
 
 def message_reason(reason: str) -> str:
-    """A dropped message's reason in the reader's language; a server's own words as it said them."""
-    return label_of(DROP_REASONS, reason)
+    """A message's reason in the reader's language, each channel's in turn; a server's own words as it said
+    them."""
+    return "; ".join(label_of(DROP_REASONS, part) for part in reason.split("; "))
 
 
 OUTBOX_STATUS_LABELS = {

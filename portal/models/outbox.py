@@ -51,6 +51,10 @@ class Outbox(Base):
     locale: Mapped[str] = mapped_column(sa.String(10))
     subject: Mapped[str] = mapped_column(sa.String(200), default="")
     body: Mapped[str] = mapped_column(sa.Text)  # with LINK_PLACEHOLDER where the link goes; never a token
+    # A text message is a provider's pre-approved template and its named parameters (the link's placeholder
+    # in one of them), never free text; "" when the message has no SMS form.
+    sms_template: Mapped[str] = mapped_column(sa.String(60), default="")
+    sms_params: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     status: Mapped[str] = mapped_column(sa.String(10), default=MessageStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
     due_at: Mapped[datetime]

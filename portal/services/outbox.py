@@ -5,13 +5,10 @@ dies between the two sends it again once its claim (OUTBOX_LEASE_SECONDS) runs o
 Message-ID, by which a mail client or a person recognises the repeat.
 """
 
-import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html import escape
 
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
@@ -22,8 +19,8 @@ from portal.models.candidates import Channel, Status
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
 from portal.services import dialect_insert
 from portal.services.audit import record_on_candidate
+from portal.services.channels import MessageChannel, Undelivered, open_channels
 from portal.services.links import issue_link, public_link_url
-from portal.services.mailer import Email, SmtpConnection, describe, is_permanent
 from portal.services.worktime import WorkCalendar
 
 # Seconds before attempt 2, 3, …; after the last, the row fails with the last reason.
@@ -42,9 +39,14 @@ def queue_message(
     created_by_id: int | None = None,
     hand_sent: bool = False,
     urgent: bool = False,
+    channels: tuple[str, ...] = (Channel.EMAIL,),
+    sms_template: str = "",
+    sms_params: dict[str, str] | None = None,
 ) -> Outbox:
     """A message for ``candidate``, written in the caller's transaction (a rolled-back cause sends nothing).
 
+    ``channels`` in order: the next is tried only when one has no address or refused for good. A text
+    message is ``sms_template`` with ``sms_params`` (LINK_PLACEHOLDER where the link goes).
     ``key`` makes it once only: queued again, the first row is returned. Its due time is the send window's
     (the work calendar): essential messages, and hand-sent ones HR marked urgent, any day but never at night;
     the rest in working hours. Essential and hand-sent messages go before automated ones.
@@ -56,10 +58,12 @@ def queue_message(
         "kind": kind,
         "essential": essential,
         "priority": 0 if essential or hand_sent else 1,
-        "channels": Channel.EMAIL,
-        "locale": candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"],
+        "channels": ",".join(channels),
+        "locale": _locale(candidate),
         "subject": subject,
         "body": body,
+        "sms_template": sms_template,
+        "sms_params": sms_params or {},
         "status": MessageStatus.QUEUED,
         "attempts": 0,
         "due_at": WorkCalendar(now).send_at(now, essential=essential or urgent).at,
@@ -127,7 +131,7 @@ class Delivery:
 
 
 def send_due(*, limit: int | None = None, clock=utcnow) -> Delivery:
-    """Claim a batch of due rows and send each over one SMTP connection, committing each as it goes."""
+    """Claim a batch of due rows and send each through its channels, committing each as it goes."""
     config = current_app.config
     done = Delivery()
     ids = claim_due(
@@ -136,77 +140,76 @@ def send_due(*, limit: int | None = None, clock=utcnow) -> Delivery:
     db.session.commit()
     if not ids:
         return done
-    connection = SmtpConnection()
+    channels = open_channels()
     try:
-        for position, row_id in enumerate(ids):
-            row = db.session.get_one(Outbox, row_id)
-            try:
-                _send_one(row, connection, clock, done)
-            except OSError as error:  # no connection, or it dropped (smtplib's errors are OSErrors too): all wait
-                connection.close()
-                _retry_later(row, describe(error), clock(), done)
-                for rest in ids[position + 1 :]:
-                    _retry_later(db.session.get_one(Outbox, rest), describe(error), clock(), done, counted=False)
-                db.session.commit()
-                break
+        for row_id in ids:
+            _send_one(db.session.get_one(Outbox, row_id), channels, clock, done)
             db.session.commit()
     finally:
-        connection.close()
+        for channel in channels.values():
+            channel.close()
     return done
 
 
-def _send_one(row: Outbox, connection: SmtpConnection, clock, done: Delivery) -> None:
+def _send_one(row: Outbox, channels: dict[str, MessageChannel], clock, done: Delivery) -> None:
+    """Through the row's channels in order: the next only when one has no address or refused for good."""
     candidate = db.session.get_one(Candidate, row.candidate_id)
-    reason = _no_longer_applies(candidate)
-    if reason:
-        row.status, row.reason, row.lease_until = MessageStatus.DROPPED, reason, None
-        done.dropped += 1
-        return
-    body = row.body
-    if LINK_PLACEHOLDER in body:
-        # Its own link, committed before the SMTP call (a retry revokes the one that was never delivered).
-        now = clock()
-        if row.link_id is not None:
-            db.session.execute(sa.update(PortalLink).where(PortalLink.id == row.link_id).values(revoked_at=now))
-        link, token = issue_link(candidate, Channel.EMAIL, now=now, issued_by_id=row.created_by_id, rearm=False)
-        row.link_id = link.id
-        db.session.commit()
-        body = body.replace(LINK_PLACEHOLDER, public_link_url(token))
-    message = Email(subject=row.subject, recipients=[str(candidate.email)], body=body, html=_html(body))
-    message.msgId = f"<outbox-{row.id}@{_domain()}>"
-    if connection.host is None:
-        connection.host = connection.configure_host()  # its errors are the connection's: send_due retries the batch
-    try:
-        connection.send(message)
-    except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as error:  # 4xx: later; 5xx: never
-        if is_permanent(error):
-            row.status, row.reason, row.lease_until = MessageStatus.FAILED, describe(error), None
-            done.failed += 1
-            done.reasons.append(row.reason)
-        else:
-            _retry_later(row, describe(error), clock(), done)
-        return
-    row.status, row.sent_at, row.channel, row.lease_until, row.reason = (
-        MessageStatus.SENT,
-        clock(),
-        Channel.EMAIL,
-        None,
-        "",
-    )
-    done.sent += 1
-
-
-def _no_longer_applies(candidate: Candidate) -> str:
-    """Why a queued message must not go now, re-checked at send time; "" when it may."""
     if candidate.status == Status.LEFT:
-        return "the candidate left"
-    if not candidate.email:
-        return "no email address"
-    try:
-        validate_email(candidate.email, check_deliverability=False)
-    except EmailNotValidError:
-        return "not an email address"
-    return ""
+        _finish(row, MessageStatus.DROPPED, "the candidate left", done)
+        return
+    missing, refused = [], []
+    for name in row.channels.split(","):
+        channel = channels[name]
+        why = channel.missing(candidate)
+        if why:
+            missing.append(why)
+            continue
+        link_url = _link_for(row, candidate, name, clock()) if _carries_link(row) else None
+        try:
+            channel.send(row, candidate, link_url)
+        except Undelivered as failure:
+            if not failure.permanent:
+                _retry_later(row, failure.reason, clock(), done, counted=failure.counted)
+                return
+            refused.append(failure.reason)
+            continue
+        row.status, row.sent_at, row.channel, row.lease_until, row.reason = (
+            MessageStatus.SENT,
+            clock(),
+            name,
+            None,
+            "",
+        )
+        done.sent += 1
+        return
+    if refused:
+        _finish(row, MessageStatus.FAILED, "; ".join(refused + missing), done)
+    else:
+        _finish(row, MessageStatus.DROPPED, "; ".join(missing), done)
+
+
+def _carries_link(row: Outbox) -> bool:
+    return LINK_PLACEHOLDER in row.body or any(LINK_PLACEHOLDER in str(v) for v in row.sms_params.values())
+
+
+def _link_for(row: Outbox, candidate: Candidate, channel: str, now: datetime) -> str:
+    """The message's own link, committed before the SMTP or HTTP call. A retry or the next channel revokes
+    the one issued for an attempt that did not deliver it (a link only ever reaches one delivery)."""
+    if row.link_id is not None:
+        db.session.execute(sa.update(PortalLink).where(PortalLink.id == row.link_id).values(revoked_at=now))
+    link, token = issue_link(candidate, channel, now=now, issued_by_id=row.created_by_id, rearm=False)
+    row.link_id = link.id
+    db.session.commit()
+    return public_link_url(token)
+
+
+def _finish(row: Outbox, status: MessageStatus, reason: str, done: Delivery) -> None:
+    row.status, row.reason, row.lease_until = status, reason, None
+    if status == MessageStatus.FAILED:
+        done.failed += 1
+        done.reasons.append(reason)
+    else:
+        done.dropped += 1
 
 
 def _retry_later(row: Outbox, reason: str, now: datetime, done: Delivery, *, counted: bool = True) -> None:
@@ -215,49 +218,36 @@ def _retry_later(row: Outbox, reason: str, now: datetime, done: Delivery, *, cou
         row.attempts -= 1
     row.reason, row.lease_until = reason, None
     if row.attempts > len(RETRY_DELAYS):
-        row.status = MessageStatus.FAILED
-        done.failed += 1
-        done.reasons.append(reason)
+        _finish(row, MessageStatus.FAILED, reason, done)
         return
     row.status, row.due_at = MessageStatus.QUEUED, now + timedelta(seconds=RETRY_DELAYS[max(row.attempts - 1, 0)])
     done.retrying += 1
-
-
-def _html(text: str) -> str:
-    """The plain text as simple HTML: paragraphs, and the link clickable (phone mail apps, WeChat's mail view)."""
-    paragraphs = []
-    for paragraph in text.split("\n\n"):
-        words = []
-        for word in escape(paragraph).replace("\n", "<br>\n").split(" "):
-            if word.startswith(("https://", "http://")):
-                word = f'<a href="{word}">{word}</a>'
-            words.append(word)
-        paragraphs.append(f"<p>{' '.join(words)}</p>")
-    return (
-        '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-        f'</head><body style="font-size:16px;line-height:1.5">{"".join(paragraphs)}</body></html>'
-    )
-
-
-def _domain() -> str:
-    sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    address = sender[1] if isinstance(sender, tuple | list) else sender
-    return address.rsplit("@", 1)[-1].strip(">") or "keepwarm"
 
 
 class OutboxError(ValueError):
     """A message that cannot be queued; the message says why."""
 
 
-def send_link_by_hand(candidate: Candidate, *, actor_id: int, request_key: str, urgent: bool, now: datetime) -> Outbox:
-    """HR send the candidate their page's link by email: a message with its own link (issued at send time),
-    in the candidate's language, through the outbox and its window (urgent: any day, never at night).
-    ``request_key`` is the form's: the same form sent twice (a refresh) queues one message; audited."""
-    if candidate.status == Status.LEFT:
-        raise OutboxError(_l("They left: nothing is sent to someone who left."))
-    if not candidate.email:
-        raise OutboxError(_l("There is no email address to send it to. Add one to the profile."))
-    with force_locale(candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+NOTE_MAX_CHARACTERS = 2000
+BY_SMS_FIRST = (Channel.SMS, Channel.EMAIL)
+BY_EMAIL_FIRST = (Channel.EMAIL, Channel.SMS)
+
+
+def send_link_by_hand(
+    candidate: Candidate,
+    *,
+    actor_id: int,
+    request_key: str,
+    urgent: bool,
+    now: datetime,
+    channels: tuple[str, ...] = BY_EMAIL_FIRST,
+) -> Outbox:
+    """HR send the candidate their page's link: by email or text message (the other only when the first has
+    no address or refuses it), with its own link issued at send time, in the candidate's language, through
+    the outbox and its window (urgent: any day, never at night). ``request_key`` is the form's: the same form
+    sent twice (a refresh) queues one message; audited."""
+    _refuse_if_unreachable(candidate, channels)
+    with force_locale(_locale(candidate)):
         subject = gettext("Your onboarding page")
         body = gettext(
             "Hello %(name)s,\n\nThis is your onboarding page: where you stand, your training, what to bring "
@@ -276,10 +266,63 @@ def send_link_by_hand(candidate: Candidate, *, actor_id: int, request_key: str, 
         created_by_id=actor_id,
         hand_sent=True,
         urgent=urgent,
+        channels=channels,
+        sms_template=current_app.config["SMS_TEMPLATE_LINK"],
+        sms_params={"name": candidate.name, "link": LINK_PLACEHOLDER},
     )
-    detail = f"message {row.id}: link by email" + (", urgent" if urgent else "")
-    record_on_candidate("message.queue", candidate.id, actor_user_id=actor_id, detail=detail)
+    _audit_hand_sent(row, actor_id, "link", urgent)
     return row
+
+
+def send_note_by_hand(
+    candidate: Candidate, *, actor_id: int, request_key: str, text: str, with_link: bool, urgent: bool, now: datetime
+) -> Outbox:
+    """HR write the candidate a message, by email (a text message can only be a provider's approved
+    template), optionally with their page's link below it; otherwise as ``send_link_by_hand``."""
+    text = text.strip()
+    if not text:
+        raise OutboxError(_l("Write the message first."))
+    if len(text) > NOTE_MAX_CHARACTERS:
+        raise OutboxError(_l("A message holds at most %(count)d characters.", count=NOTE_MAX_CHARACTERS))
+    _refuse_if_unreachable(candidate, (Channel.EMAIL,))
+    with force_locale(_locale(candidate)):
+        subject = gettext("A message from HR")
+        body = text + (f"\n\n{LINK_PLACEHOLDER}" if with_link else "")
+        body += "\n\n" + gettext("Questions? Call HR: %(hotline)s", hotline=current_app.config["HR_HOTLINE"])
+    row = queue_message(
+        candidate,
+        kind=MessageKind.NOTE,
+        key=f"note:{candidate.id}:{request_key}",
+        subject=subject,
+        body=body,
+        now=now,
+        created_by_id=actor_id,
+        hand_sent=True,
+        urgent=urgent,
+    )
+    _audit_hand_sent(row, actor_id, "message", urgent)
+    return row
+
+
+def _refuse_if_unreachable(candidate: Candidate, channels: tuple[str, ...]) -> None:
+    if candidate.status == Status.LEFT:
+        raise OutboxError(_l("They left: nothing is sent to someone who left."))
+    if Channel.EMAIL in channels and candidate.email:
+        return
+    if Channel.SMS in channels and candidate.phone and current_app.config["SMS_BACKEND"] != "off":
+        return
+    if Channel.SMS in channels and current_app.config["SMS_BACKEND"] != "off":
+        raise OutboxError(_l("There is no email address or mobile number to send it to. Add one to the profile."))
+    raise OutboxError(_l("There is no email address to send it to. Add one to the profile."))
+
+
+def _audit_hand_sent(row: Outbox, actor_id: int, what: str, urgent: bool) -> None:
+    detail = f"message {row.id}: {what} by {row.channels.replace(',', ' or ')}" + (", urgent" if urgent else "")
+    record_on_candidate("message.queue", row.candidate_id, actor_user_id=actor_id, detail=detail)
+
+
+def _locale(candidate: Candidate) -> str:
+    return candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def retry_message(row: Outbox, *, actor_id: int, now: datetime) -> None:
