@@ -1,22 +1,22 @@
 """``flask`` commands: thin wrappers over services, each committing once."""
 
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask_babel import force_locale
 
 from portal.extensions import db
 from portal.jobs.messages import send_due_job
-from portal.models import CalendarDay, Candidate, Outbox, User, utcnow
+from portal.models import Candidate, Outbox, User, utcnow
 from portal.models.candidates import Channel
 from portal.models.outbox import MessageStatus
 from portal.models.users import Role
 from portal.services.importing import FileRefused, check_rows, import_rows, propose_mapping, read_sheet
 from portal.services.links import issue_link, public_link_url
 from portal.services.staff import StaffError, create_user
-from portal.services.worktime import CalendarError, WorkCalendar, import_calendar
+from portal.services.worktime import CalendarError, calendar_file, calendar_year, import_calendar
 from portal.web import MAX_ID
 
 
@@ -147,18 +147,13 @@ def calendar() -> None:
 @click.argument("year", type=int)
 def calendar_show(year: int) -> None:
     """The days of YEAR that break the weekly pattern, and whether the year is confirmed."""
-    now = utcnow()
-    work = WorkCalendar(datetime(year, 6, 1, tzinfo=UTC) if year != now.year else now)
+    state = calendar_year(year, utcnow())
     db.session.commit()  # a year seen for the first time was seeded from the holidays package
-    state = "confirmed" if work.confirmed(year) else "not yet published: holidays guessed, no make-up working days"
-    click.echo(f"{year}: {state}")
-    days = db.session.execute(
-        sa.select(CalendarDay.day, CalendarDay.kind, CalendarDay.name)
-        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
-        .order_by(CalendarDay.day)
+    click.echo(
+        f"# {year}: "
+        + ("confirmed" if state.confirmed else "not yet published: holidays guessed, no make-up working days")
     )
-    for day, kind, name in days:
-        click.echo(f"{day} {kind} {name}")
+    click.echo(calendar_file(year), nl=False)
 
 
 @calendar.command("import")
@@ -171,7 +166,8 @@ def calendar_import(file: str) -> None:
     try:
         years = import_calendar(Path(file).read_text("utf-8-sig"), utcnow())
     except CalendarError as error:
-        raise click.ClickException("\n".join(error.problems)) from None
+        with force_locale("en"):
+            raise click.ClickException("\n".join(map(str, error.problems))) from None
     db.session.commit()
     click.echo(f"imported {', '.join(map(str, years))}: confirmed")
 

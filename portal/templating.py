@@ -63,6 +63,11 @@ def local_date(value: date | None) -> str:
     return _day_and_time_patterns(locale)[0].apply(value, locale)
 
 
+def weekday_name(value: date) -> str:
+    """The day of the week in the viewer's language: "周六", "Sat"."""
+    return babel_dates.format_date(value, "EEE", locale=_request_i18n()[0])
+
+
 def local_input_time(value: datetime) -> str:
     """A UTC time as a datetime-local input's value, on the organisation's clock."""
     return value.astimezone(_request_i18n()[1]).strftime("%Y-%m-%dT%H:%M")
@@ -161,6 +166,7 @@ def init_app(app: Flask) -> None:
         localized=localized_filter,
         local_datetime=local_datetime,
         local_date=local_date,
+        weekday_name=weekday_name,
         iso_datetime=iso_datetime,
         local_input_time=local_input_time,
         tel_href=tel_href,

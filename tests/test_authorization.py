@@ -242,6 +242,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # Admin pages.
     ("admin.outbox", "GET"): Entry(admin_only(200)),
     ("admin.retry_outbox_message", "POST"): Entry(admin_object(303)),
+    ("admin.work_calendar", "GET"): Entry(admin_only(200)),
+    ("admin.save_work_calendar", "POST"): Entry(admin_object(303), form=lambda w: {"days": "2027-02-06 work 调休上班"}),
     ("admin.reasons", "GET"): Entry(admin_only(200)),
     ("admin.add_reason", "POST"): Entry(admin_only(303), form=lambda w: {"label_zh": "搬家", "label_en": "Moved away"}),
     ("admin.edit_reason", "GET"): Entry(admin_object(200)),
@@ -395,6 +397,7 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "reason_id": lambda world, which: world.reasons.get(which, MISSING_ID),
     "upload_id": lambda world, which: world.uploads.get(which, MISSING_ID),
     "message_id": lambda world, which: world.messages.get(which, MISSING_ID),
+    "year": lambda world, which: 1900 if which == MISSING else 2027,  # beyond the calendar's years: 404
     "fmt": lambda world, which: "csv",
     "token": lambda world, which: world.token,
 }

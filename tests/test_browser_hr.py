@@ -180,3 +180,60 @@ def test_hr_mark_a_candidate_declined_and_find_them_in_the_talent_pool(hr):
     row.get_by_role("link", name=DECLINED, exact=True).click()
     assert page.url == candidate_url, page.url
     watch.assert_clean(page)
+
+
+def test_hr_send_the_link_by_hand_and_see_the_visit_it_caused_with_no_token_stored(chromium, hr):  # noqa: F811
+    import sqlalchemy as sa
+
+    from portal.extensions import db
+    from portal.models import Base, Outbox
+    from portal.services.outbox import send_due
+    from tests.smtp import smtp_sink
+
+    page, watch, base_url, size, app = hr
+    name = "陈静"  # a demo candidate the demo HR user looks after, with an email address
+    page.get_by_role("navigation", name="Back-office").get_by_role("link", name="Candidates").click()
+    search = page.get_by_role("search")
+    search.get_by_label("Name, phone or email").fill(name)
+    search.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name=name, exact=True).click()
+    candidate_url = page.url
+
+    messages = page.get_by_role("region", name="Messages")
+    messages.get_by_label(re.compile("^Urgent")).first.check()
+    messages.get_by_role("button", name="Send them the link").click()
+    row = messages.get_by_role("row").filter(has_text="您的入职页面")
+    expect(row).to_contain_text("goes")
+    _fits(page, size)
+
+    with smtp_sink() as (sink, port), app.app_context():
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        message = db.session.scalars(sa.select(Outbox).where(Outbox.kind == "link", Outbox.created_by_id.is_not(None)))
+        due = max(m.due_at for m in message)
+        send_due(clock=lambda: due)
+        mailed = sink.messages()[-1].get_body(("plain",)).get_content()
+    link = re.search(rf"{re.escape(base_url)}/c/\S+", mailed).group(0)
+    page.reload()
+    expect(row).to_contain_text("sent")
+
+    phone = chromium.new_context(**PHONE)
+    try:
+        mine = phone.new_page()
+        mine.goto(link)
+        expect(mine.locator("#greeting")).to_contain_text(name)
+    finally:
+        phone.close()
+
+    page.goto(candidate_url)
+    visits = page.get_by_role("region", name="Visits and ticks")
+    expect(visits.get_by_role("link", name="the message “您的入职页面”").first).to_be_visible()
+    expect(row.locator("td").last).not_to_have_text("—")  # "Portal opened" holds when
+    _fits(page, size)
+    _screenshot(page, f"hr-messages-{size}")
+    watch.assert_clean(page)
+
+    token = link.rsplit("/c/", 1)[1]
+    with app.app_context():
+        for table in Base.metadata.sorted_tables:
+            for stored in db.session.execute(sa.select(table)).all():
+                assert token not in " ".join(map(str, stored)), f"the token is stored in {table.name}"

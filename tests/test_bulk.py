@@ -261,3 +261,36 @@ def test_a_bulk_action_that_breaks_half_way_leaves_nothing_done(app, site, hr, n
         apply_bulk(BulkAction.TAG, [p.id for p in people], people, actor=hr, now=now, tag="夜班")
     db.session.rollback()
     assert [db.session.get(Candidate, p.id).tags for p in people] == [[], []]
+
+
+def test_send_each_their_link_through_the_outbox_once_per_form(app, client, site, hr, now):
+    from portal.models import Outbox
+
+    emailed = gen_candidate(site, [("passed", now)], name="Mail", owner=hr, email="m@example.com")
+    texted = gen_candidate(site, [("passed", now)], name="Text", owner=hr, phone="+8613800000001")
+    nowhere = gen_candidate(site, [("passed", now)], name="Nowhere", owner=hr)
+    gone = gen_candidate(site, [("passed", now)], name="Gone", owner=hr, email="g@example.com", status="left")
+    signed_in(client, hr)
+    page = client.get("/hr/", headers=EN).get_data(as_text=True)
+    request_key = re.search(r'name="bulk-request" type="hidden" value="([0-9a-f]{32})"', page).group(1)
+    ids = [emailed.id, texted.id, nowhere.id, gone.id]
+    answer = bulk(client, "link", ids, request=request_key)
+    assert results(answer) == [
+        ("done", "Mail Done"),
+        ("done", "Text Done"),
+        (
+            "refused",
+            "Nowhere Not changed: There is no email address or mobile number to send it to. Add one to the profile.",
+        ),
+        ("refused", "Gone Not changed: They left: nothing is sent to someone who left."),
+    ]
+    again = bulk(client, "link", ids, request=request_key)  # the same form, sent again
+    assert [outcome for outcome, _ in results(again)][:2] == ["unchanged", "unchanged"]
+    rows = db.session.scalars(sa.select(Outbox).order_by(Outbox.candidate_id)).all()
+    assert [(row.candidate_id, row.kind, row.channels, row.created_by_id) for row in rows] == [
+        (emailed.id, "link", "email,sms", hr.id),
+        (texted.id, "link", "email,sms", hr.id),
+    ]
+    assert audit_count("message.queue") == 2
+    expired = bulk(client, "link", ids, request="stale")
+    assert expired.status_code == 422 and "The form expired" in expired.get_data(as_text=True)

@@ -202,6 +202,25 @@ def test_hand_sent_goes_before_automated_and_waits_for_working_hours(app, site, 
     assert (hand.status, bulk.status) == ("sent", "queued")
 
 
+def test_an_essential_kind_goes_on_a_holiday_but_not_at_night_and_before_the_rest(app, site, sink):
+    from portal.services.outbox import ESSENTIAL_KINDS
+
+    candidate = person(site)
+    national_day_night = datetime(2026, 10, 1, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai, a public holiday
+    bulk = queue_message(candidate, kind=MessageKind.NOTE, key="bulk", subject="s", body="b", now=WEDNESDAY)
+    changed = queue_message(
+        candidate, kind=MessageKind.TRAINING_CHANGE, key="moved", subject="s", body="b", now=national_day_night
+    )
+    db.session.commit()
+    assert MessageKind.TRAINING_CHANGE in ESSENTIAL_KINDS and MessageKind.NOTE not in ESSENTIAL_KINDS
+    assert (changed.essential, changed.priority) == (True, 0) and bulk.priority == 1
+    assert changed.due_at == datetime(2026, 10, 2, 0, 0, tzinfo=UTC)  # 08:00 the next morning, still a holiday
+    app.config["OUTBOX_BATCH"] = 1
+    send_due(clock=clock(WEDNESDAY))
+    db.session.refresh(changed)
+    assert changed.status == "sent"  # queued later, due earlier, and essential: first
+
+
 def test_the_scheduler_wakes_the_worker_that_sends_what_is_due(app, site, sink):
     from rq import SimpleWorker
 

@@ -43,6 +43,10 @@ def admin_context() -> dict:
     def here() -> str:
         if request.method == "GET":
             return request.full_path.rstrip("?")
-        return url_for("admin.outbox") if request.endpoint == "admin.retry_outbox_message" else url_for("admin.reasons")
+        if request.endpoint == "admin.retry_outbox_message":
+            return url_for("admin.outbox")
+        if request.endpoint == "admin.save_work_calendar":
+            return url_for("admin.work_calendar", year=(request.view_args or {}).get("year"))
+        return url_for("admin.reasons")
 
     return {"here": here}

@@ -1,6 +1,8 @@
 """The back-office blueprint and what every back-office template is given."""
 
-from flask import Blueprint
+from datetime import datetime
+
+from flask import Blueprint, g
 from flask_login import current_user
 
 from portal.extensions import db
@@ -8,7 +10,7 @@ from portal.hr import wording
 from portal.hr.queries import queue_count
 from portal.models import utcnow
 from portal.services.flags import snooze_range
-from portal.services.worktime import organisation_date
+from portal.services.worktime import organisation_date, unconfirmed_years
 
 bp = Blueprint("hr", __name__)
 
@@ -16,6 +18,15 @@ bp = Blueprint("hr", __name__)
 def link_marker(candidate) -> str:
     """What a "new link" form remembers of the candidate's links when it was shown: the newest one's issue time."""
     return candidate.link_issued_at.isoformat() if candidate.link_issued_at else ""
+
+
+def send_time_guessed(when: datetime) -> bool:
+    """Whether a send time rests on a year of the work calendar that is not yet published (read once a page)."""
+    year = organisation_date(when).year
+    known = g.setdefault("calendar_guessed", {})
+    if year not in known:
+        known[year] = bool(unconfirmed_years({year}))
+    return known[year]
 
 
 @bp.context_processor
@@ -42,6 +53,8 @@ def back_office_context() -> dict:
         "audit_action_label": lambda action: wording.label_of(wording.AUDIT_ACTION_LABELS, action),
         "audit_detail": wording.audit_detail,
         "message_reason": wording.message_reason,
+        "send_time_guessed": send_time_guessed,
+        "calendar_source_label": lambda source: wording.label_of(wording.CALENDAR_SOURCE_LABELS, source),
         "outbox_status_label": lambda status: wording.label_of(wording.OUTBOX_STATUS_LABELS, status),
         "severity_label": wording.severity_label,
         "outcome_label": wording.outcome_label,

@@ -1,5 +1,7 @@
 """Back-office forms (Flask-WTF: validation and CSRF in one place)."""
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -154,7 +156,9 @@ class BulkForm(FlaskForm):
     ids = SelectMultipleField(coerce=int, validate_choice=False)
     page_ids = SelectMultipleField(coerce=int, validate_choice=False)
     whole_page = BooleanField(_l("Every candidate on this page"))
-    action = SelectField(choices=[SelectChoice(action) for action in ("tag", "owner", "cohort", "stage")])
+    action = SelectField(choices=[SelectChoice(action) for action in ("tag", "owner", "cohort", "stage", "link")])
+    # Names this form when it sends messages: sent twice (a refresh), it queues each message once.
+    request = HiddenField()
     tag = StringField(_l("Tag"), validators=[Length(max=MAX_TAG_LENGTH)])
     # Checked only for the action they belong to (validate): the other buttons leave them as they are.
     owner = SelectField(_l("Owner"), validate_choice=False)
@@ -164,6 +168,9 @@ class BulkForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
+        if self.action.data == "link" and not re.fullmatch(r"[0-9a-f]{32}", self.request.data or ""):
+            self.request.errors = [*self.request.errors, _l("The form expired. Try again.")]
+            valid = False
         if self.action.data == "tag" and not (self.tag.data or "").strip():
             self.tag.errors = [*self.tag.errors, _l("Type the tag to add.")]
             valid = False

@@ -263,6 +263,7 @@ class CandidateStory:
     links: Any
     messages: Any
     history: Any
+    sent_links: dict  # link id -> the message that carried it, for the page's visits ("through …")
 
 
 def candidate_story(
@@ -280,9 +281,25 @@ def candidate_story(
             .group_by(StageEvent.stage_id)
         ).all()
     )
+    visits = page(
+        "visits",
+        sa.select(EngagementEvent)
+        .where(EngagementEvent.candidate_id == candidate_id)
+        .order_by(EngagementEvent.occurred_at.desc(), EngagementEvent.id.desc()),
+    )
+    link_ids = {visit.link_id for visit in visits.items if visit.link_id is not None}
+    sent_links = (
+        {
+            message.link_id: message
+            for message in db.session.scalars(sa.select(Outbox).where(Outbox.link_id.in_(link_ids)))
+        }
+        if link_ids
+        else {}
+    )
     return CandidateStory(
         reached=reached,
         activity=activity_by_day(candidate_id, now, zone),
+        sent_links=sent_links,
         moves=page(
             "moves",
             sa.select(StageEvent)
@@ -304,12 +321,7 @@ def candidate_story(
             .where(CandidateNote.candidate_id == candidate_id)
             .order_by(CandidateNote.written_at.desc(), CandidateNote.id.desc()),
         ),
-        visits=page(
-            "visits",
-            sa.select(EngagementEvent)
-            .where(EngagementEvent.candidate_id == candidate_id)
-            .order_by(EngagementEvent.occurred_at.desc(), EngagementEvent.id.desc()),
-        ),
+        visits=visits,
         flags=page(
             "flags",
             sa.select(Flag)

@@ -1,5 +1,6 @@
 """Back-office pages: the candidates list (search, filters, export, bulk actions) and candidates' links."""
 
+import uuid
 from collections import defaultdict
 
 import segno
@@ -24,9 +25,10 @@ from portal.hr.queries import (
 )
 from portal.hr.wording import tier_label
 from portal.i18n import localized
+from portal.jobs.messages import wake_sender
 from portal.models import Candidate, utcnow
 from portal.models.candidates import Channel, Tier
-from portal.services.bulk import MAX_BULK, BulkAction, apply_bulk
+from portal.services.bulk import MAX_BULK, BulkAction, BulkOutcome, apply_bulk
 from portal.services.exporting import (
     EXPORT_MAX_ROWS,
     FORMATS,
@@ -130,6 +132,7 @@ def _bulk_form(choices: dict, formdata=None) -> BulkForm:
     if formdata is None:
         form.owner.data = str(current_user.id)
         form.next.data = request.full_path.rstrip("?")
+        form.request.data = uuid.uuid4().hex
     return form
 
 
@@ -218,8 +221,11 @@ def bulk_candidates():
         owner_id=int(form.owner.data) if form.owner.data and form.owner.data.isdigit() else None,
         cohort_id=int(form.cohort.data) if form.cohort.data else None,
         stage=stage,
+        request_key=form.request.data or "",
     )
     db.session.commit()
+    if action == BulkAction.LINK and result.count(BulkOutcome.DONE):
+        wake_sender()
     return render_template(
         "hr/list_bulk.html", errors=[], result=result, value=_bulk_value(form, choices, action), back=back
     )
@@ -229,6 +235,8 @@ def _bulk_value(form: BulkForm, choices: dict, action: BulkAction) -> str:
     """What the action set, as the results page names it: the tag, the owner's, cohort's or stage's name."""
     if action == BulkAction.TAG:
         return (form.tag.data or "").strip()
+    if action == BulkAction.LINK:
+        return ""
     if action == BulkAction.OWNER:
         names = {str(id_): name for id_, name in choices["owners"]} | {UNASSIGNED: _("unassigned")}
     elif action == BulkAction.COHORT:

@@ -250,6 +250,14 @@ def flag_reason(flag: Flag, now: datetime) -> str:
     return rule.describe(facts)
 
 
+# Where a year of the work calendar came from (models.calendar.CalendarSource).
+CALENDAR_SOURCE_LABELS = {
+    "library": _l("from the holidays package"),
+    "file": _l("entered by an admin"),
+    "admin": _l("entered by an admin"),
+}
+
+
 # Why the outbox did not send a message (services.outbox keeps these words in English in the row).
 DROP_REASONS = {
     "the candidate left": _l("the candidate left"),

@@ -27,6 +27,11 @@ class MessageStatus(StrEnum):
 class MessageKind(StrEnum):
     LINK = "link"  # the portal link, sent by hand
     NOTE = "note"  # a message HR wrote
+    # Essential (services.outbox.ESSENTIAL_KINDS): they go any day, never at night, and before the rest.
+    LINK_ASKED = "link_asked"  # a link the candidate asked for
+    TRAINING_CHANGE = "training_change"  # a changed training date or place
+    OFFER_DECISION = "offer_decision"
+    HR_REPLY = "hr_reply"  # HR answered the candidate's question
 
 
 class Outbox(Base):

@@ -16,6 +16,7 @@ from portal.services import savepoint
 from portal.services.audit import record_audit
 from portal.services.candidates import CandidateError, parse_tags, update_profile
 from portal.services.cohorts import CohortError, assign_cohort
+from portal.services.outbox import OutboxError, send_link_by_hand
 from portal.services.stages import StageError, move_to_stage
 
 # At most this many candidates per action: a page of the list holds at most 100.
@@ -27,6 +28,7 @@ class BulkAction(StrEnum):
     OWNER = "owner"  # give them to an owner (or to nobody)
     COHORT = "cohort"  # put them in a training cohort
     STAGE = "stage"  # move them to a stage
+    LINK = "link"  # send each their link (email, else a text message), through the outbox
 
 
 class BulkOutcome(StrEnum):
@@ -53,7 +55,7 @@ class BulkResult:
         return sum(1 for row in self.rows if row.outcome == outcome)
 
 
-_REFUSALS = (CandidateError, StageError, CohortError)
+_REFUSALS = (CandidateError, StageError, CohortError, OutboxError)
 
 
 def _step(
@@ -65,8 +67,16 @@ def _step(
     owner_id: int | None,
     cohort_id: int | None,
     stage: Stage | None,
+    request_key: str,
 ) -> Callable[[Candidate], bool]:
     """What the action does to one candidate, through its service; True when something changed."""
+    if action == BulkAction.LINK:
+
+        def send_link(candidate: Candidate) -> bool:
+            queued = send_link_by_hand(candidate, actor_id=actor.id, request_key=request_key, urgent=False, now=now)
+            return queued is not None  # None: this form was sent before (a refresh), and queued it then
+
+        return send_link
     if action == BulkAction.TAG:
 
         def add_tag(candidate: Candidate) -> bool:
@@ -101,15 +111,28 @@ def apply_bulk(
     owner_id: int | None = None,
     cohort_id: int | None = None,
     stage: Stage | None = None,
+    request_key: str = "",
 ) -> BulkResult:
     """Apply ``action`` to each requested candidate (each once, in the order asked) that is in ``visible``.
 
+    ``request_key`` names the form for an action that sends (LINK): the same form sent again sends nothing.
     Returns a row per requested id: done, unchanged, refused with the service's reason, or not found.
     One audit line sums the action up; each change is also audited on its candidate by its service.
     """
     if len(requested_ids) > MAX_BULK:
         raise ValueError(f"at most {MAX_BULK} candidates at once")
-    step = _step(action, actor=actor, now=now, tag=tag, owner_id=owner_id, cohort_id=cohort_id, stage=stage)
+    if action == BulkAction.LINK and not request_key:
+        raise ValueError("sending needs the form's request key")
+    step = _step(
+        action,
+        actor=actor,
+        now=now,
+        tag=tag,
+        owner_id=owner_id,
+        cohort_id=cohort_id,
+        stage=stage,
+        request_key=request_key,
+    )
     by_id = {candidate.id: candidate for candidate in visible}
     result = BulkResult(action)
     for candidate_id in dict.fromkeys(requested_ids):
@@ -130,6 +153,7 @@ def apply_bulk(
         BulkAction.OWNER: f"owner {owner_id or 'none'}",
         BulkAction.COHORT: f"cohort {cohort_id}",
         BulkAction.STAGE: f"stage {stage.key if stage else ''}",
+        BulkAction.LINK: "send the link",
     }[action]
     counts = ", ".join(f"{result.count(outcome)} {outcome.value.replace('_', ' ')}" for outcome in BulkOutcome)
     record_audit("candidates.bulk", actor_user_id=actor.id, detail=f"{what}: {counts}")

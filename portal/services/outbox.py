@@ -25,7 +25,10 @@ from portal.services.worktime import WorkCalendar
 
 # Seconds before attempt 2, 3, …; after the last, the row fails with the last reason.
 RETRY_DELAYS = (60, 300, 1800, 7200, 21600)
-ESSENTIAL_KINDS: frozenset[str] = frozenset()  # an offer decision, a changed training date, an HR reply (coming)
+# Essential is a kind, never a checkbox: what a candidate must hear even on a holiday (never at night).
+ESSENTIAL_KINDS = frozenset(
+    {MessageKind.LINK_ASKED, MessageKind.TRAINING_CHANGE, MessageKind.OFFER_DECISION, MessageKind.HR_REPLY}
+)
 
 
 def queue_message(
@@ -241,12 +244,15 @@ def send_link_by_hand(
     urgent: bool,
     now: datetime,
     channels: tuple[str, ...] = BY_EMAIL_FIRST,
-) -> Outbox:
+) -> Outbox | None:
     """HR send the candidate their page's link: by email or text message (the other only when the first has
     no address or refuses it), with its own link issued at send time, in the candidate's language, through
     the outbox and its window (urgent: any day, never at night). ``request_key`` is the form's: the same form
-    sent twice (a refresh) queues one message; audited."""
+    sent again (a refresh) queues nothing and returns None; audited."""
     _refuse_if_unreachable(candidate, channels)
+    key = f"link:{candidate.id}:{request_key}"
+    if _queued_before(key):
+        return None
     with force_locale(_locale(candidate)):
         subject = gettext("Your onboarding page")
         body = gettext(
@@ -259,7 +265,7 @@ def send_link_by_hand(
     row = queue_message(
         candidate,
         kind=MessageKind.LINK,
-        key=f"link:{candidate.id}:{request_key}",
+        key=key,
         subject=subject,
         body=body,
         now=now,
@@ -276,7 +282,7 @@ def send_link_by_hand(
 
 def send_note_by_hand(
     candidate: Candidate, *, actor_id: int, request_key: str, text: str, with_link: bool, urgent: bool, now: datetime
-) -> Outbox:
+) -> Outbox | None:
     """HR write the candidate a message, by email (a text message can only be a provider's approved
     template), optionally with their page's link below it; otherwise as ``send_link_by_hand``."""
     text = text.strip()
@@ -285,6 +291,9 @@ def send_note_by_hand(
     if len(text) > NOTE_MAX_CHARACTERS:
         raise OutboxError(_l("A message holds at most %(count)d characters.", count=NOTE_MAX_CHARACTERS))
     _refuse_if_unreachable(candidate, (Channel.EMAIL,))
+    key = f"note:{candidate.id}:{request_key}"
+    if _queued_before(key):
+        return None
     with force_locale(_locale(candidate)):
         subject = gettext("A message from HR")
         body = text + (f"\n\n{LINK_PLACEHOLDER}" if with_link else "")
@@ -292,7 +301,7 @@ def send_note_by_hand(
     row = queue_message(
         candidate,
         kind=MessageKind.NOTE,
-        key=f"note:{candidate.id}:{request_key}",
+        key=key,
         subject=subject,
         body=body,
         now=now,
@@ -302,6 +311,12 @@ def send_note_by_hand(
     )
     _audit_hand_sent(row, actor_id, "message", urgent)
     return row
+
+
+def _queued_before(key: str) -> bool:
+    """This form queued its message already (sent again by a refresh or a double tap): nothing more, not even
+    an audit line. queue_message's ON CONFLICT still keeps one message if two such requests cross."""
+    return db.session.scalar(sa.select(Outbox.id).where(Outbox.idempotency_key == key)) is not None
 
 
 def _refuse_if_unreachable(candidate: Candidate, channels: tuple[str, ...]) -> None:

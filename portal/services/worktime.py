@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 import holidays
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.models.base import rows_affected
 from portal.models.calendar import CalendarDay, CalendarSource, CalendarYear, DayKind
 from portal.services import dialect_insert
+from portal.services.audit import record_audit
 
 
 def organisation_zone() -> ZoneInfo:
@@ -49,7 +50,7 @@ class CalendarError(ValueError):
     """A calendar file that cannot be read; ``problems`` says which lines and why. Nothing was changed."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
+        super().__init__("; ".join(map(str, problems)))
         self.problems = problems
 
 
@@ -78,8 +79,9 @@ def seed_year_from_library(year: int, now: datetime) -> bool:
         dialect_insert(CalendarYear)
         .values(year=year, source=CalendarSource.LIBRARY, confirmed=bool(make_up), loaded_at=now)
         .on_conflict_do_nothing(index_elements=["year"])
-    )
-    if rows_affected(added):
+        .returning(CalendarYear.year)  # the ORM's INSERT gives no row count on PostgreSQL (-1)
+    ).first()
+    if added is not None:
         db.session.execute(
             dialect_insert(CalendarDay).on_conflict_do_nothing(index_elements=["day"]),
             [{"day": day, "kind": kind, "name": name[:120]} for day, (kind, name) in days.items()],
@@ -87,10 +89,13 @@ def seed_year_from_library(year: int, now: datetime) -> bool:
     return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))
 
 
-def import_calendar(text: str, now: datetime) -> list[int]:
+def import_calendar(
+    text: str, now: datetime, *, only_year: int | None = None, actor_id: int | None = None
+) -> list[int]:
     """Replace whole years with a file's days, one a line: ``2027-02-06 work 调休上班`` or ``2027-02-11 rest
-    春节`` (``#`` starts a comment). The years are then confirmed. Returns them; refuses the whole file
-    (CalendarError, nothing changed) when a line is not one of these."""
+    春节`` (``#`` starts a comment). The years are then confirmed; audited. Returns them; refuses the whole
+    file (CalendarError, nothing changed) when a line is not one of these, or (``only_year``) is another year's.
+    """
     days: dict[date, tuple[str, str]] = {}
     problems = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -102,23 +107,72 @@ def import_calendar(text: str, now: datetime) -> list[int]:
             day = date.fromisoformat(parts[0])
             kind = DayKind(parts[1].lower())
         except (ValueError, IndexError):
-            problems.append(f"line {number}: expected a date (2027-02-06), rest or work, and a name")
+            problems.append(
+                _l("line %(number)d: expected a date (2027-02-06), rest or work, and a name", number=number)
+            )
             continue
+        if only_year is not None and day.year != only_year:
+            problems.append(_l("line %(number)d: %(day)s is not in %(year)d", number=number, day=day, year=only_year))
         if day in days:
-            problems.append(f"line {number}: {day} twice")
+            problems.append(_l("line %(number)d: %(day)s twice", number=number, day=day))
         days[day] = (kind, parts[2] if len(parts) > 2 else "")
-    if not days and not problems:
-        problems.append("no days in the file")
+    if not days and not problems and only_year is None:
+        problems.append(_l("no days in the file"))
     if problems:
         raise CalendarError(problems)
-    years = sorted({day.year for day in days})
+    years = [only_year] if only_year is not None else sorted({day.year for day in days})
     for year in years:
         db.session.execute(sa.delete(CalendarDay).where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))))
         db.session.execute(sa.delete(CalendarYear).where(CalendarYear.year == year))
         db.session.add(CalendarYear(year=year, source=CalendarSource.FILE, confirmed=True, loaded_at=now))
     db.session.add_all(CalendarDay(day=day, kind=kind, name=name[:120]) for day, (kind, name) in days.items())
     db.session.flush()
+    detail = f"{', '.join(map(str, years))}: {len(days)} days"
+    record_audit("calendar.import", actor_user_id=actor_id, object_type="calendar", detail=detail)
     return years
+
+
+@dataclass(frozen=True)
+class YearState:
+    """A year of the calendar as the admin page and ``flask calendar show`` present it."""
+
+    year: int
+    confirmed: bool
+    source: str
+    loaded_at: datetime
+    days: list[CalendarDay]
+
+
+def calendar_year(year: int, now: datetime) -> YearState:
+    """The year, seeded from the holidays package if it was never needed before (flushed; the caller commits)."""
+    seed_year_from_library(year, now)
+    known = db.session.get_one(CalendarYear, year)
+    days = db.session.scalars(
+        sa.select(CalendarDay)
+        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
+        .order_by(CalendarDay.day)
+    ).all()
+    return YearState(year, known.confirmed, known.source, known.loaded_at, list(days))
+
+
+def calendar_file(year: int) -> str:
+    """The year's days as the file ``import_calendar`` reads: ``2027-02-06 work 调休上班``, a line each."""
+    days = db.session.scalars(
+        sa.select(CalendarDay)
+        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
+        .order_by(CalendarDay.day)
+    )
+    return "".join(f"{day.day} {day.kind} {day.name}".rstrip() + "\n" for day in days)
+
+
+def unconfirmed_years(years: set[int]) -> set[int]:
+    """Which of ``years`` rest on a guess (not yet published): shown next to a send time in those years."""
+    if not years:
+        return set()
+    confirmed = db.session.scalars(
+        sa.select(CalendarYear.year).where(CalendarYear.year.in_(years), CalendarYear.confirmed)
+    ).all()
+    return years - set(confirmed)
 
 
 def _clock(setting: str) -> time:
