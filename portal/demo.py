@@ -23,6 +23,7 @@ from portal.models.candidates import Channel
 from portal.models.engagement import Device, EventKind
 from portal.services.engagement import record_event
 from portal.services.links import issue_link, public_link_url
+from portal.services.outbox import send_link_by_hand
 from portal.services.staff import create_user
 from portal.services.stages import advance_stage
 
@@ -329,8 +330,13 @@ def seed(now: datetime) -> None:
         )
 
 
+# Demo candidates HR send the link to by email at every start, so a newcomer sees messages go out.
+EMAILED_AT_START = ("demo-just-passed@example.com", "demo-quiet@example.com")
+
+
 def load_demo(now: datetime | None = None) -> list[str]:
-    """Seed an empty database, then issue fresh links for the demo candidates; returns lines to print."""
+    """Seed an empty database, then issue fresh links for the demo candidates and queue two emails with the
+    link, sent by the demo's HR user (urgent: at once, unless it is night); returns lines to print."""
     now = now or utcnow()
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0:
         seed(now)
@@ -341,5 +347,13 @@ def load_demo(now: datetime | None = None) -> list[str]:
             continue
         _link, token = issue_link(candidate, Channel.CLI, revoke_others=True, now=now)
         lines.append(f"  {state:<40} {public_link_url(token)}")
+    hr = db.session.scalars(sa.select(User).where(User.email == DEMO_USERS[0][0])).one()
+    lines += ["", "Emails with the link, sent by HR just now (every message: /admin/outbox):"]
+    for email in EMAILED_AT_START:
+        candidate = db.session.scalars(sa.select(Candidate).where(Candidate.email == email)).one()
+        row = send_link_by_hand(candidate, actor_id=hr.id, request_key=f"demo-{now.isoformat()}", urgent=True, now=now)
+        assert row is not None  # a new key each start
+        when = "now" if row.due_at <= now else f"at {row.due_at:%H:%M} UTC (it is night where the office is)"
+        lines.append(f"  to {email}: goes {when}")
     db.session.commit()
     return lines

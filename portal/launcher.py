@@ -65,16 +65,20 @@ def prepare(env: dict) -> list[str]:
         return load_demo()
 
 
-def _banner(base_url: str, links: list[str], fresh: bool) -> str:
+def _banner(base_url: str, links: list[str], fresh: bool, mail_folder: Path | None) -> str:
     from portal.demo import DEMO_USERS
 
+    mailbox = f"Mail goes to a local mailbox: each message is announced here and saved in {mail_folder}/\n"
     logins = "\n".join(f"  {role:<6} {email} / {password}" for email, password, _n, role, _p in DEMO_USERS)
     note = "  (demo data is rebuilt on every start)" if fresh else ""
     return (
         f"\nKeepwarm is running at {base_url}/\n\n"
         f"HR back-office: {base_url}/hr/\n{logins}\n\n"
-        f"Candidate links (open on a phone-sized window):\n" + "\n".join(links) + f"\n{note}\n"
-        "Press Ctrl-C to stop.\n"
+        f"Candidate links (open on a phone-sized window):\n"
+        + "\n".join(links)
+        + f"\n{note}\n"
+        + (mailbox if mail_folder else "")
+        + "Press Ctrl-C to stop.\n"
     )
 
 
@@ -88,9 +92,9 @@ def main() -> int:
         return 1
     env = {"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{port}"), "PORT": str(port)}
     fresh = "DATABASE_URL" not in os.environ
+    demo_database = Path(os.environ.get("KEEPWARM_DEMO_DATABASE", DEMO_DATABASE))
     if fresh:
         # The tests point this elsewhere, so that running the suite never rebuilds a running demo's data.
-        demo_database = Path(os.environ.get("KEEPWARM_DEMO_DATABASE", DEMO_DATABASE))
         demo_database.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(str(demo_database) + suffix).unlink(missing_ok=True)
@@ -101,6 +105,12 @@ def main() -> int:
             from portal.embedded import embedded_redis
 
             env["REDIS_URL"] = stack.enter_context(embedded_redis())
+        mail_folder = None
+        if not os.environ.get("MAIL_SERVER"):
+            from portal.embedded import local_mailbox
+
+            mail_folder = demo_database.parent / "mail"  # beside the demo's data
+            env.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=str(stack.enter_context(local_mailbox(mail_folder))))
         links = prepare(env)
         child_env = {**os.environ, **env}
         bin_dir = Path(sys.executable).parent
@@ -134,7 +144,7 @@ def main() -> int:
             if not _wait_until_listening(port, processes[0]):
                 print("The web server did not start; see the messages above.", file=sys.stderr)
                 return 1
-            print(_banner(env["PUBLIC_BASE_URL"], links, fresh), flush=True)
+            print(_banner(env["PUBLIC_BASE_URL"], links, fresh, mail_folder), flush=True)
             while all(process.poll() is None for process in processes):
                 time.sleep(0.5)
         except (KeyboardInterrupt, Stop):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,14 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
         health
     )
     assert all(line.endswith(", workers 1") for line in health[1:-1]), health
+    # The two emails HR "sent" at start reach the local mailbox (unless it is night in the office's zone).
+    assert "Mail goes to a local mailbox" in output and output.count("  to demo-") == 2, output
+    if output.count(": goes now") == 2:
+        mail = tmp_path / "mail"
+        wait_until(lambda: len(list(mail.glob("*.eml"))) == 2, timeout=60, interval=0.5, what="two emails")
+        for path in mail.glob("*.eml"):
+            body = message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
+            assert f"http://127.0.0.1:{port}/c/" in body  # each with a link of its own
     children = _children(process.pid)
     workers = _worker_arguments(_children(process.pid, recursive=False))
     assert workers == [["--queues", "messages,default"], ["--queues", "scan"], ["scheduler"]], workers
