@@ -294,3 +294,25 @@ def test_send_each_their_link_through_the_outbox_once_per_form(app, client, site
     assert audit_count("message.queue") == 2
     expired = bulk(client, "link", ids, request="stale")
     assert expired.status_code == 422 and "The form expired" in expired.get_data(as_text=True)
+
+
+def test_send_each_the_same_message_by_email_and_a_bad_form_sends_nothing(app, client, site, hr, now):
+    from portal.models import Outbox
+
+    one = gen_candidate(site, [("passed", now)], name="One", owner=hr, email="one@example.com")
+    two = gen_candidate(site, [("passed", now)], name="Two", owner=hr, email="two@example.com")
+    phone_only = gen_candidate(site, [("passed", now)], name="Phone", owner=hr, phone="+8613800000001")
+    signed_in(client, hr)
+    page = client.get("/hr/", headers=EN).get_data(as_text=True)
+    request_key = re.search(r'name="bulk-request" type="hidden" value="([0-9a-f]{32})"', page).group(1)
+    ids = [one.id, two.id, phone_only.id]
+    empty = bulk(client, "note", ids, request=request_key, text="  ")
+    assert empty.status_code == 422 and "Write the message first." in empty.get_data(as_text=True)
+    words = "培训改到周一上午九点。"
+    answer = bulk(client, "note", ids, request=request_key, text=words, with_link="y")
+    assert [outcome for outcome, _ in results(answer)] == ["done", "done", "refused"]
+    assert "no email address" in results(answer)[2][1]
+    bulk(client, "note", ids, request=request_key, text=words, with_link="y")  # sent again: nothing more
+    rows = db.session.scalars(sa.select(Outbox).order_by(Outbox.candidate_id)).all()
+    assert [(row.candidate_id, row.kind) for row in rows] == [(one.id, "note"), (two.id, "note")]
+    assert all(row.body.startswith(words) and "{portal_link}" in row.body for row in rows)

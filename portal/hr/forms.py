@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 
 from portal.hr.wording import CONTACT_CHANNEL_CHOICES, CONTACT_OUTCOME_CHOICES, OUTCOME_CHOICES
 from portal.services.candidates import MAX_TAG_LENGTH
+from portal.services.outbox import NOTE_MAX_CHARACTERS
 
 
 class LoginForm(FlaskForm):
@@ -156,9 +157,13 @@ class BulkForm(FlaskForm):
     ids = SelectMultipleField(coerce=int, validate_choice=False)
     page_ids = SelectMultipleField(coerce=int, validate_choice=False)
     whole_page = BooleanField(_l("Every candidate on this page"))
-    action = SelectField(choices=[SelectChoice(action) for action in ("tag", "owner", "cohort", "stage", "link")])
+    action = SelectField(
+        choices=[SelectChoice(action) for action in ("tag", "owner", "cohort", "stage", "link", "note")]
+    )
     # Names this form when it sends messages: sent twice (a refresh), it queues each message once.
     request = HiddenField()
+    text = TextAreaField(_l("Message (by email)"), validators=[Length(max=NOTE_MAX_CHARACTERS)])
+    with_link = BooleanField(_l("Add a link to their page below it"), default=True)
     tag = StringField(_l("Tag"), validators=[Length(max=MAX_TAG_LENGTH)])
     # Checked only for the action they belong to (validate): the other buttons leave them as they are.
     owner = SelectField(_l("Owner"), validate_choice=False)
@@ -168,7 +173,10 @@ class BulkForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)
-        if self.action.data == "link" and not re.fullmatch(r"[0-9a-f]{32}", self.request.data or ""):
+        if self.action.data == "note" and not (self.text.data or "").strip():
+            self.text.errors = [*self.text.errors, _l("Write the message first.")]
+            valid = False
+        if self.action.data in ("link", "note") and not re.fullmatch(r"[0-9a-f]{32}", self.request.data or ""):
             self.request.errors = [*self.request.errors, _l("The form expired. Try again.")]
             valid = False
         if self.action.data == "tag" and not (self.tag.data or "").strip():

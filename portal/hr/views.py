@@ -41,6 +41,7 @@ from portal.services.exporting import (
     write_xlsx,
 )
 from portal.services.links import issue_link, public_link_url
+from portal.services.outbox import NOTE_MAX_CHARACTERS
 from portal.services.tiers import override_tier
 from portal.services.worktime import organisation_zone
 from portal.web import MAX_ID, page_arg, safe_next
@@ -160,6 +161,7 @@ def candidates():
         form=form,
         filtered=filters != ListFilters(sort=filters.sort),
         bulk_form=_bulk_form(choices),
+        note_max=NOTE_MAX_CHARACTERS,
         reasons=reasons,
         list_url=list_url,
         status_labels=STATUS_LABELS,
@@ -222,9 +224,11 @@ def bulk_candidates():
         cohort_id=int(form.cohort.data) if form.cohort.data else None,
         stage=stage,
         request_key=form.request.data or "",
+        text=form.text.data or "",
+        with_link=bool(form.with_link.data),
     )
     db.session.commit()
-    if action == BulkAction.LINK and result.count(BulkOutcome.DONE):
+    if action in (BulkAction.LINK, BulkAction.NOTE) and result.count(BulkOutcome.DONE):
         wake_sender()
     return render_template(
         "hr/list_bulk.html", errors=[], result=result, value=_bulk_value(form, choices, action), back=back
@@ -235,7 +239,7 @@ def _bulk_value(form: BulkForm, choices: dict, action: BulkAction) -> str:
     """What the action set, as the results page names it: the tag, the owner's, cohort's or stage's name."""
     if action == BulkAction.TAG:
         return (form.tag.data or "").strip()
-    if action == BulkAction.LINK:
+    if action in (BulkAction.LINK, BulkAction.NOTE):
         return ""
     if action == BulkAction.OWNER:
         names = {str(id_): name for id_, name in choices["owners"]} | {UNASSIGNED: _("unassigned")}

@@ -16,7 +16,7 @@ from portal.services import savepoint
 from portal.services.audit import record_audit
 from portal.services.candidates import CandidateError, parse_tags, update_profile
 from portal.services.cohorts import CohortError, assign_cohort
-from portal.services.outbox import OutboxError, send_link_by_hand
+from portal.services.outbox import OutboxError, send_link_by_hand, send_note_by_hand
 from portal.services.stages import StageError, move_to_stage
 
 # At most this many candidates per action: a page of the list holds at most 100.
@@ -29,6 +29,7 @@ class BulkAction(StrEnum):
     COHORT = "cohort"  # put them in a training cohort
     STAGE = "stage"  # move them to a stage
     LINK = "link"  # send each their link (email, else a text message), through the outbox
+    NOTE = "note"  # send each the same written message, by email
 
 
 class BulkOutcome(StrEnum):
@@ -68,6 +69,8 @@ def _step(
     cohort_id: int | None,
     stage: Stage | None,
     request_key: str,
+    text: str,
+    with_link: bool,
 ) -> Callable[[Candidate], bool]:
     """What the action does to one candidate, through its service; True when something changed."""
     if action == BulkAction.LINK:
@@ -77,6 +80,21 @@ def _step(
             return queued is not None  # None: this form was sent before (a refresh), and queued it then
 
         return send_link
+    if action == BulkAction.NOTE:
+
+        def send_note(candidate: Candidate) -> bool:
+            queued = send_note_by_hand(
+                candidate,
+                actor_id=actor.id,
+                request_key=request_key,
+                text=text,
+                with_link=with_link,
+                urgent=False,
+                now=now,
+            )
+            return queued is not None
+
+        return send_note
     if action == BulkAction.TAG:
 
         def add_tag(candidate: Candidate) -> bool:
@@ -112,16 +130,19 @@ def apply_bulk(
     cohort_id: int | None = None,
     stage: Stage | None = None,
     request_key: str = "",
+    text: str = "",
+    with_link: bool = False,
 ) -> BulkResult:
     """Apply ``action`` to each requested candidate (each once, in the order asked) that is in ``visible``.
 
-    ``request_key`` names the form for an action that sends (LINK): the same form sent again sends nothing.
+    ``request_key`` names the form for an action that sends (LINK, NOTE: ``text``, ``with_link``): the same
+    form sent again sends nothing.
     Returns a row per requested id: done, unchanged, refused with the service's reason, or not found.
     One audit line sums the action up; each change is also audited on its candidate by its service.
     """
     if len(requested_ids) > MAX_BULK:
         raise ValueError(f"at most {MAX_BULK} candidates at once")
-    if action == BulkAction.LINK and not request_key:
+    if action in (BulkAction.LINK, BulkAction.NOTE) and not request_key:
         raise ValueError("sending needs the form's request key")
     step = _step(
         action,
@@ -132,6 +153,8 @@ def apply_bulk(
         cohort_id=cohort_id,
         stage=stage,
         request_key=request_key,
+        text=text,
+        with_link=with_link,
     )
     by_id = {candidate.id: candidate for candidate in visible}
     result = BulkResult(action)
@@ -154,6 +177,7 @@ def apply_bulk(
         BulkAction.COHORT: f"cohort {cohort_id}",
         BulkAction.STAGE: f"stage {stage.key if stage else ''}",
         BulkAction.LINK: "send the link",
+        BulkAction.NOTE: "send a message",
     }[action]
     counts = ", ".join(f"{result.count(outcome)} {outcome.value.replace('_', ' ')}" for outcome in BulkOutcome)
     record_audit("candidates.bulk", actor_user_id=actor.id, detail=f"{what}: {counts}")
