@@ -192,7 +192,10 @@ def outbox_list(status: str | None, limit: int) -> None:
     query = sa.select(Outbox).order_by(Outbox.id.desc()).limit(limit)
     if status:
         query = query.where(Outbox.status == status)
-    for row in db.session.scalars(query):
+    rows = db.session.scalars(query).all()
+    if not rows:
+        click.echo("no messages" + (f" {status}" if status else ""))
+    for row in rows:
         due = row.sent_at or row.due_at
         click.echo(
             f"#{row.id} {row.status:<8} {row.kind:<5} candidate {row.candidate_id} {due:%Y-%m-%d %H:%M}Z "

@@ -45,6 +45,19 @@ def _schema_behind(error: sa.exc.DBAPIError) -> bool:
 def register_error_pages(app: Flask) -> None:
     """Friendly pages for errors; htmx requests get a short message the page shows."""
 
+    @app.before_request
+    def refuse_nul():
+        """A NUL character is never text anyone typed, and PostgreSQL refuses to store it: answer 400 before
+        any view sees it, rather than 500 from deep in the database driver. Multipart forms (uploads) are
+        left to their views, which set their own size limit before the body is read; the services that read
+        files drop control characters themselves."""
+        values = list(request.args.values())
+        if request.mimetype == "application/x-www-form-urlencoded":
+            values += request.form.values()
+        if any("\x00" in value for value in values):
+            return _render_error("errors/400.html", 400)
+        return None
+
     @app.errorhandler(404)
     def not_found(error):
         # Every candidate URL that fails its cookie or token answers with the same invalid-link page.

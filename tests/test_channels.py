@@ -151,6 +151,7 @@ def test_a_refusal_for_good_goes_on_to_the_next_channel_and_its_link_is_the_only
     assert send_due(clock=at(WEDNESDAY)).sent == 1
     db.session.refresh(row)
     assert (row.status, row.channel, len(sink.accepted), gateway.attempts) == ("sent", "email", 1, 1)
+    assert row.reason == "SMS gateway 400: template not approved"  # HR still learn the number was refused
     sms_link, email_link = db.session.scalars(sa.select(PortalLink).order_by(PortalLink.id)).all()
     assert (sms_link.channel, sms_link.revoked_at is not None) == ("sms", True)
     assert (email_link.channel, email_link.revoked_at, email_link.id) == ("email", None, row.link_id)

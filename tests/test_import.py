@@ -280,3 +280,9 @@ def test_our_own_export_imports_again_as_it_was(app, site, now):
         "+8613900007777",
         "-夜班",
     )
+
+
+def test_a_control_character_in_a_cell_never_reaches_the_database(app, site, now):
+    sheet = read_sheet("nul.csv", "姓名,手机\n张\x00三,13900000001\n".encode())
+    [row] = check_rows(sheet, propose_mapping(sheet.header), actor=None, now=now)
+    assert row.valid and row.values["name"] == "张三"

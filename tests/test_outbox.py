@@ -244,7 +244,7 @@ def test_the_command_line_sends_what_is_due_and_lists_the_rows(app, site, sink):
     assert sent.exit_code == 0 and "sent 1" in sent.output
     listed = runner.invoke(args=["outbox", "list", "--status", "sent"])
     assert listed.exit_code == 0 and "sent" in listed.output and "candidate" in listed.output
-    assert runner.invoke(args=["outbox", "list", "--status", "failed"]).output == ""
+    assert runner.invoke(args=["outbox", "list", "--status", "failed"]).output == "no messages failed\n"
 
 
 def test_hr_email_the_link_once_per_form_and_see_it_on_the_candidate_page(app, client, site, sink):
@@ -382,3 +382,51 @@ def test_a_hand_sent_link_wakes_the_sender_at_once(app, client, site, sink):
     assert len(sink.accepted) == sum(1 for at in due if at <= utcnow())  # all of them unless it is night
     client.post(f"/hr/candidates/{candidate.id}/messages/link", data={"request": "e" * 32, "urgent": "1"})
     assert queue(connection, QueueName.MESSAGES).get_job_ids() == ["outbox-now"]  # the id was freed once it ran
+
+
+def test_the_html_part_links_a_link_after_a_line_break_and_keeps_a_notes_paragraphs(app):
+    from portal.services.channels import as_html
+
+    html = as_html("您好：\r\n第一段\r\n\r\n您的页面：\nhttps://jobs.example.com/c/abc-_123。\n有问题 <请> 致电")
+    assert '<a href="https://jobs.example.com/c/abc-_123">https://jobs.example.com/c/abc-_123</a>。' in html
+    assert "<p>您好：<br>\n第一段</p><p>您的页面：" in html and "&lt;请&gt;" in html
+
+
+def test_a_retried_message_keeps_its_window_unless_it_was_urgent(app, client, site):
+    from portal.services.outbox import retry_message
+
+    candidate = person(site)
+    sunday = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+    calm = queue_message(
+        candidate, kind=MessageKind.NOTE, key="calm", subject="s", body="b", now=WEDNESDAY, hand_sent=True
+    )
+    urgent = queue_message(
+        candidate,
+        kind=MessageKind.NOTE,
+        key="urgent",
+        subject="s",
+        body="b",
+        now=WEDNESDAY,
+        hand_sent=True,
+        urgent=True,
+    )
+    for row in (calm, urgent):
+        row.status = "failed"
+        retry_message(row, actor_id=None, now=sunday)
+    assert calm.due_at == datetime(2026, 12, 7, 1, 0, tzinfo=UTC)  # Monday 09:00: HR did not ask for a Sunday
+    assert urgent.due_at == sunday
+
+
+def test_leaving_drops_what_waits_for_them_at_once(app, site):
+    from portal.models import Reason
+    from portal.services.leaving import mark_left
+    from tests.builders import gen_reasons, gen_user
+
+    gen_reasons()
+    hr = gen_user("hr", email="hr@example.com", name="Zhou")
+    candidate = person(site, owner=hr)
+    waiting = queue(candidate, "note:1")
+    reason = db.session.scalars(sa.select(Reason)).first()
+    mark_left(candidate, kind="withdrew", reason_id=reason.id, actor=hr, now=WEDNESDAY)
+    db.session.refresh(waiting)
+    assert (waiting.status, waiting.reason) == ("dropped", "the candidate left")

@@ -249,3 +249,18 @@ def test_without_redis_failures_are_still_counted_in_memory(make_app):
     app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", FAILED_TOKEN_LIMIT="3 per 10 minutes")
     client = app.test_client()
     assert [client.get(f"/c/{generate_token()}").status_code for _ in range(4)] == [404, 404, 404, 429]
+
+
+def test_a_nul_character_anywhere_in_a_form_or_query_is_refused_before_it_reaches_the_database(app, client, site):
+    from portal.models import CandidateNote
+    from tests.builders import gen_candidate, gen_user, signed_in
+
+    hr = gen_user("hr", email="hr@example.com", name="HR")
+    candidate = gen_candidate(site, owner=hr)
+    signed_in(client, hr)
+    refused = client.post(
+        f"/hr/candidates/{candidate.id}/notes", data={"note-body": "a\x00b"}, headers={"Accept-Language": "en"}
+    )
+    assert refused.status_code == 400 and "a NUL" in refused.get_data(as_text=True)
+    assert client.get("/hr/?q=%00", headers={"Accept-Language": "en"}).status_code == 400
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CandidateNote)) == 0

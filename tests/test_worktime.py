@@ -174,6 +174,9 @@ def test_a_calendar_that_cannot_be_read_is_refused_in_the_readers_words_with_the
     assert not db.session.get(CalendarYear, 2027).confirmed
     big = {"days": "", "file": (__import__("io").BytesIO(b"#" * 70_000), "big.txt")}
     assert client.post("/admin/calendar/2027", data=big, content_type="multipart/form-data").status_code == 422
+    empty = client.post("/admin/calendar/2027", data={"days": "  \n"}, headers={"Accept-Language": "en"})
+    assert empty.status_code == 422 and "a year always has public holidays" in empty.data.decode()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CalendarDay)) == before
     assert client.get("/admin/calendar?year=1900").status_code == 404
 
 
@@ -204,3 +207,8 @@ def test_a_send_time_in_a_year_not_yet_published_says_so_on_the_candidate_page(a
     signed_in(client, hr)
     page = client.get(f"/hr/candidates/{candidate.id}", headers={"Accept-Language": "en"}).data.decode()
     assert page.count("calendar not yet published") == 1  # 2026 is published, 2027 is the package's guess
+
+
+def test_a_calendar_file_with_control_characters_in_a_name_keeps_the_name_without_them(app):
+    import_calendar("2027-02-06 work 调休\x00上班\n", at("2026-12-06 10:00"))
+    assert db.session.get_one(CalendarDay, date(2027, 2, 6)).name == "调休上班"

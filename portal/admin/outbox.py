@@ -1,5 +1,6 @@
 """Admins see every message the outbox holds, filter by what became of it, and send a failed one again."""
 
+import sqlalchemy as sa
 from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -8,7 +9,7 @@ from portal.extensions import db
 from portal.models import Outbox, utcnow
 from portal.models.outbox import MessageStatus
 from portal.services.outbox import OutboxError, retry_message
-from portal.web import page_arg
+from portal.web import MAX_PAGE, page_arg
 
 PER_PAGE = 50
 
@@ -22,7 +23,7 @@ def _status_filter() -> str:
 def outbox():
     """Newest first; bodies as stored, with the link's placeholder (a token is never kept)."""
     status = _status_filter()
-    query = db.select(Outbox).order_by(Outbox.id.desc())
+    query = db.select(Outbox).options(sa.orm.joinedload(Outbox.candidate)).order_by(Outbox.id.desc())
     if status:
         query = query.where(Outbox.status == status)
     pagination = db.paginate(query, page=page_arg(), per_page=PER_PAGE, error_out=False)
@@ -48,4 +49,15 @@ def retry_outbox_message(message_id: int):
             error=str(refusal),
         ), 409
     db.session.commit()
-    return redirect(url_for("admin.outbox", _anchor=f"message-{row.id}"), 303)
+    # Back to the list as it was filtered and paged.
+    status = request.form.get("status", "")
+    page = request.form.get("page", 1, type=int)
+    return redirect(
+        url_for(
+            "admin.outbox",
+            status=status if status in set(MessageStatus) else None,
+            page=page if page and 1 < page <= MAX_PAGE else None,
+            _anchor=f"message-{row.id}",
+        ),
+        303,
+    )

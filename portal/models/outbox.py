@@ -51,6 +51,7 @@ class Outbox(Base):
     candidate_id: Mapped[int] = mapped_column(sa.ForeignKey("candidate.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(sa.String(20))
     essential: Mapped[bool] = mapped_column(default=False)
+    urgent: Mapped[bool] = mapped_column(default=False)  # HR asked: any day, never at night (kept for a retry)
     priority: Mapped[int] = mapped_column(default=1)
     channels: Mapped[str] = mapped_column(sa.String(40), default="email")  # in order; the next only as a fallback
     locale: Mapped[str] = mapped_column(sa.String(10))
@@ -72,4 +73,5 @@ class Outbox(Base):
     reason: Mapped[str] = mapped_column(sa.Text, default="")  # the last failure's, or why it was dropped
 
     link = relationship("PortalLink")
+    candidate = relationship("Candidate")
     created_by = relationship("User")

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import smtplib
 import time
 import urllib.error
@@ -203,16 +204,17 @@ def open_channels() -> dict[str, MessageChannel]:
     return {Channel.EMAIL: EmailChannel(), Channel.SMS: SmsChannel(gateway)}
 
 
+# A link ends before a space, a quote, or punctuation that closes a sentence (Chinese or Latin).
+LINK = re.compile(r"https?://[^\s<>\"'，。；：！？（）]*[^\s<>\"'，。；：！？（）.,;:!?)]")
+
+
 def as_html(text: str) -> str:
-    """The plain text as simple HTML: paragraphs, and the link clickable (phone mail apps, WeChat's mail view)."""
+    """The plain text as simple HTML: paragraphs, line breaks, and links clickable wherever they stand (phone
+    mail apps, WeChat's mail view)."""
     paragraphs = []
-    for paragraph in text.split("\n\n"):
-        words = []
-        for word in escape(paragraph).replace("\n", "<br>\n").split(" "):
-            if word.startswith(("https://", "http://")):
-                word = f'<a href="{word}">{word}</a>'
-            words.append(word)
-        paragraphs.append(f"<p>{' '.join(words)}</p>")
+    for paragraph in text.replace("\r\n", "\n").split("\n\n"):
+        escaped = LINK.sub(lambda link: f'<a href="{link[0]}">{link[0]}</a>', escape(paragraph, quote=False))
+        paragraphs.append(f"<p>{escaped.replace(chr(10), '<br>' + chr(10))}</p>")
     return (
         '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
         f'</head><body style="font-size:16px;line-height:1.5">{"".join(paragraphs)}</body></html>'

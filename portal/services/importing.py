@@ -196,10 +196,12 @@ def _decode(content: bytes) -> str:
 
 
 def _text(cell) -> str:
-    """A cell as text, trimmed, full-width letters and digits made ordinary (NFKC)."""
+    """A cell as text, trimmed, full-width letters and digits made ordinary (NFKC), control characters gone."""
     if cell is None:
         return ""
-    return unicodedata.normalize("NFKC", str(cell)).strip()
+    text = unicodedata.normalize("NFKC", str(cell))
+    # Control characters out (a NUL is never data, and PostgreSQL refuses it); line breaks and tabs stay.
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
 
 
 def _header_key(text: str) -> str:

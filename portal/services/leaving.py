@@ -11,6 +11,7 @@ from portal.models.candidates import LeftKind, Status
 from portal.models.flags import Outcome
 from portal.services.audit import record_on_candidate
 from portal.services.links import revoke_links
+from portal.services.outbox import drop_queued_messages
 from portal.services.scan import rescan_candidate
 from portal.services.stages import move_to_stage
 from portal.services.worktime import organisation_zone
@@ -68,6 +69,7 @@ def mark_left(
         .values(resolved_at=now, resolved_by_id=actor.id, outcome=Outcome.WITHDREW, note=reason.label_en)
     )
     revoke_links(candidate.id, now=now)
+    drop_queued_messages(candidate.id, "the candidate left")
     db.session.flush()
     record_on_candidate("candidate.left", candidate.id, actor_user_id=actor.id, detail=f"{kind}: {reason.label_en}")
 

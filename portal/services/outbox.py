@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
 from portal.models import Candidate, PortalLink, utcnow
+from portal.models.base import rows_affected
 from portal.models.candidates import Channel, Status
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
 from portal.services import dialect_insert
@@ -60,6 +61,7 @@ def queue_message(
         "candidate_id": candidate.id,
         "kind": kind,
         "essential": essential,
+        "urgent": urgent,
         "priority": 0 if essential or hand_sent else 1,
         "channels": ",".join(channels),
         "locale": _locale(candidate),
@@ -160,12 +162,13 @@ def _send_one(row: Outbox, channels: dict[str, MessageChannel], clock, done: Del
     if candidate.status == Status.LEFT:
         _finish(row, MessageStatus.DROPPED, "the candidate left", done)
         return
-    missing, refused = [], []
+    passed_over: list[str] = []  # why each earlier channel did not deliver, in order
+    refused = False  # one of them refused for good (else they only had no address)
     for name in row.channels.split(","):
         channel = channels[name]
         why = channel.missing(candidate)
         if why:
-            missing.append(why)
+            passed_over.append(why)
             continue
         link_url = _link_for(row, candidate, name, clock()) if _carries_link(row) else None
         try:
@@ -174,21 +177,20 @@ def _send_one(row: Outbox, channels: dict[str, MessageChannel], clock, done: Del
             if not failure.permanent:
                 _retry_later(row, failure.reason, clock(), done, counted=failure.counted)
                 return
-            refused.append(failure.reason)
+            passed_over.append(failure.reason)
+            refused = True
             continue
+        # Sent; why the channels before this one did not deliver stays (an address that bounced is worth knowing).
         row.status, row.sent_at, row.channel, row.lease_until, row.reason = (
             MessageStatus.SENT,
             clock(),
             name,
             None,
-            "",
+            "; ".join(passed_over),
         )
         done.sent += 1
         return
-    if refused:
-        _finish(row, MessageStatus.FAILED, "; ".join(refused + missing), done)
-    else:
-        _finish(row, MessageStatus.DROPPED, "; ".join(missing), done)
+    _finish(row, MessageStatus.FAILED if refused else MessageStatus.DROPPED, "; ".join(passed_over), done)
 
 
 def _carries_link(row: Outbox) -> bool:
@@ -257,11 +259,11 @@ def send_link_by_hand(
         subject = gettext("Your onboarding page")
         body = gettext(
             "Hello %(name)s,\n\nThis is your onboarding page: where you stand, your training, what to bring "
-            "and who to call.\n%(link)s\n\nQuestions? Call HR: %(hotline)s",
+            "and who to call.\n%(link)s",
             name=candidate.name,
             link=LINK_PLACEHOLDER,
-            hotline=current_app.config["HR_HOTLINE"],
         )
+        body += "\n\n" + _hotline_line()
     row = queue_message(
         candidate,
         kind=MessageKind.LINK,
@@ -285,7 +287,7 @@ def send_note_by_hand(
 ) -> Outbox | None:
     """HR write the candidate a message, by email (a text message can only be a provider's approved
     template), optionally with their page's link below it; otherwise as ``send_link_by_hand``."""
-    text = text.strip()
+    text = text.replace("\r\n", "\n").strip()  # a browser sends a textarea's line breaks as CR LF
     if not text:
         raise OutboxError(_l("Write the message first."))
     if len(text) > NOTE_MAX_CHARACTERS:
@@ -297,7 +299,7 @@ def send_note_by_hand(
     with force_locale(_locale(candidate)):
         subject = gettext("A message from HR")
         body = text + (f"\n\n{LINK_PLACEHOLDER}" if with_link else "")
-        body += "\n\n" + gettext("Questions? Call HR: %(hotline)s", hotline=current_app.config["HR_HOTLINE"])
+        body += "\n\n" + _hotline_line()
     row = queue_message(
         candidate,
         kind=MessageKind.NOTE,
@@ -311,6 +313,11 @@ def send_note_by_hand(
     )
     _audit_hand_sent(row, actor_id, "message", urgent)
     return row
+
+
+def _hotline_line() -> str:
+    """The last line of every message HR send, in the locale in force."""
+    return gettext("Questions? Call HR: %(hotline)s", hotline=current_app.config["HR_HOTLINE"])
 
 
 def _queued_before(key: str) -> bool:
@@ -340,12 +347,25 @@ def _locale(candidate: Candidate) -> str:
     return candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
+def drop_queued_messages(candidate_id: int, reason: str) -> int:
+    """Messages still waiting for someone who no longer gets any (they left): dropped now with ``reason``, so
+    HR see at once that they will not go (the sender would drop them anyway)."""
+    return rows_affected(
+        db.session.execute(
+            sa.update(Outbox)
+            .where(Outbox.candidate_id == candidate_id, Outbox.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.DROPPED, reason=reason, lease_until=None)
+            .execution_options(synchronize_session=False, preserve_rowcount=True)
+        )
+    )
+
+
 def retry_message(row: Outbox, *, actor_id: int, now: datetime) -> None:
     """An admin sends a failed message again (the address was fixed, the server is back): queued anew with
     fresh attempts, due when its window opens; audited. Only a failed message can be retried."""
     if row.status != MessageStatus.FAILED:
         raise OutboxError(_l("Only a failed message can be sent again."))
     row.status, row.attempts, row.lease_until = MessageStatus.QUEUED, 0, None
-    row.due_at = WorkCalendar(now).send_at(now, essential=row.essential or row.priority == 0).at
+    row.due_at = WorkCalendar(now).send_at(now, essential=row.essential or row.urgent).at
     db.session.flush()
     record_on_candidate("message.retry", row.candidate_id, actor_user_id=actor_id, detail=f"message {row.id}")

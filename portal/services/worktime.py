@@ -3,6 +3,7 @@ are working days (the work calendar: weekly rest days, public holidays and China
 and when a message may be sent. Send windows and working-hour rules ask here, and nowhere else.
 """
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -115,9 +116,10 @@ def import_calendar(
             problems.append(_l("line %(number)d: %(day)s is not in %(year)d", number=number, day=day, year=only_year))
         if day in days:
             problems.append(_l("line %(number)d: %(day)s twice", number=number, day=day))
-        days[day] = (kind, parts[2] if len(parts) > 2 else "")
-    if not days and not problems and only_year is None:
-        problems.append(_l("no days in the file"))
+        name = "".join(ch for ch in parts[2] if unicodedata.category(ch) != "Cc") if len(parts) > 2 else ""  # no NUL
+        days[day] = (kind, name)
+    if not days and not problems:  # every year has public holidays: an empty text is a mistake, not a year
+        problems.append(_l("no days in the file: a year always has public holidays"))
     if problems:
         raise CalendarError(problems)
     years = [only_year] if only_year is not None else sorted({day.year for day in days})
