@@ -153,7 +153,7 @@ def calendar_show(year: int) -> None:
         f"# {year}: "
         + ("confirmed" if state.confirmed else "not yet published: holidays guessed, no make-up working days")
     )
-    click.echo(calendar_file(year), nl=False)
+    click.echo(calendar_file(state.days), nl=False)
 
 
 @calendar.command("import")

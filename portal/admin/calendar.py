@@ -29,7 +29,7 @@ def _render(year: int, status: int = 200, text: str | None = None, problems: lis
             "admin/calendar.html",
             year=year,
             state=state,
-            text=calendar_file(year) if text is None else text,
+            text=calendar_file(state.days) if text is None else text,
             problems=problems or [],
             this_year=utcnow().year,
             first_year=FIRST_YEAR,

@@ -10,7 +10,7 @@ from portal.hr import wording
 from portal.hr.queries import queue_count
 from portal.models import utcnow
 from portal.services.flags import snooze_range
-from portal.services.worktime import organisation_date, unconfirmed_years
+from portal.services.worktime import organisation_date, year_confirmed
 
 bp = Blueprint("hr", __name__)
 
@@ -25,7 +25,7 @@ def send_time_guessed(when: datetime) -> bool:
     year = organisation_date(when).year
     known = g.setdefault("calendar_guessed", {})
     if year not in known:
-        known[year] = bool(unconfirmed_years({year}))
+        known[year] = not year_confirmed(year)
     return known[year]
 
 

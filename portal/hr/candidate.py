@@ -1,12 +1,10 @@
 """One candidate's whole story for HR: profile, timeline with who moved it, flags, visits, links, audit."""
 
-import re
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -37,6 +35,7 @@ from portal.services.candidates import (
     parse_tags,
     update_profile,
 )
+from portal.services.channels import sms_available
 from portal.services.contacts import ContactError, cadence_days, log_contact
 from portal.services.leaving import LeavingError, mark_left, mark_started, reactivate
 from portal.services.links import revoke_all_links
@@ -45,6 +44,8 @@ from portal.services.outbox import (
     BY_SMS_FIRST,
     NOTE_MAX_CHARACTERS,
     OutboxError,
+    is_request_key,
+    new_request_key,
     send_link_by_hand,
     send_note_by_hand,
 )
@@ -181,8 +182,8 @@ def _render(
             message_error=message_error,
             message_text=message_text,  # a refused message keeps what HR typed
             # Names this page's "send" forms: the same form sent twice queues one message.
-            message_request=uuid.uuid4().hex,
-            sms_ready=current_app.config["SMS_BACKEND"] != "off",
+            message_request=new_request_key(),
+            sms_ready=sms_available(),
             note_max=NOTE_MAX_CHARACTERS,
             audit_words={
                 "stages": {stage.key: localized(stage, "label") for stage in stages},
@@ -405,7 +406,7 @@ def _send_by_hand(candidate_id: int, send, message_text: str = ""):
     now = utcnow()
     candidate = _candidate_or_404(candidate_id, now)
     request_key = request.form.get("request", "")
-    if not re.fullmatch(r"[0-9a-f]{32}", request_key):
+    if not is_request_key(request_key):
         return _render(candidate, now, 400, message_error=_("The form expired. Try again."), message_text=message_text)
     try:
         send(

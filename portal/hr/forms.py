@@ -1,7 +1,5 @@
 """Back-office forms (Flask-WTF: validation and CSRF in one place)."""
 
-import re
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -22,7 +20,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 
 from portal.hr.wording import CONTACT_CHANNEL_CHOICES, CONTACT_OUTCOME_CHOICES, OUTCOME_CHOICES
 from portal.services.candidates import MAX_TAG_LENGTH
-from portal.services.outbox import NOTE_MAX_CHARACTERS
+from portal.services.outbox import NOTE_MAX_CHARACTERS, is_request_key
 
 
 class LoginForm(FlaskForm):
@@ -176,7 +174,7 @@ class BulkForm(FlaskForm):
         if self.action.data == "note" and not (self.text.data or "").strip():
             self.text.errors = [*self.text.errors, _l("Write the message first.")]
             valid = False
-        if self.action.data in ("link", "note") and not re.fullmatch(r"[0-9a-f]{32}", self.request.data or ""):
+        if self.action.data in ("link", "note") and not is_request_key(self.request.data):
             self.request.errors = [*self.request.errors, _l("The form expired. Try again.")]
             valid = False
         if self.action.data == "tag" and not (self.tag.data or "").strip():

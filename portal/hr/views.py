@@ -1,6 +1,5 @@
 """Back-office pages: the candidates list (search, filters, export, bulk actions) and candidates' links."""
 
-import uuid
 from collections import defaultdict
 
 import segno
@@ -41,7 +40,7 @@ from portal.services.exporting import (
     write_xlsx,
 )
 from portal.services.links import issue_link, public_link_url
-from portal.services.outbox import NOTE_MAX_CHARACTERS
+from portal.services.outbox import NOTE_MAX_CHARACTERS, new_request_key
 from portal.services.tiers import override_tier
 from portal.services.worktime import organisation_zone
 from portal.web import MAX_ID, page_arg, safe_next
@@ -133,7 +132,7 @@ def _bulk_form(choices: dict, formdata=None) -> BulkForm:
     if formdata is None:
         form.owner.data = str(current_user.id)
         form.next.data = request.full_path.rstrip("?")
-        form.request.data = uuid.uuid4().hex
+        form.request.data = new_request_key()
     return form
 
 

@@ -192,6 +192,11 @@ def _without_token(value: str) -> str:
     return " ".join(words)
 
 
+def sms_available() -> bool:
+    """Whether text messages can go at all (SMS_BACKEND is not "off")."""
+    return current_app.config["SMS_BACKEND"] != "off"
+
+
 def open_channels() -> dict[str, MessageChannel]:
     """The channels a batch sends through, as configured now (SMS_BACKEND: http, log or off)."""
     config = current_app.config

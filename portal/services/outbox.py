@@ -5,6 +5,8 @@ dies between the two sends it again once its claim (OUTBOX_LEASE_SECONDS) runs o
 Message-ID, by which a mail client or a person recognises the repeat.
 """
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +22,7 @@ from portal.models.candidates import Channel, Status
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
 from portal.services import dialect_insert
 from portal.services.audit import record_on_candidate
-from portal.services.channels import MessageChannel, Undelivered, open_channels
+from portal.services.channels import MessageChannel, Undelivered, open_channels, sms_available
 from portal.services.links import issue_link, public_link_url
 from portal.services.worktime import WorkCalendar
 
@@ -238,6 +240,15 @@ BY_SMS_FIRST = (Channel.SMS, Channel.EMAIL)
 BY_EMAIL_FIRST = (Channel.EMAIL, Channel.SMS)
 
 
+def new_request_key() -> str:
+    """Names one "send" form as shown: the same form sent twice (a refresh, a double tap) queues once."""
+    return uuid.uuid4().hex
+
+
+def is_request_key(text: str | None) -> bool:
+    return bool(re.fullmatch(r"[0-9a-f]{32}", text or ""))
+
+
 def send_link_by_hand(
     candidate: Candidate,
     *,
@@ -252,9 +263,6 @@ def send_link_by_hand(
     the outbox and its window (urgent: any day, never at night). ``request_key`` is the form's: the same form
     sent again (a refresh) queues nothing and returns None; audited."""
     _refuse_if_unreachable(candidate, channels)
-    key = f"link:{candidate.id}:{request_key}"
-    if _queued_before(key):
-        return None
     with force_locale(_locale(candidate)):
         subject = gettext("Your onboarding page")
         body = gettext(
@@ -264,22 +272,19 @@ def send_link_by_hand(
             link=LINK_PLACEHOLDER,
         )
         body += "\n\n" + _hotline_line()
-    row = queue_message(
+    return _queue_by_hand(
         candidate,
-        kind=MessageKind.LINK,
-        key=key,
+        MessageKind.LINK,
+        request_key=request_key,
         subject=subject,
         body=body,
-        now=now,
-        created_by_id=actor_id,
-        hand_sent=True,
+        actor_id=actor_id,
         urgent=urgent,
+        now=now,
         channels=channels,
         sms_template=current_app.config["SMS_TEMPLATE_LINK"],
         sms_params={"name": candidate.name, "link": LINK_PLACEHOLDER},
     )
-    _audit_hand_sent(row, actor_id, "link", urgent)
-    return row
 
 
 def send_note_by_hand(
@@ -293,26 +298,20 @@ def send_note_by_hand(
     if len(text) > NOTE_MAX_CHARACTERS:
         raise OutboxError(_l("A message holds at most %(count)d characters.", count=NOTE_MAX_CHARACTERS))
     _refuse_if_unreachable(candidate, (Channel.EMAIL,))
-    key = f"note:{candidate.id}:{request_key}"
-    if _queued_before(key):
-        return None
     with force_locale(_locale(candidate)):
         subject = gettext("A message from HR")
         body = text + (f"\n\n{LINK_PLACEHOLDER}" if with_link else "")
         body += "\n\n" + _hotline_line()
-    row = queue_message(
+    return _queue_by_hand(
         candidate,
-        kind=MessageKind.NOTE,
-        key=key,
+        MessageKind.NOTE,
+        request_key=request_key,
         subject=subject,
         body=body,
-        now=now,
-        created_by_id=actor_id,
-        hand_sent=True,
+        actor_id=actor_id,
         urgent=urgent,
+        now=now,
     )
-    _audit_hand_sent(row, actor_id, "message", urgent)
-    return row
 
 
 def _hotline_line() -> str:
@@ -320,10 +319,29 @@ def _hotline_line() -> str:
     return gettext("Questions? Call HR: %(hotline)s", hotline=current_app.config["HR_HOTLINE"])
 
 
-def _queued_before(key: str) -> bool:
-    """This form queued its message already (sent again by a refresh or a double tap): nothing more, not even
-    an audit line. queue_message's ON CONFLICT still keeps one message if two such requests cross."""
-    return db.session.scalar(sa.select(Outbox.id).where(Outbox.idempotency_key == key)) is not None
+def _queue_by_hand(
+    candidate: Candidate,
+    kind: MessageKind,
+    *,
+    request_key: str,
+    actor_id: int,
+    urgent: bool,
+    now: datetime,
+    **message,
+) -> Outbox | None:
+    """Queue what HR sent and audit it, unless this form queued it already (sent again by a refresh or a
+    double tap): then nothing more, not even an audit line, and None. queue_message's ON CONFLICT still keeps
+    one message if two such requests cross."""
+    key = f"{kind}:{candidate.id}:{request_key}"
+    if db.session.scalar(sa.select(Outbox.id).where(Outbox.idempotency_key == key)) is not None:
+        return None
+    row = queue_message(
+        candidate, kind=kind, key=key, now=now, created_by_id=actor_id, hand_sent=True, urgent=urgent, **message
+    )
+    what = "link" if kind == MessageKind.LINK else "message"
+    detail = f"message {row.id}: {what} by {row.channels.replace(',', ' or ')}" + (", urgent" if urgent else "")
+    record_on_candidate("message.queue", row.candidate_id, actor_user_id=actor_id, detail=detail)
+    return row
 
 
 def _refuse_if_unreachable(candidate: Candidate, channels: tuple[str, ...]) -> None:
@@ -331,16 +349,11 @@ def _refuse_if_unreachable(candidate: Candidate, channels: tuple[str, ...]) -> N
         raise OutboxError(_l("They left: nothing is sent to someone who left."))
     if Channel.EMAIL in channels and candidate.email:
         return
-    if Channel.SMS in channels and candidate.phone and current_app.config["SMS_BACKEND"] != "off":
-        return
-    if Channel.SMS in channels and current_app.config["SMS_BACKEND"] != "off":
+    if Channel.SMS in channels and sms_available():
+        if candidate.phone:
+            return
         raise OutboxError(_l("There is no email address or mobile number to send it to. Add one to the profile."))
     raise OutboxError(_l("There is no email address to send it to. Add one to the profile."))
-
-
-def _audit_hand_sent(row: Outbox, actor_id: int, what: str, urgent: bool) -> None:
-    detail = f"message {row.id}: {what} by {row.channels.replace(',', ' or ')}" + (", urgent" if urgent else "")
-    record_on_candidate("message.queue", row.candidate_id, actor_user_id=actor_id, detail=detail)
 
 
 def _locale(candidate: Candidate) -> str:

@@ -87,7 +87,7 @@ def seed_year_from_library(year: int, now: datetime) -> bool:
             dialect_insert(CalendarDay).on_conflict_do_nothing(index_elements=["day"]),
             [{"day": day, "kind": kind, "name": name[:120]} for day, (kind, name) in days.items()],
         )
-    return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))
+    return year_confirmed(year)
 
 
 def import_calendar(
@@ -124,7 +124,7 @@ def import_calendar(
         raise CalendarError(problems)
     years = [only_year] if only_year is not None else sorted({day.year for day in days})
     for year in years:
-        db.session.execute(sa.delete(CalendarDay).where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))))
+        db.session.execute(sa.delete(CalendarDay).where(_days_of(year)))
         db.session.execute(sa.delete(CalendarYear).where(CalendarYear.year == year))
         db.session.add(CalendarYear(year=year, source=CalendarSource.FILE, confirmed=True, loaded_at=now))
     db.session.add_all(CalendarDay(day=day, kind=kind, name=name[:120]) for day, (kind, name) in days.items())
@@ -147,34 +147,26 @@ class YearState:
 
 def calendar_year(year: int, now: datetime) -> YearState:
     """The year, seeded from the holidays package if it was never needed before (flushed; the caller commits)."""
-    seed_year_from_library(year, now)
+    if db.session.get(CalendarYear, year) is None:
+        seed_year_from_library(year, now)
     known = db.session.get_one(CalendarYear, year)
-    days = db.session.scalars(
-        sa.select(CalendarDay)
-        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
-        .order_by(CalendarDay.day)
-    ).all()
+    days = db.session.scalars(sa.select(CalendarDay).where(_days_of(year)).order_by(CalendarDay.day)).all()
     return YearState(year, known.confirmed, known.source, known.loaded_at, list(days))
 
 
-def calendar_file(year: int) -> str:
-    """The year's days as the file ``import_calendar`` reads: ``2027-02-06 work 调休上班``, a line each."""
-    days = db.session.scalars(
-        sa.select(CalendarDay)
-        .where(CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31)))
-        .order_by(CalendarDay.day)
-    )
+def calendar_file(days: list[CalendarDay]) -> str:
+    """Days as the file ``import_calendar`` reads: ``2027-02-06 work 调休上班``, a line each."""
     return "".join(f"{day.day} {day.kind} {day.name}".rstrip() + "\n" for day in days)
 
 
-def unconfirmed_years(years: set[int]) -> set[int]:
-    """Which of ``years`` rest on a guess (not yet published): shown next to a send time in those years."""
-    if not years:
-        return set()
-    confirmed = db.session.scalars(
-        sa.select(CalendarYear.year).where(CalendarYear.year.in_(years), CalendarYear.confirmed)
-    ).all()
-    return years - set(confirmed)
+def year_confirmed(year: int) -> bool:
+    """Whether ``year`` is published (not the package's guess, nor never seeded): a send time in a year that is
+    not says so."""
+    return bool(db.session.scalar(sa.select(CalendarYear.confirmed).where(CalendarYear.year == year)))
+
+
+def _days_of(year: int) -> sa.ColumnElement[bool]:
+    return CalendarDay.day.between(date(year, 1, 1), date(year, 12, 31))
 
 
 def _clock(setting: str) -> time:
