@@ -275,9 +275,18 @@ def _silent_listener():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    accepted = []
-    threading.Thread(target=lambda: [accepted.append(server.accept()) for _ in range(16)], daemon=True).start()
+    threading.Thread(target=_accept_until_closed, args=(server,), daemon=True).start()
     return server
+
+
+def _accept_until_closed(server):
+    accepted = []  # held open, never answered
+    try:
+        while True:
+            accepted.append(server.accept())
+    except OSError:  # the test closed the listener
+        for connection, _ in accepted:
+            connection.close()
 
 
 @pytest.mark.parametrize("redis_state", ["hanging", "down"])
