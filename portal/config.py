@@ -139,6 +139,10 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_INTERVAL_SECONDS": 30,
     # /healthz says "degraded" once a due message has waited this long (the sender is down or stuck).
     "OUTBOX_STALE_SECONDS": 600,
+    # Automations: at most this many non-essential messages reach a candidate in 7 days (HR's own count too,
+    # and are never held back); how often the evaluator looks for time-based triggers.
+    "AUTOMATION_WEEKLY_CAP": 3,
+    "AUTOMATION_INTERVAL_SECONDS": 60,
 }
 
 

@@ -10,22 +10,28 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
+    Automation,
     Candidate,
     ChecklistItem,
     Cohort,
     CohortSession,
+    Outbox,
     Stage,
+    StageEvent,
     Story,
     User,
     utcnow,
 )
 from portal.models.candidates import Channel
 from portal.models.engagement import Device, EventKind
+from portal.models.outbox import MessageStatus
+from portal.services.automations import message_context, render, seed_rhythm
 from portal.services.engagement import record_event
 from portal.services.links import issue_link, public_link_url
 from portal.services.outbox import send_link_by_hand
 from portal.services.staff import create_user
 from portal.services.stages import advance_stage
+from portal.services.worktime import WorkCalendar
 
 DEMO_USERS = (
     # email, password, name, role, phone
@@ -315,11 +321,12 @@ def seed(now: datetime) -> None:
         )
 
     # Enough colleagues around them that the back-office lists need their pages.
+    people = []
     surnames = "赵钱孙周吴郑冯陈褚卫蒋沈韩杨朱秦尤许何吕施张孔曹严华金魏陶姜"
     for index, surname in enumerate(surnames):
         stage_keys = [key for key, *_ in STAGES][: 1 + index % 4]
         colleague_reached = [(stages[key], 20 - step * 4 - index % 3) for step, key in enumerate(stage_keys)]
-        _candidate(
+        colleague = _candidate(
             f"{surname}{'婷强芳磊静军'[index % 6]}",
             owner=hr if index % 3 else None,
             now=now,
@@ -327,6 +334,66 @@ def seed(now: datetime) -> None:
             last_seen_days=index % 9,
             stages_reached=colleague_reached,
             **{**common, "site": ("上海 · 浦东店", "上海 · 徐汇店", "苏州 · 园区店")[index % 3]},
+        )
+        people.append(colleague)
+    # The rhythm, switched on: what it would have sent them so far is on their pages, the rest comes live.
+    automations = {automation.name: automation for automation in seed_rhythm(now=now, enabled=True)}
+    demo_people = db.session.scalars(sa.select(Candidate).where(Candidate.email.like("demo-%"))).all()
+    for person in [*demo_people, *people]:
+        _message_history(person, automations, now)
+
+
+def _message_history(candidate: Candidate, automations: dict[str, Automation], now: datetime) -> None:
+    """The welcome, the tips and last Friday's story as the rhythm sent them (each in its window, with a link of
+    its own that was opened when they visited soon after), keyed as the live automations key them."""
+    calendar = WorkCalendar(now - timedelta(days=40))
+    passed = db.session.scalar(
+        sa.select(sa.func.min(StageEvent.reached_at)).where(StageEvent.candidate_id == candidate.id)
+    )
+    if passed is None:
+        return
+    sent: list[tuple[Automation, datetime, str, Story | None]] = []
+    for name in ("Welcome with the portal link", "Preparation tips"):
+        automation = automations[name]
+        due = calendar.send_at(passed + timedelta(minutes=automation.delay_minutes), essential=False).at
+        sent.append((automation, due, f"auto:{automation.id}:{candidate.id}", None))
+    story_automation = automations["A colleague's story every Friday"]
+    today = now.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    friday = today - timedelta(days=(today.isoweekday() - 5) % 7)
+    friday_at = _local(friday, 15)
+    story = db.session.scalars(
+        sa.select(Story).where(Story.published_at <= friday_at).order_by(Story.published_at.desc())
+    ).first()
+    if story is not None and passed < friday_at:
+        sent.append((story_automation, friday_at, f"auto:{story_automation.id}:{candidate.id}:{friday}", story))
+    last_seen = candidate.last_seen_at
+    for automation, at, key, about in sorted(sent, key=lambda item: item[1]):
+        if at > now:
+            continue
+        locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+        subject, body, params = render(automation, locale, message_context(candidate, locale, story=about))
+        link, _token = issue_link(candidate, Channel.EMAIL, now=at, rearm=False)
+        if last_seen is not None and at <= last_seen <= at + timedelta(hours=48):
+            link.first_opened_at = last_seen
+        db.session.add(
+            Outbox(
+                idempotency_key=key,
+                candidate_id=candidate.id,
+                kind=automation.kind,
+                channels=automation.channels,
+                locale=locale,
+                subject=subject,
+                body=body,
+                status=MessageStatus.SENT,
+                attempts=1,
+                due_at=at,
+                created_at=at,
+                sent_at=at,
+                channel=Channel.EMAIL,
+                link_id=link.id,
+                automation_id=automation.id,
+                story_id=about.id if about else None,
+            )
         )
 
 

@@ -28,6 +28,7 @@ from portal.extensions import db
 from portal.models import Candidate, ChecklistItem, ImportUpload, Reason, Story, User, utcnow
 from portal.models.flags import HR_OUTCOMES
 from portal.models.outbox import MessageKind
+from portal.services.automations import seed_rhythm
 from portal.services.flags import snooze_range
 from portal.services.importing import read_sheet, sheet_to_bytes
 from portal.services.leaving import mark_left
@@ -126,6 +127,7 @@ class World:
     reasons: dict[str, int]  # EXISTING: the first reason in use
     uploads: dict[str, int]  # spreadsheets waiting to be imported: HR A's (OWNED), HR B's (NOT_OWNED)
     messages: dict[str, int]  # EXISTING: a failed message in the outbox
+    automations: dict[str, int]  # EXISTING: the rhythm's first automation
     token: str  # the link of the candidate actor (HR A's candidate)
     emails: dict[str, str]  # by HR_A / HR_B / ADMIN
     stages: dict[str, int]  # by key
@@ -152,6 +154,18 @@ def _reason_retired(world: World) -> None:
     db.session.commit()
 
 
+def _automation_form() -> dict:
+    return {
+        "name": "Friday story",
+        "trigger": "weekly",
+        "weekday": "5",
+        "at_time": "15:00",
+        "kind": "automated",
+        "channels": "email",
+        "body_zh": "{{ name }}，周末愉快",
+    }
+
+
 def _contact_form(world: World) -> dict:
     """Its fields are prefixed with the candidate's id: a reached phone call for each (the view reads its own)."""
     ids = [*world.candidates.values(), MISSING_ID]
@@ -176,6 +190,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("candidate.stories", "GET"): Entry(candidate_only(200)),
     ("candidate.story", "GET"): Entry(candidate_object(200)),
     ("candidate.checklist_toggle", "POST"): Entry(candidate_object(303), form=lambda w: {"done": "1"}),
+    ("candidate.messages_preference", "POST"): Entry(candidate_only(303), form=lambda w: {"stop": "1"}),
     # HR login and logout: open to all (logout answers 303 to the login page whoever asks).
     ("hr.login", "GET"): Entry(everyone(200)),
     ("hr.login", "POST"): Entry(everyone(200)),  # an empty form: asked again
@@ -241,6 +256,16 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ),
     # Admin pages.
     ("admin.outbox", "GET"): Entry(admin_only(200)),
+    ("admin.automations", "GET"): Entry(admin_only(200)),
+    ("admin.add_rhythm", "POST"): Entry(admin_only(303)),
+    ("admin.new_automation", "GET"): Entry(admin_only(200)),
+    ("admin.new_automation", "POST"): Entry(admin_only(303), form=lambda w: _automation_form()),
+    ("admin.edit_automation", "GET"): Entry(admin_object(200)),
+    ("admin.edit_automation", "POST"): Entry(admin_object(303), form=lambda w: _automation_form()),
+    ("admin.switch", "POST"): Entry(admin_object(303), form=lambda w: {"on": "1"}),
+    ("admin.checklist", "GET"): Entry(admin_only(200)),
+    ("admin.add_checklist_item", "POST"): Entry(admin_only(303), form=lambda w: {"label_zh": "工牌"}),
+    ("admin.edit_checklist_item", "POST"): Entry(admin_object(303), form=lambda w: {"label_zh": "工牌"}),
     ("admin.retry_outbox_message", "POST"): Entry(admin_object(303)),
     ("admin.work_calendar", "GET"): Entry(admin_only(200)),
     ("admin.save_work_calendar", "POST"): Entry(admin_object(303), form=lambda w: {"days": "2027-02-06 work 调休上班"}),
@@ -372,6 +397,7 @@ def world(app) -> World:
         reasons={EXISTING: first_reason.first()},
         uploads={OWNED: _upload(hr_a, now), NOT_OWNED: _upload(hr_b, now)},
         messages={EXISTING: _failed_message(candidates[OWNED], now)},
+        automations={EXISTING: seed_rhythm(now=now, enabled=False)[0].id},
         token=gen_link(candidates[OWNED], now=now),
         emails={HR_A: hr_a.email, HR_B: hr_b.email, ADMIN: admin.email},
         stages={key: stage.id for key, stage in stages.items()},
@@ -393,10 +419,12 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "candidate_id": lambda world, which: world.candidates.get(which, MISSING_ID),
     "flag_id": lambda world, which: world.flags.get(which, MISSING_ID),
     "item_id": lambda world, which: world.items.get(which, MISSING_ID),
+    "checklist_item_id": lambda world, which: world.items[OWNED] if which == EXISTING else MISSING_ID,
     "story_id": lambda world, which: world.stories.get(which, MISSING_ID),
     "reason_id": lambda world, which: world.reasons.get(which, MISSING_ID),
     "upload_id": lambda world, which: world.uploads.get(which, MISSING_ID),
     "message_id": lambda world, which: world.messages.get(which, MISSING_ID),
+    "automation_id": lambda world, which: world.automations.get(which, MISSING_ID),
     "year": lambda world, which: 1900 if which == MISSING else 2027,  # beyond the calendar's years: 404
     "fmt": lambda world, which: "csv",
     "token": lambda world, which: world.token,

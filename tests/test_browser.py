@@ -249,3 +249,55 @@ def test_phone_without_javascript_ticks_through_the_plain_form(chromium, live_se
         watch.assert_clean(page)
     finally:
         context.close()
+
+
+def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_change_is(chromium, live_server):
+    """The candidate taps "stop reminders and stories" on their page; at the next Friday 15:00 the story
+    automation queues a story for others and none for them; moved to another cohort, they are still told."""
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    from portal.extensions import db
+    from portal.models import Automation, Candidate, Cohort, Outbox, User
+    from portal.services.automations import evaluate
+    from portal.services.cohorts import assign_cohort
+
+    app, link = live_server
+    context = chromium.new_context(**PHONE)
+    page = context.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(link)
+        section = page.locator("#messages")
+        section.get_by_role("button", name="不再接收提醒和故事").click()
+        expect(section.get_by_role("button", name="重新接收提醒和故事")).to_be_visible()
+        expect(section).to_contain_text("必须告知您的消息")
+        watch.assert_clean(page)
+        shot = OUTPUT / "phone-messages-stopped.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        section.screenshot(path=str(shot))
+    finally:
+        context.close()
+
+    with app.app_context():
+        her = db.session.scalars(sa.select(Candidate).where(Candidate.email == "demo-starting-soon@example.com")).one()
+        assert her.messages_stopped_at is not None
+        zone = ZoneInfo(app.config["TIMEZONE"])
+        today = datetime.now(zone).date()
+        friday = today + timedelta(days=(5 - today.isoweekday()) % 7 or 7)
+        at = datetime.combine(friday, time(15), tzinfo=zone).astimezone(UTC)
+        for automation in db.session.scalars(sa.select(Automation)):
+            automation.evaluated_until = at - timedelta(minutes=1)
+        queued = evaluate(at).queued
+        db.session.commit()
+        stories = sa.select(Outbox.candidate_id).where(Outbox.story_id.is_not(None), Outbox.status == "queued")
+        assert queued["A colleague's story every Friday"] > 0
+        assert her.id not in db.session.scalars(stories).all()
+        later = db.session.scalars(sa.select(Cohort).where(Cohort.id != her.cohort_id)).first()
+        hr = db.session.scalars(sa.select(User).where(User.role == "hr")).first()
+        assign_cohort(her, later.id, actor=hr, now=at)
+        db.session.commit()
+        change = db.session.scalars(
+            sa.select(Outbox).where(Outbox.candidate_id == her.id, Outbox.kind == "training_change")
+        ).one()
+        assert change.status == "queued" and change.essential and change.cohort_id == later.id

@@ -79,14 +79,15 @@ def test_each_period_is_enqueued_once_on_its_own_queue(app, now):
     now = now.replace(hour=0, minute=10, second=0)
     connection = redis_connection()
     first = enqueue_due(now, connection)
-    assert sorted(job_id.split("-")[0] for job_id in first) == ["outbox", "purge", "scan"]
+    assert sorted(job_id.split("-")[0] for job_id in first) == ["automations", "outbox", "purge", "scan"]
     assert enqueue_due(now + timedelta(seconds=1), connection) == []  # same period: nothing new
     assert enqueue_due(now, redis_connection()) == []  # a second scheduler: nothing new
     later = enqueue_due(now + timedelta(seconds=app.config["SCAN_INTERVAL_SECONDS"]), connection)
-    assert sorted(job_id.split("-")[0] for job_id in later) == ["outbox", "scan"]  # the outbox's period is shorter
+    # The outbox's and the automations' periods are shorter.
+    assert sorted(job_id.split("-")[0] for job_id in later) == ["automations", "outbox", "scan"]
     waiting = {name: queue(connection, name).get_job_ids() for name in QueueName}
     assert [job_id.split("-")[0] for job_id in waiting[QueueName.SCAN]] == ["scan", "scan"]
-    assert [job_id.split("-")[0] for job_id in waiting[QueueName.DEFAULT]] == ["purge"]
+    assert sorted(job_id.split("-")[0] for job_id in waiting[QueueName.DEFAULT]) == ["automations"] * 2 + ["purge"]
     assert [job_id.split("-")[0] for job_id in waiting[QueueName.MESSAGES]] == ["outbox", "outbox"]
 
 
@@ -232,8 +233,8 @@ def test_healthz_shows_each_queue_depth_and_its_oldest_job(app, now):
     connection = redis_connection()
     enqueued = enqueue_due(now, connection)
     enqueued += enqueue_due(now + timedelta(seconds=app.config["SCAN_INTERVAL_SECONDS"]), connection)
-    # Two scans and two outbox runs; one daily purge, or two when the times fall either side of midnight (UTC).
-    purges = sum(1 for job_id in enqueued if job_id.startswith("purge-"))
+    # Two scans, two outbox and two automation runs; one daily purge, or two either side of midnight (UTC).
+    purges = sum(1 for job_id in enqueued if job_id.startswith(("purge-", "automations-")))
     sends = sum(1 for job_id in enqueued if job_id.startswith("outbox-"))
     later = now + timedelta(minutes=30)
 

@@ -47,6 +47,10 @@ def admin_context() -> dict:
             return url_for("admin.outbox")
         if request.endpoint == "admin.save_work_calendar":
             return url_for("admin.work_calendar", year=(request.view_args or {}).get("year"))
+        if request.endpoint in ("admin.edit_automation", "admin.new_automation"):
+            return request.path  # the form again, as it was shown
+        if request.endpoint in ("admin.add_checklist_item", "admin.edit_checklist_item"):
+            return url_for("admin.checklist")
         return url_for("admin.reasons")
 
     return {"here": here}

@@ -7,7 +7,7 @@ stories, checklist, cohort schedules) comes from a per-process cache that lives 
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -46,6 +46,7 @@ _session_columns = (
     candidate.c.status,
     candidate.c.cohort_id,
     candidate.c.current_stage_id,
+    candidate.c.messages_stopped_at,
     owner.c.name.label("hr_name"),
     owner.c.phone.label("hr_phone"),
     owner.c.email.label("hr_email"),
@@ -105,6 +106,8 @@ class ChecklistEntry:
     label_zh: str
     label_en: str
     done: bool
+    required: bool = False
+    due_on: date | None = None  # required items with a due day: that many days before their cohort starts
 
 
 class SharedContent:
@@ -159,8 +162,15 @@ def page_data(cohort_id: int | None, progress: list) -> PageData:
             reached.setdefault(row.ref, row.at)
         else:
             done.add(row.ref)
-    checklist = [ChecklistEntry(i.id, i.label_zh, i.label_en, i.id in done) for i in items]
+    starts_on = cohort_row.starts_on if cohort_row is not None else None
+    checklist = [checklist_entry(i, i.id in done, starts_on) for i in items]
     return PageData(stages, reached, cohort_row, sessions, checklist, stories)
+
+
+def checklist_entry(item, done: bool, starts_on: date | None) -> ChecklistEntry:
+    """An item as the candidate sees it: done or not, required, and by when (ChecklistItem.due_on)."""
+    due_on = ChecklistItem.due_on(item.required, item.due_days_before, starts_on)
+    return ChecklistEntry(item.id, item.label_zh, item.label_en, done, item.required, due_on)
 
 
 def checklist_query(candidate_id: int, cohort_id: int | None, item_id: int | None = None) -> sa.Select:
@@ -170,6 +180,8 @@ def checklist_query(candidate_id: int, cohort_id: int | None, item_id: int | Non
             ChecklistItem.id,
             ChecklistItem.label_zh,
             ChecklistItem.label_en,
+            ChecklistItem.required,
+            ChecklistItem.due_days_before,
             ChecklistCompletion.done_at.is_not(None).label("done"),
         )
         .outerjoin(

@@ -9,6 +9,7 @@ from portal.candidate.calendar import cohort_calendar
 from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
 from portal.candidate.queries import (
     PageData,
+    checklist_entry,
     checklist_query,
     load_candidate_session,
     load_page,
@@ -18,8 +19,9 @@ from portal.candidate.queries import (
 from portal.candidate.timeline import build_timeline, current_and_next
 from portal.errors import invalid_link_response
 from portal.extensions import db
-from portal.models import Story, utcnow
+from portal.models import Cohort, Story, utcnow
 from portal.models.engagement import EventKind
+from portal.services.automations import resume_messages, stop_messages
 from portal.services.checklist import item_applies, set_item_done
 from portal.services.engagement import begin_page_view, record_event, record_view
 from portal.services.links import find_active_link
@@ -162,8 +164,23 @@ def checklist_toggle(item_id: int):
     db.session.commit()
     if not htmx_request():
         return redirect(url_for("candidate.page") + f"#item-{item_id}", 303)
-    item = db.session.execute(checklist_query(candidate.candidate_id, candidate.cohort_id, item_id)).one()
+    row = db.session.execute(checklist_query(candidate.candidate_id, candidate.cohort_id, item_id)).one()
+    cohort = db.session.get(Cohort, candidate.cohort_id) if candidate.cohort_id is not None else None
+    item = checklist_entry(row, row.done, cohort.starts_on if cohort else None)
     return render_template("candidate/_checklist_items.html", checklist=[item])
+
+
+@bp.post("/me/messages")
+def messages_preference():
+    """Stop automated messages, or take them again (``stop`` 1 or 0); essential ones always come."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    if request.form.get("stop") == "1":
+        stop_messages(candidate.candidate_id, now=now)
+    else:
+        resume_messages(candidate.candidate_id, now=now)
+    db.session.commit()
+    return redirect(url_for("candidate.page") + "#messages", 303)
 
 
 @bp.get("/me/stories")

@@ -66,4 +66,8 @@ def back_office_context() -> dict:
         "contact_outcome_choices": wording.CONTACT_OUTCOME_CHOICES,
         "snooze_range": snooze_range(utcnow()),
         "severities": list(wording.SEVERITY_LABELS),
+        "automation_when": wording.automation_when,
+        "trigger_label": lambda trigger: wording.label_of(wording.TRIGGER_LABELS, trigger),
+        "message_kind_label": lambda kind: wording.label_of(wording.MESSAGE_KIND_LABELS, kind),
+        "weekday_labels": wording.WEEKDAY_LABELS,
     }

@@ -4,10 +4,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from portal.candidate.queries import checklist_entry, checklist_query
 from portal.candidate.timeline import build_timeline
 from portal.extensions import db
 from portal.hr.blueprint import bp
@@ -27,6 +28,7 @@ from portal.i18n import localized
 from portal.jobs.messages import wake_sender
 from portal.models import Candidate, Stage, utcnow
 from portal.models.candidates import Channel, LeftKind, Tier
+from portal.services.automations import sent_this_week
 from portal.services.candidates import (
     CandidateError,
     DuplicateCandidate,
@@ -139,6 +141,13 @@ def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:
     return form
 
 
+def _checklist(candidate: Candidate) -> list:
+    """The checklist as the candidate sees it (the same items, the same due days), with what they ticked."""
+    starts_on = candidate.cohort.starts_on if candidate.cohort else None
+    rows = db.session.execute(checklist_query(candidate.id, candidate.cohort_id)).all()
+    return [checklist_entry(row, row.done, starts_on) for row in rows]
+
+
 def _render(
     candidate: Candidate,
     now,
@@ -184,6 +193,10 @@ def _render(
             # Names this page's "send" forms: the same form sent twice queues one message.
             message_request=new_request_key(),
             sms_ready=sms_available(),
+            # The weekly cap holds automated messages back, never HR's: say so before they send one more.
+            sent_this_week=sent_this_week(candidate.id, now),
+            checklist=_checklist(candidate),
+            weekly_cap=current_app.config["AUTOMATION_WEEKLY_CAP"],
             note_max=NOTE_MAX_CHARACTERS,
             audit_words={
                 "stages": {stage.key: localized(stage, "label") for stage in stages},

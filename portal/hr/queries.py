@@ -5,7 +5,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -25,9 +25,9 @@ from portal.models import (
     StageEvent,
     User,
 )
-from portal.models.candidates import Status, Tier
+from portal.models.candidates import Status
 from portal.models.engagement import EventKind
-from portal.models.flags import Severity, derived_tier, with_derived_tier
+from portal.models.flags import Severity, derived_tier, tier_is, with_derived_tier
 from portal.models.planner import dense, usually
 
 
@@ -339,7 +339,11 @@ def candidate_story(
         messages=page(
             "messages",
             sa.select(Outbox)
-            .options(sa.orm.joinedload(Outbox.link), sa.orm.joinedload(Outbox.created_by))
+            .options(
+                sa.orm.joinedload(Outbox.link),
+                sa.orm.joinedload(Outbox.created_by),
+                sa.orm.joinedload(Outbox.automation),
+            )
             .where(Outbox.candidate_id == candidate_id)
             .order_by(Outbox.created_at.desc(), Outbox.id.desc()),
         ),
@@ -469,36 +473,6 @@ def _open_flags(*conditions) -> sa.Select:
     return sa.select(Flag.candidate_id).where(Flag.resolved_at.is_(None), *conditions)
 
 
-def _flagged_tiers(now: datetime):
-    """(candidate_id, tier) of every candidate with an open flag, in one pass over the open flags.
-
-    The tier is models.flags.derived_tier's own expression (the one place that decides it), grouped by
-    candidate here instead of correlated per candidate: a filter by tier then costs one read of the open
-    flags, not a subquery for each of 100,000 candidates.
-    """
-    rule = cast(sa.Select, derived_tier(Flag.candidate_id, now).element)
-    tier = rule.selected_columns[0].label("tier")
-    return rule.with_only_columns(Flag.candidate_id, tier).group_by(Flag.candidate_id).subquery("flagged_tier")
-
-
-def _tier_is(tier: str, now: datetime):
-    """HR's override when set, else the tier derived from open flags (A: none that makes it B, C or D).
-
-    B, C and D are a small set of ids (overridden to it, or derived as it and not overridden): the database
-    reads those candidates by id instead of testing every candidate against an OR.
-    """
-    flagged = _flagged_tiers(now)
-    override = Candidate.risk_tier_override
-    if tier == Tier.A:
-        derived = Candidate.id.not_in(sa.select(flagged.c.candidate_id).where(flagged.c.tier != Tier.A.value))
-        return sa.or_(override == tier, sa.and_(override.is_(None), derived))
-    ids = sa.union(
-        sa.select(Candidate.id).where(override == tier),
-        sa.select(flagged.c.candidate_id).where(flagged.c.tier == tier),
-    )
-    return sa.and_(Candidate.id.in_(ids), sa.or_(override.is_(None), override == tier))
-
-
 def _values_containing(column: Any, text: str) -> sa.Select:
     """The distinct values of an indexed column (a site, a position, a source) that contain ``text``.
 
@@ -558,7 +532,7 @@ def list_conditions(user: User, filters: ListFilters, now: datetime, zone: ZoneI
     elif f.flags == "none":
         conditions.append(Candidate.id.not_in(_open_flags()))
     if f.tier:
-        conditions.append(_tier_is(f.tier, now))
+        conditions.append(tier_is(f.tier, now))
     return conditions
 
 

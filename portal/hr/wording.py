@@ -266,6 +266,13 @@ DROP_REASONS = {
     "no mobile number": _l("no mobile number"),
     "no SMS gateway": _l("no text messages set up"),
     "no SMS template for this message": _l("no text message template for this message"),
+    "they stopped automated messages": _l("they stopped automated messages"),
+    "weekly cap reached": _l("the weekly cap of automated messages was reached"),
+    "the automation was switched off": _l("the automation was switched off"),
+    "the automation was deleted": _l("the automation was deleted"),
+    "moved to another cohort": _l("they moved to another cohort"),
+    "nothing left open on the checklist": _l("nothing was left open on the checklist"),
+    "the story is no longer published": _l("the story is no longer published"),
 }
 
 
@@ -282,3 +289,61 @@ OUTBOX_STATUS_LABELS = {
     "failed": _l("failed"),
     "dropped": _l("not sent"),
 }
+
+
+TRIGGER_LABELS = {
+    "stage_entered": _l("entering a stage"),
+    "cohort_moved": _l("moved to another cohort"),
+    "cohort_start": _l("a time relative to the cohort's start"),
+    "weekly": _l("every week"),
+    "checklist_due": _l("a required checklist item still open on its due day"),
+    "notice_unseen": _l("the training notice not seen"),
+}
+MESSAGE_KIND_LABELS = {
+    "automated": _l("ordinary (respects working hours, the weekly cap and those who stopped messages)"),
+    "offer_decision": _l("essential: the offer decision"),
+    "training_change": _l("essential: a training change"),
+}
+WEEKDAY_LABELS = {
+    1: _l("Monday"),
+    2: _l("Tuesday"),
+    3: _l("Wednesday"),
+    4: _l("Thursday"),
+    5: _l("Friday"),
+    6: _l("Saturday"),
+    7: _l("Sunday"),
+}
+
+
+def _duration(minutes: int) -> str:
+    days, rest = divmod(minutes, 1440)
+    hours = rest // 60
+    parts = []
+    if days:
+        parts.append(str(_l("%(count)d d", count=days)))
+    if hours or not parts:
+        parts.append(str(_l("%(count)d h", count=hours)))
+    return " ".join(parts)
+
+
+def automation_when(automation) -> str:
+    """An automation's trigger in a line: "1 h after entering Interview passed", "every Friday at 15:00"."""
+    trigger = automation.trigger
+    if trigger == "stage_entered":
+        stage = localized(automation.stage, "label") if automation.stage else "?"
+        return str(_l("%(delay)s after entering %(stage)s", delay=_duration(automation.delay_minutes), stage=stage))
+    if trigger == "cohort_moved":
+        return str(_l("when moved to another cohort"))
+    if trigger == "cohort_start":
+        days, at = automation.offset_days, automation.at_time
+        if days < 0:
+            return str(_l("%(days)d days before the cohort starts, at %(at)s", days=-days, at=at))
+        if days > 0:
+            return str(_l("%(days)d days after the cohort starts, at %(at)s", days=days, at=at))
+        return str(_l("on the cohort's first day, at %(at)s", at=at))
+    if trigger == "weekly":
+        day = WEEKDAY_LABELS.get(automation.weekday or 0, "?")
+        return str(_l("every %(day)s at %(at)s", day=day, at=automation.at_time))
+    if trigger == "checklist_due":
+        return str(_l("required checklist items open on their due day, at %(at)s", at=automation.at_time))
+    return str(_l("training notice not seen %(delay)s after it was given", delay=_duration(automation.delay_minutes)))

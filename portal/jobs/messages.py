@@ -22,6 +22,17 @@ def send_due_job() -> dict:
     return {"sent": total.sent, "retrying": total.retrying, "failed": total.failed, "dropped": total.dropped}
 
 
+def evaluate_automations_job() -> dict:
+    """Queue what time-based automations hold for now (services.automations.evaluate), then commit."""
+    from portal.extensions import db
+    from portal.models import utcnow
+    from portal.services.automations import evaluate
+
+    done = evaluate(utcnow())
+    db.session.commit()
+    return {"queued": done.queued}
+
+
 def wake_sender() -> None:
     """Ask the messages worker to look now, after a request committed a message HR are waiting to see go.
 

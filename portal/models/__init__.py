@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic and the app both need every table)."""
 
 from portal.models.audit import AuditEvent
+from portal.models.automations import Automation
 from portal.models.base import Base, utcnow
 from portal.models.calendar import CalendarDay, CalendarYear
 from portal.models.candidates import Candidate, CandidateNote, PortalLink, StageEvent
@@ -17,6 +18,7 @@ from portal.models.users import User
 
 __all__ = [
     "AuditEvent",
+    "Automation",
     "Base",
     "CalendarDay",
     "CalendarYear",

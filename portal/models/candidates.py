@@ -122,6 +122,8 @@ class Candidate(Base):
     left_reason_id: Mapped[int | None] = mapped_column(sa.ForeignKey("reason.id"))
     recontact_on: Mapped[date | None]
     left_note: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    # They stopped automated messages from their page (essential ones and HR's own still come).
+    messages_stopped_at: Mapped[datetime | None]
 
     owner = relationship("User", foreign_keys=[owner_id])
     risk_tier_override_by = relationship("User", foreign_keys=[risk_tier_override_by_id])

@@ -1,6 +1,6 @@
 """Content the candidate page shows to everyone: checklist templates and stories."""
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,6 +17,17 @@ class ChecklistItem(Base):
     label_en: Mapped[str] = mapped_column(sa.String(200), default="")
     # None: every candidate; otherwise only members of that cohort.
     cohort_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cohort.id", ondelete="CASCADE"))
+    # Required items are what the reminder automation chases, due this many days before the cohort starts.
+    required: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    due_days_before: Mapped[int | None]
+
+    @staticmethod
+    def due_on(required: bool, due_days_before: int | None, starts_on: date | None) -> date | None:
+        """The day a required item is due: its days before the cohort's first day (the reminder automation
+        chases it that day); None without a due day or a cohort."""
+        if not required or due_days_before is None or starts_on is None:
+            return None
+        return starts_on - timedelta(days=due_days_before)
 
     @classmethod
     def applies_to(cls, cohort_id: int | None) -> sa.ColumnElement[bool]:

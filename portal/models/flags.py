@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship, with_expression
@@ -122,3 +123,33 @@ def with_derived_tier(now: datetime, path=None):
     return (path.with_expression if path is not None else with_expression)(
         Candidate.risk_tier, derived_tier(Candidate.id, now)
     )
+
+
+def _flagged_tiers(now: datetime):
+    """(candidate_id, tier) of every candidate with an open flag, in one pass over the open flags.
+
+    The tier is derived_tier's own expression (the one place that decides it), grouped by
+    candidate here instead of correlated per candidate: a filter by tier then costs one read of the open
+    flags, not a subquery for each of 100,000 candidates.
+    """
+    rule = cast(sa.Select, derived_tier(Flag.candidate_id, now).element)
+    tier = rule.selected_columns[0].label("tier")
+    return rule.with_only_columns(Flag.candidate_id, tier).group_by(Flag.candidate_id).subquery("flagged_tier")
+
+
+def tier_is(tier: str, now: datetime):
+    """HR's override when set, else the tier derived from open flags (A: none that makes it B, C or D).
+
+    B, C and D are a small set of ids (overridden to it, or derived as it and not overridden): the database
+    reads those candidates by id instead of testing every candidate against an OR.
+    """
+    flagged = _flagged_tiers(now)
+    override = Candidate.risk_tier_override
+    if tier == Tier.A:
+        derived = Candidate.id.not_in(sa.select(flagged.c.candidate_id).where(flagged.c.tier != Tier.A.value))
+        return sa.or_(override == tier, sa.and_(override.is_(None), derived))
+    ids = sa.union(
+        sa.select(Candidate.id).where(override == tier),
+        sa.select(flagged.c.candidate_id).where(flagged.c.tier == tier),
+    )
+    return sa.and_(Candidate.id.in_(ids), sa.or_(override.is_(None), override == tier))

@@ -27,6 +27,7 @@ class MessageStatus(StrEnum):
 class MessageKind(StrEnum):
     LINK = "link"  # the portal link, sent by hand
     NOTE = "note"  # a message HR wrote
+    AUTOMATED = "automated"  # an automation's (models.automations), not essential
     # Essential (services.outbox.ESSENTIAL_KINDS): they go any day, never at night, and before the rest.
     LINK_ASKED = "link_asked"  # a link the candidate asked for
     TRAINING_CHANGE = "training_change"  # a changed training date or place
@@ -43,6 +44,7 @@ class Outbox(Base):
         # so a batch of 10,000 automated ones never holds them back.
         sa.Index("ix_outbox_status_priority_due", "status", "priority", "due_at"),
         sa.Index("ix_outbox_candidate_created", "candidate_id", "created_at"),
+        sa.Index("ix_outbox_automation_status", "automation_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,7 +73,14 @@ class Outbox(Base):
     channel: Mapped[str | None] = mapped_column(sa.String(10))  # the one it went by
     link_id: Mapped[int | None] = mapped_column(sa.ForeignKey("portal_link.id", ondelete="SET NULL"))
     reason: Mapped[str] = mapped_column(sa.Text, default="")  # the last failure's, or why it was dropped
+    # An automation's message is written (subject, body, text parameters) when it is sent, from the
+    # automation's templates; a message about a cohort (its dates, its checklist) names it, so that a move
+    # to another cohort drops it; a Friday story names the story.
+    automation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("automation.id", ondelete="SET NULL"))
+    cohort_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cohort.id", ondelete="SET NULL"))
+    story_id: Mapped[int | None] = mapped_column(sa.ForeignKey("story.id", ondelete="SET NULL"))
 
     link = relationship("PortalLink")
     candidate = relationship("Candidate")
     created_by = relationship("User")
+    automation = relationship("Automation")

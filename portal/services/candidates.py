@@ -10,6 +10,7 @@ from portal.extensions import db
 from portal.i18n import LOCALES
 from portal.models import Candidate, CandidateNote, PortalLink, Stage, User
 from portal.services.audit import record_on_candidate
+from portal.services.automations import queue_stage_entered
 from portal.services.scan import rescan_candidate
 from portal.services.stages import advance_stage, check_reachable
 
@@ -122,6 +123,7 @@ def add_candidate(
     advance_stage(candidate, first_stage, now=reached_at, actor_id=actor.id, note="")
     record_on_candidate("candidate.add", candidate.id, actor_user_id=actor.id, detail=f"at {first_stage.key}")
     rescan_candidate(candidate.id, now)
+    queue_stage_entered([candidate.id], now=now)
     return candidate
 
 

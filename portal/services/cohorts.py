@@ -9,6 +9,7 @@ from portal.i18n import localized
 from portal.models import Candidate, Cohort, Stage, User
 from portal.models.candidates import Status
 from portal.services.audit import record_on_candidate
+from portal.services.automations import cohort_moved
 from portal.services.scan import rescan_candidate
 
 
@@ -32,10 +33,11 @@ def assign_cohort(candidate: Candidate, cohort_id: int | None, *, actor: User, n
     stage = db.session.get(Stage, candidate.current_stage_id) if candidate.current_stage_id else None
     if cohort_id is None and stage is not None and stage.needs_cohort:
         raise CohortError(_l("%(stage)s needs a training cohort: choose one.", stage=localized(stage, "label")))
-    candidate.cohort_id = cohort_id
+    old_cohort_id, candidate.cohort_id = candidate.cohort_id, cohort_id
     db.session.flush()
     db.session.expire(candidate, ["cohort"])  # the relationship follows the new id when next read
     detail = f"cohort {cohort_id}" if cohort_id is not None else "cohort cleared"
     record_on_candidate("cohort.assign", candidate.id, actor_user_id=actor.id, detail=detail)
     rescan_candidate(candidate.id, now)
+    cohort_moved(candidate, old_cohort_id, now=now)
     return True

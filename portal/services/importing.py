@@ -29,6 +29,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Candidate, Cohort, Stage, StageEvent, User
 from portal.models.candidates import Status
 from portal.services.audit import record_audit, request_id
+from portal.services.automations import queue_stage_entered
 from portal.services.candidates import CandidateError, check_owner, normalise_phone, update_profile
 from portal.services.exporting import CSV_TRIGGERS, write_csv
 from portal.services.scan import run_scan
@@ -562,6 +563,7 @@ def _add_candidates(rows: list[Row], actor: User | None, now: datetime) -> None:
         ],
     )
     run_scan(now, only=[candidate.id for candidate in candidates])
+    queue_stage_entered([candidate.id for candidate in candidates], now=now)
 
 
 def as_typed(rows: list[Row], sheet: Sheet, mapping: dict[int, str]) -> dict[int, dict[str, str]]:

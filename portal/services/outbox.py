@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
+from jinja2 import TemplateError
 
 from portal.extensions import db
 from portal.models import Candidate, PortalLink, utcnow
@@ -164,6 +165,17 @@ def _send_one(row: Outbox, channels: dict[str, MessageChannel], clock, done: Del
     if candidate.status == Status.LEFT:
         _finish(row, MessageStatus.DROPPED, "the candidate left", done)
         return
+    if row.automation_id is not None or not row.body:  # an automation's: still wanted? then its words
+        from portal.services.automations import prepare
+
+        try:
+            unwanted = prepare(row, candidate, clock())
+        except TemplateError as error:
+            _finish(row, MessageStatus.FAILED, f"template: {error}", done)
+            return
+        if unwanted:
+            _finish(row, MessageStatus.DROPPED, unwanted, done)
+            return
     passed_over: list[str] = []  # why each earlier channel did not deliver, in order
     refused = False  # one of them refused for good (else they only had no address)
     for name in row.channels.split(","):

@@ -10,6 +10,7 @@ from portal.i18n import localized
 from portal.models import Candidate, Cohort, Stage, StageEvent, User
 from portal.models.candidates import Status
 from portal.services.audit import record_on_candidate
+from portal.services.automations import cohort_moved, queue_stage_entered
 from portal.services.scan import rescan_candidate
 
 
@@ -55,6 +56,7 @@ def move_to_stage(
         raise StageError(
             _l("%(stage)s comes first: it is a required step.", stage=localized(skipped, "label")),
         )
+    old_cohort_id = candidate.cohort_id
     if cohort_id is not None:
         if db.session.get(Cohort, cohort_id) is None:
             raise StageError(_l("That training cohort does not exist."))
@@ -63,6 +65,8 @@ def move_to_stage(
     event = advance_stage(candidate, stage, now=reached_at, actor_id=actor.id, note=note)
     record_on_candidate("stage.move", candidate.id, actor_user_id=actor.id, detail=f"to {stage.key}")
     rescan_candidate(candidate.id, now)
+    cohort_moved(candidate, old_cohort_id, now=now)
+    queue_stage_entered([candidate.id], now=now)
     return event
 
 
