@@ -15,6 +15,7 @@ from portal.models import (
     ChecklistItem,
     Cohort,
     CohortSession,
+    EngagementEvent,
     Outbox,
     Stage,
     StageEvent,
@@ -337,7 +338,7 @@ def seed(now: datetime) -> None:
         )
         people.append(colleague)
     # The rhythm, switched on: what it would have sent them so far is on their pages, the rest comes live.
-    automations = {automation.name: automation for automation in seed_rhythm(now=now, enabled=True)}
+    automations = {a.name.split(" · ")[-1]: a for a in seed_rhythm(now=now, enabled=True)}
     demo_people = db.session.scalars(sa.select(Candidate).where(Candidate.email.like("demo-%"))).all()
     for person in [*demo_people, *people]:
         _message_history(person, automations, now)
@@ -350,11 +351,11 @@ def _message_history(candidate: Candidate, automations: dict[str, Automation], n
     passed = db.session.scalar(
         sa.select(sa.func.min(StageEvent.reached_at)).where(StageEvent.candidate_id == candidate.id)
     )
-    if passed is None:
+    if passed is None or not candidate.email:  # the rhythm writes by email
         return
     sent: list[tuple[Automation, datetime, str, Story | None]] = []
     for name in ("Welcome with the portal link", "Preparation tips"):
-        automation = automations[name]
+        automation = automations[name]  # by the English part of "中文 · English"
         due = calendar.send_at(passed + timedelta(minutes=automation.delay_minutes), essential=False).at
         sent.append((automation, due, f"auto:{automation.id}:{candidate.id}", None))
     story_automation = automations["A colleague's story every Friday"]
@@ -366,15 +367,19 @@ def _message_history(candidate: Candidate, automations: dict[str, Automation], n
     ).first()
     if story is not None and passed < friday_at:
         sent.append((story_automation, friday_at, f"auto:{story_automation.id}:{candidate.id}:{friday}", story))
-    last_seen = candidate.last_seen_at
     for automation, at, key, about in sorted(sent, key=lambda item: item[1]):
         if at > now:
             continue
         locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
         subject, body, params = render(automation, locale, message_context(candidate, locale, story=about))
         link, _token = issue_link(candidate, Channel.EMAIL, now=at, rearm=False)
-        if last_seen is not None and at <= last_seen <= at + timedelta(hours=48):
-            link.first_opened_at = last_seen
+        link.first_opened_at = db.session.scalar(  # their first visit within 48 hours came through it
+            sa.select(sa.func.min(EngagementEvent.occurred_at)).where(
+                EngagementEvent.candidate_id == candidate.id,
+                EngagementEvent.kind == EventKind.VIEW,
+                EngagementEvent.occurred_at.between(at, at + timedelta(hours=48)),
+            )
+        )
         db.session.add(
             Outbox(
                 idempotency_key=key,

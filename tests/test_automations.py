@@ -15,11 +15,15 @@ from portal.services.automations import (
     DROPPED_CAP,
     DROPPED_MOVED,
     DROPPED_NOTHING_OPEN,
+    DROPPED_OFF,
     DROPPED_STOPPED,
     evaluate,
+    queue_stage_entered,
     resume_messages,
+    save_automation,
     seed_rhythm,
     stop_messages,
+    switch_automation,
 )
 from portal.services.candidates import add_candidate
 from portal.services.checklist import set_item_done
@@ -90,10 +94,10 @@ def switch_on(clock: Clock, *names: str) -> list[Automation]:
     """The seeded rhythm, with only ``names`` switched on (from the clock's now)."""
     made = seed_rhythm(now=clock.now, enabled=False)
     for automation in made:
-        if automation.name in names:
+        if automation.name.endswith(names):  # "中文 · English": by the English
             automation.enabled, automation.evaluated_until = True, clock.now
     db.session.commit()
-    assert {a.name for a in made if a.enabled} == set(names)
+    assert len([a for a in made if a.enabled]) == len(names)
     return made
 
 
@@ -347,3 +351,86 @@ def test_evaluating_the_same_moment_twice_adds_nothing(app, site, hr):
         automation.evaluated_until = local(2026, 12, 4, 14)  # as if a second evaluator ran at the same time
     again = evaluate(local(2026, 12, 4, 16)).total
     assert (first, again, db.session.scalar(sa.select(sa.func.count()).select_from(Outbox))) == (5, 0, 5)
+
+
+def test_each_candidate_gets_the_newest_story_they_themselves_have_not_read(app, site, hr, sink):
+    """What one candidate read or was sent never hides a story from another."""
+    clock = Clock(local(2026, 12, 4, 14))
+    switch_on(clock, "A colleague's story every Friday")
+    reader, other = new_candidate(site, hr, clock, name="读者"), new_candidate(site, hr, clock, name="别人")
+    newest = db.session.scalars(sa.select(Story).order_by(Story.published_at.desc())).all()
+    record_event(reader.id, EventKind.STORY, target=str(newest[0].id), now=clock.now)
+    db.session.commit()
+    clock.walk(local(2026, 12, 4, 16))
+    assert [m.story_id for m in messages(reader)] == [newest[1].id]
+    assert [m.story_id for m in messages(other)] == [newest[0].id]
+    clock.walk(local(2026, 12, 11, 16))  # a week on: each the next one they have neither read nor been sent
+    assert [m.story_id for m in messages(reader)] == [newest[1].id, newest[2].id]
+    assert [m.story_id for m in messages(other)] == [newest[0].id, newest[1].id]
+
+
+def test_switching_off_drops_what_waits_and_a_new_schedule_counts_from_its_saving(app, site, hr, sink):
+    clock = Clock(local(2026, 12, 4, 17, 30))  # Friday after hours: the welcome waits for Monday
+    [welcome] = [a for a in switch_on(clock, "Welcome with the portal link") if a.enabled]
+    candidate = new_candidate(site, hr, clock)
+    assert [m.status for m in messages(candidate)] == ["queued"]
+    switch_automation(welcome, False, actor_id=hr.id, now=clock.now)
+    switch_automation(welcome, True, actor_id=hr.id, now=clock.now)
+    db.session.commit()
+    clock.walk(local(2026, 12, 8))
+    assert [(m.status, m.reason) for m in messages(candidate)] == [("dropped", DROPPED_OFF)]
+    # Made a Friday-09:00 automation at 12:00 on a Friday: nothing for that morning, the next Friday's goes.
+    clock.now = local(2026, 12, 11, 12)
+    values = {
+        "name": welcome.name,
+        "trigger": "weekly",
+        "weekday": 5,
+        "at_time": "09:00",
+        "kind": "automated",
+        "channels": "email",
+        "body_zh": "{{ name }}，周五好",
+        "stage_id": None,
+    }
+    save_automation(welcome, values, actor_id=hr.id, now=clock.now)
+    db.session.commit()
+    clock.walk(local(2026, 12, 18, 10))
+    assert [m.status for m in messages(candidate)] == ["dropped", "sent"]
+    assert messages(candidate)[1].sent_at == local(2026, 12, 18, 9)
+
+
+def test_moved_into_a_cohort_days_before_it_starts_they_get_what_its_members_had(app, site, hr, sink):
+    clock = Clock(MONDAY)
+    switch_on(clock, "One week to go: what to bring", "Checklist reminder")
+    item = db.session.scalars(sa.select(ChecklistItem).order_by(ChecklistItem.position)).first()
+    item.required, item.due_days_before = True, 3
+    first, soon = gen_cohort(date(2027, 1, 11)), gen_cohort(date(2026, 12, 10), name="Soon")
+    member = new_candidate(site, hr, clock, name="老成员", cohort_id=soon.id)
+    mover = new_candidate(site, hr, clock, name="新来的", cohort_id=first.id)
+    clock.walk(local(2026, 12, 8, 12))  # past soon's countdown (3 Dec) and its checklist day (7 Dec)
+    assign_cohort(mover, soon.id, actor=hr, now=clock.now)
+    db.session.commit()
+    clock.walk(local(2026, 12, 9))
+    assert [m.subject for m in messages(member)] == ["还有一周：培训需要带什么", "别忘了准备这些"]
+    assert [m.subject for m in messages(mover)] == ["还有一周：培训需要带什么", "别忘了准备这些"]
+    assert {m.sent_at for m in messages(mover)} == {local(2026, 12, 8, 12)}
+    assert {m.cohort_id for m in messages(mover)} == {soon.id}
+
+
+def test_someone_added_after_the_interview_still_gets_the_welcome(app, site, hr, sink):
+    clock = Clock(MONDAY)
+    switch_on(clock, "Welcome with the portal link")
+    candidate = add_candidate(
+        name="后来的",
+        phone=None,
+        email="later@example.com",
+        first_stage=site["background_check"],
+        actor=hr,
+        now=clock.now,
+    )
+    db.session.commit()
+    clock.walk(MONDAY + timedelta(hours=2))
+    assert [m.subject for m in messages(candidate)] == ["欢迎，后来的！这是您的入职页面"]
+    queue_stage_entered([candidate.id], now=clock.now, joined=True)  # the same event again: nothing more
+    db.session.commit()
+    clock.walk(MONDAY + timedelta(hours=4))
+    assert len(messages(candidate)) == 1

@@ -261,8 +261,13 @@ def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_chang
     from portal.models import Automation, Candidate, Cohort, Outbox, User
     from portal.services.automations import evaluate
     from portal.services.cohorts import assign_cohort
+    from tests.builders import gen_link
 
-    app, link = live_server
+    app, _link = live_server
+    who = "demo-training-notice@example.com"  # waiting for training: the Friday story is for them
+    with app.app_context():
+        her = db.session.scalars(sa.select(Candidate).where(Candidate.email == who)).one()
+        link = f"{app.config['PUBLIC_BASE_URL']}/c/{gen_link(her)}"
     context = chromium.new_context(**PHONE)
     page = context.new_page()
     watch = Watch(page)
@@ -280,7 +285,7 @@ def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_chang
         context.close()
 
     with app.app_context():
-        her = db.session.scalars(sa.select(Candidate).where(Candidate.email == "demo-starting-soon@example.com")).one()
+        her = db.session.scalars(sa.select(Candidate).where(Candidate.email == who)).one()
         assert her.messages_stopped_at is not None
         zone = ZoneInfo(app.config["TIMEZONE"])
         today = datetime.now(zone).date()
@@ -291,8 +296,14 @@ def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_chang
         queued = evaluate(at).queued
         db.session.commit()
         stories = sa.select(Outbox.candidate_id).where(Outbox.story_id.is_not(None), Outbox.status == "queued")
-        assert queued["A colleague's story every Friday"] > 0
-        assert her.id not in db.session.scalars(stories).all()
+        assert queued["每周五同事故事 · A colleague's story every Friday"] > 0
+        story_for = set(db.session.scalars(stories))
+        assert her.id not in story_for
+        # Her colleague at the same stage, who did not stop them, gets one: she would have too.
+        colleague = db.session.scalars(
+            sa.select(Candidate.id).where(Candidate.current_stage_id == her.current_stage_id, Candidate.id != her.id)
+        ).first()
+        assert colleague in story_for
         later = db.session.scalars(sa.select(Cohort).where(Cohort.id != her.cohort_id)).first()
         hr = db.session.scalars(sa.select(User).where(User.role == "hr")).first()
         assign_cohort(her, later.id, actor=hr, now=at)

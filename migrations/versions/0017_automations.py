@@ -16,6 +16,7 @@ branch_labels = None
 depends_on = None
 
 KINDS = ["link", "note", "link_asked", "training_change", "offer_decision", "hr_reply"]
+AUTOMATION_KINDS = ["automated", "offer_decision", "training_change"]
 TRIGGERS = ["stage_entered", "cohort_moved", "cohort_start", "weekly", "checklist_due", "notice_unseen"]
 
 
@@ -49,6 +50,7 @@ def upgrade():
         sa.Column("evaluated_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(_in("trigger", TRIGGERS), name=op.f("ck_automation_trigger")),
+        sa.CheckConstraint(_in("kind", AUTOMATION_KINDS), name=op.f("ck_automation_kind")),
         sa.ForeignKeyConstraint(
             ["stage_id"], ["stage.id"], name=op.f("fk_automation_stage_id_stage"), ondelete="CASCADE"
         ),

@@ -23,6 +23,7 @@ from portal.services.automations import (
     save_automation,
     seed_rhythm,
     switch_automation,
+    would_not_go,
 )
 from portal.web import page_arg
 
@@ -97,7 +98,7 @@ def _edit(automation: Automation):
         stats=automation_stats(automation.id) if automation.id else None,
         preview=_preview(automation) if automation.id else None,
         stages=db.session.scalars(sa.select(Stage).order_by(Stage.position)).all(),
-        cohorts=db.session.scalars(sa.select(Cohort).order_by(Cohort.starts_on.desc()).limit(100)).all(),
+        cohorts=cohort_choices(Audience.from_dict(automation.audience).cohorts),
         triggers=list(Trigger),
         kinds=AUTOMATION_KINDS,
         channel_choices=CHANNEL_CHOICES,
@@ -107,14 +108,24 @@ def _edit(automation: Automation):
     ), (422 if error else 200)
 
 
+def cohort_choices(chosen) -> list[Cohort]:
+    """Cohorts to pick from: the 100 newest, and whichever older ones are chosen already (never lost on a save)."""
+    newest = sa.select(Cohort.id).order_by(Cohort.starts_on.desc()).limit(100)
+    query = sa.select(Cohort).where(sa.or_(Cohort.id.in_(newest.scalar_subquery()), Cohort.id.in_(list(chosen))))
+    return list(db.session.scalars(query.order_by(Cohort.starts_on.desc())))
+
+
 def _number(form, name: str, label, default: int = 0) -> int:
     text = (form.get(name) or "").strip()
     if not text:
         return default
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         raise AutomationError(_l("%(field)s must be a whole number.", field=label)) from None
+    if abs(number) > 100_000:  # beyond any delay, day or id here (and a database integer)
+        raise AutomationError(_l("%(field)s is out of range.", field=label))
+    return number
 
 
 def _list(text: str) -> list[str]:
@@ -197,8 +208,10 @@ def _preview(automation: Automation) -> dict:
         if candidate is None:
             abort(404)
         result["candidate"] = candidate
+        now = utcnow()
         try:
-            result["subject"], result["body"], result["sms"] = preview(automation, candidate, utcnow())
+            result["subject"], result["body"], result["sms"] = preview(automation, candidate, now)
         except TemplateError as error:
             result["error"] = str(error)
+        result["would_not_go"] = would_not_go(automation, candidate, now)
     return result

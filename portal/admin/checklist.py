@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask import redirect, render_template, request, url_for
 from flask_login import current_user
 
+from portal.admin.automations import cohort_choices
 from portal.admin.blueprint import bp
 from portal.extensions import db
 from portal.models import ChecklistItem, Cohort, utcnow
@@ -20,7 +21,7 @@ def _page(status: int = 200, error: str | None = None, typed=None, editing: Chec
         ChecklistItem.cohort_id.is_not(None), ChecklistItem.position, ChecklistItem.id
     )
     pagination = db.paginate(query, page=page_arg(), per_page=PER_PAGE, error_out=False)
-    cohorts = db.session.scalars(sa.select(Cohort).order_by(Cohort.starts_on.desc()).limit(100)).all()
+    cohorts = cohort_choices([editing.cohort_id] if editing and editing.cohort_id else [])
     names = dict(db.session.execute(sa.select(Cohort.id, Cohort.name)).all())
     return render_template(
         "admin/checklist.html",

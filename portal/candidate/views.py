@@ -133,6 +133,7 @@ def render_page(candidate, data: PageData, now) -> str:
         current=current,
         upcoming=upcoming,
         checklist=data.checklist,
+        today=now.astimezone(zone).date(),
         cohort_html=cohort_html,
         stories_html=stories_html,
     )
@@ -167,7 +168,8 @@ def checklist_toggle(item_id: int):
     row = db.session.execute(checklist_query(candidate.candidate_id, candidate.cohort_id, item_id)).one()
     cohort = db.session.get(Cohort, candidate.cohort_id) if candidate.cohort_id is not None else None
     item = checklist_entry(row, row.done, cohort.starts_on if cohort else None)
-    return render_template("candidate/_checklist_items.html", checklist=[item])
+    today = now.astimezone(get_timezone()).date()
+    return render_template("candidate/_checklist_items.html", checklist=[item], today=today)
 
 
 @bp.post("/me/messages")

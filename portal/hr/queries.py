@@ -345,7 +345,8 @@ def candidate_story(
                 sa.orm.joinedload(Outbox.automation),
             )
             .where(Outbox.candidate_id == candidate_id)
-            .order_by(Outbox.created_at.desc(), Outbox.id.desc()),
+            # By when each went or goes: a welcome queued with tips three days later comes below them.
+            .order_by(sa.func.coalesce(Outbox.sent_at, Outbox.due_at).desc(), Outbox.id.desc()),
         ),
         history=page(
             "history",

@@ -331,6 +331,8 @@ def automation_when(automation) -> str:
     trigger = automation.trigger
     if trigger == "stage_entered":
         stage = localized(automation.stage, "label") if automation.stage else "?"
+        if not automation.delay_minutes:
+            return str(_l("on entering %(stage)s", stage=stage))
         return str(_l("%(delay)s after entering %(stage)s", delay=_duration(automation.delay_minutes), stage=stage))
     if trigger == "cohort_moved":
         return str(_l("when moved to another cohort"))

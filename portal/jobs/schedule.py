@@ -38,6 +38,9 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
         PeriodicJob("scan", "portal.jobs.scan.scan_job", QueueName.SCAN, config["SCAN_INTERVAL_SECONDS"], 600),
         PeriodicJob("purge", "portal.jobs.retention.purge_job", QueueName.DEFAULT, 24 * 3600, 600),
         # The outbox: rows are the truth, this only wakes the sender (a row due at 09:00 waits at most this long).
+        PeriodicJob(
+            "outbox", "portal.jobs.messages.send_due_job", QueueName.MESSAGES, config["OUTBOX_INTERVAL_SECONDS"], 120
+        ),
         # Time-based automations: a set-based pass that queues what fell due since the last one.
         PeriodicJob(
             "automations",
@@ -45,9 +48,6 @@ def periodic_jobs() -> tuple[PeriodicJob, ...]:
             QueueName.DEFAULT,
             config["AUTOMATION_INTERVAL_SECONDS"],
             300,
-        ),
-        PeriodicJob(
-            "outbox", "portal.jobs.messages.send_due_job", QueueName.MESSAGES, config["OUTBOX_INTERVAL_SECONDS"], 120
         ),
     )
 

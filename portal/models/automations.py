@@ -26,7 +26,8 @@ EVENT_TRIGGERS = frozenset({Trigger.STAGE_ENTERED, Trigger.COHORT_MOVED})
 
 class Automation(Base):
     __tablename__ = "automation"
-    __table_args__ = (one_of("trigger", Trigger),)
+    # The kinds services.automations.AUTOMATION_KINDS names: an ordinary message, or an essential one.
+    __table_args__ = (one_of("trigger", Trigger), one_of("kind", ("automated", "offer_decision", "training_change")))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(120))

@@ -12,8 +12,9 @@ are never held back); a switched-off automation sends nothing more. Switching on
 moments after that count (``evaluated_until``).
 """
 
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from babel.dates import format_date
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from jinja2 import StrictUndefined, TemplateError
+from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from portal.extensions import db
@@ -31,10 +33,12 @@ from portal.models.automations import EVENT_TRIGGERS, Trigger
 from portal.models.base import rows_affected
 from portal.models.engagement import EngagementEvent, EventKind
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
-from portal.services import dialect_insert
+from portal.services import dialect_insert, savepoint
 from portal.services.audience import Audience
 from portal.services.audit import record_audit, record_on_candidate
 from portal.services.worktime import WorkCalendar, organisation_date, organisation_zone
+
+log = logging.getLogger(__name__)
 
 # The kinds an automation may send: an ordinary one, or one a candidate must hear (it then reaches those who
 # stopped messages, any day but never at night, and does not count toward the weekly cap).
@@ -66,7 +70,19 @@ DROPPED_MOVED = "moved to another cohort"
 DROPPED_NOTHING_OPEN = "nothing left open on the checklist"
 DROPPED_NO_STORY = "the story is no longer published"
 
-_environment = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox (no attribute tricks), and no ``*`` or ``**`` either: ``'x' * 10**8`` would fill memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        raise SecurityError(f"{operator} is not allowed in a message template")
+
+
+_environment = _Sandbox(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
+BODY_MAX = 5000
+DELAY_MAX_DAYS = OFFSET_MAX_DAYS = 90
 
 
 class AutomationError(ValueError):
@@ -155,11 +171,12 @@ def _locale_column():
     return sa.func.coalesce(Candidate.locale, current_app.config["BABEL_DEFAULT_LOCALE"]).label("locale")
 
 
-def queue_stage_entered(candidate_ids: list[int], *, now: datetime) -> int:
+def queue_stage_entered(candidate_ids: list[int], *, now: datetime, joined: bool = False) -> int:
     """The messages of "entering a stage" automations for these candidates, who just reached their current
-    stage (a move, a new candidate, an import), in the event's transaction: due their delay after they
-    reached it, in its window. Not when they reached it before the automation was switched on, nor when
-    that moment is long past (someone added at a stage reached last week gets no "welcome" today)."""
+    stage (a move; ``joined``: added or imported there, which counts as having entered the stages before it
+    too, so someone added after the interview still gets the welcome), in the event's transaction: due their
+    delay after they reached it, in its window. Not when they reached it before the automation was switched
+    on, nor when that moment is long past (someone added at a stage reached last week gets no "welcome")."""
     if not candidate_ids:
         return 0
     queued = 0
@@ -169,10 +186,16 @@ def queue_stage_entered(candidate_ids: list[int], *, now: datetime) -> int:
         delay = timedelta(minutes=automation.delay_minutes)
         calendar = WorkCalendar(now)
         reached_since = max(automation.evaluated_until, now - CATCH_UP - delay)
+        in_stage: sa.ColumnElement[bool]
+        if joined:
+            at_or_after = sa.select(Stage.id).where(Stage.position >= automation.stage.position)
+            in_stage = Candidate.current_stage_id.in_(at_or_after)
+        else:
+            in_stage = Candidate.current_stage_id == automation.stage_id
         rows = db.session.execute(
             sa.select(Candidate.id, Candidate.stage_reached_at).where(
                 Candidate.id.in_(candidate_ids),
-                Candidate.current_stage_id == automation.stage_id,
+                in_stage,
                 Candidate.stage_reached_at >= reached_since,
                 _audience_of(automation, now),
             )
@@ -213,6 +236,7 @@ def cohort_moved(candidate: Candidate, old_cohort_id: int | None, *, now: dateti
     if candidate.cohort_id is None:
         return
     calendar = WorkCalendar(now)
+    _new_cohort_so_far(candidate, now, calendar)
     for automation in _enabled(Trigger.COHORT_MOVED):
         due = calendar.send_at(now, essential=_any_day(automation)).at
         chosen = sa.select(
@@ -221,6 +245,31 @@ def cohort_moved(candidate: Candidate, old_cohort_id: int | None, *, now: dateti
         _insert_for(
             automation, chosen, now, due, suffix=f"moved:{old_cohort_id}:{candidate.cohort_id}:{now:%Y%m%d%H%M%S}"
         )
+
+
+def _new_cohort_so_far(candidate: Candidate, now: datetime, calendar: WorkCalendar) -> None:
+    """Moved into a cohort whose moments already passed (its week-before countdown, a checklist due day) while it
+    has not started: those messages now, as its other members had them (the same keys: never twice)."""
+    cohort = db.session.get_one(Cohort, candidate.cohort_id)
+    if _local(cohort.starts_on, "00:00") <= now:
+        return
+    chosen = sa.select(
+        Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id")
+    ).where(Candidate.id == candidate.id)
+    for automation in _enabled(Trigger.COHORT_START):
+        if _local(cohort.starts_on + timedelta(days=automation.offset_days), automation.at_time) <= now:
+            audience = chosen.where(_audience_of(automation, now))
+            _insert_for(automation, audience, now, _due(calendar, automation, now), suffix=f"c{cohort.id}")
+    for automation in _enabled(Trigger.CHECKLIST_DUE):
+        for due_days in _due_days_values():
+            day = cohort.starts_on - timedelta(days=due_days)
+            if _local(day, automation.at_time) <= now:
+                audience = chosen.where(
+                    _audience_of(automation, now),
+                    _open_required_items(Candidate.id, Candidate.cohort_id, due_days).exists(),
+                )
+                due = _due(calendar, automation, now)
+                _insert_for(automation, audience, now, due, suffix=f"c{cohort.id}:{day.isoformat()}")
 
 
 def _enabled(*triggers: Trigger) -> list[Automation]:
@@ -238,6 +287,7 @@ class Evaluation:
     """What one run of the evaluator queued, by automation name."""
 
     queued: dict[str, int]
+    failed: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -253,7 +303,13 @@ def evaluate(now: datetime) -> Evaluation:
         since = max(automation.evaluated_until or now, now - CATCH_UP)
         if since < now:
             evaluator = EVALUATORS[Trigger(automation.trigger)]
-            done.queued[automation.name] = evaluator(automation, since, now, calendar)
+            try:
+                with savepoint():  # one automation that fails (logged, tried again next pass) stops no other
+                    done.queued[automation.name] = evaluator(automation, since, now, calendar)
+            except sa.exc.SQLAlchemyError:
+                log.exception("automation %s (%s) failed; the next pass tries again", automation.id, automation.name)
+                done.failed.append(automation.name)
+                continue
         automation.evaluated_until = now
     db.session.flush()
     return done
@@ -289,15 +345,25 @@ def _weekly(automation: Automation, since: datetime, now: datetime, calendar: Wo
 
 def _newest_unread_story(now: datetime):
     """The newest published story the candidate has neither opened nor been sent (None: none left)."""
-    opened = sa.select(EngagementEvent.id).where(
-        EngagementEvent.candidate_id == Candidate.id,
-        EngagementEvent.kind == EventKind.STORY,
-        EngagementEvent.target == sa.cast(Story.id, sa.String),
+    # Both correlate to the candidate two levels up and to the story one level up (left to itself,
+    # SQLAlchemy would give each its own FROM candidate: one reader would hide a story from everyone).
+    opened = (
+        sa.select(EngagementEvent.id)
+        .where(
+            EngagementEvent.candidate_id == Candidate.id,
+            EngagementEvent.kind == EventKind.STORY,
+            EngagementEvent.target == sa.cast(Story.id, sa.String),
+        )
+        .correlate_except(EngagementEvent)
     )
-    sent = sa.select(Outbox.id).where(
-        Outbox.candidate_id == Candidate.id,
-        Outbox.story_id == Story.id,
-        Outbox.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.SENT]),
+    sent = (
+        sa.select(Outbox.id)
+        .where(
+            Outbox.candidate_id == Candidate.id,
+            Outbox.story_id == Story.id,
+            Outbox.status.in_([MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.SENT]),
+        )
+        .correlate_except(Outbox)
     )
     return (
         sa.select(Story.id)
@@ -343,14 +409,19 @@ def _open_required_items(candidate_id, cohort_id, due_days: int | None = None) -
     return query
 
 
-def _checklist_due(automation: Automation, since: datetime, now: datetime, calendar: WorkCalendar) -> int:
-    queued = 0
-    due_days_values = db.session.scalars(
+def _due_days_values() -> list[int]:
+    """The distinct "due N days before the start" of required items."""
+    values = db.session.scalars(
         sa.select(ChecklistItem.due_days_before)
         .where(ChecklistItem.required, ChecklistItem.due_days_before.is_not(None))
         .distinct()
     )
-    for due_days in (days for days in due_days_values if days is not None):
+    return [days for days in values if days is not None]
+
+
+def _checklist_due(automation: Automation, since: datetime, now: datetime, calendar: WorkCalendar) -> int:
+    queued = 0
+    for due_days in _due_days_values():
         for cohort, moment in _cohorts_with_moment(due_days, automation.at_time, since, now):
             chosen = sa.select(
                 Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id")
@@ -547,14 +618,33 @@ _SAMPLE = {name: f"<{name}>" for name in VARIABLES}
 
 
 def check_template(text: str) -> str | None:
-    """Why a template cannot be used (a syntax error, an unknown variable, something the sandbox forbids), with
-    its line; None when it renders."""
+    """Why a template cannot be used, in words and with its line (a syntax error, a variable that is not one,
+    something the sandbox forbids); None when it renders."""
     try:
         _environment.from_string(text).render(_SAMPLE)
+    except UndefinedError as error:
+        name = re.search(r"'([^']*)' is undefined", error.message or "")
+        return str(_l("%(name)s is not a variable (they are listed below the form)", name=name[1] if name else "?"))
+    except SecurityError:
+        return str(_l("a template may only show variables, not compute with them"))
     except TemplateError as error:
         line = getattr(error, "lineno", None)
         return str(_l("line %(line)s: %(error)s", line=line, error=error.message)) if line else str(error.message)
     return None
+
+
+# How the admin's form names each field in a refusal.
+FIELD_LABELS = {
+    "stage_id": _l("Stage"),
+    "weekday": _l("Day of the week"),
+    "at_time": _l("Time"),
+    "subject_zh": _l("Subject in Chinese"),
+    "subject_en": _l("Subject in English"),
+    "body_zh": _l("Message in Chinese"),
+    "body_en": _l("Message in English"),
+}
+# Changing one of these is a new schedule: only moments from then on count.
+_TIMING = ("trigger", "stage_id", "delay_minutes", "offset_days", "weekday", "at_time")
 
 
 def save_automation(automation: Automation, values: dict[str, Any], *, actor_id: int, now: datetime) -> Automation:
@@ -565,9 +655,21 @@ def save_automation(automation: Automation, values: dict[str, Any], *, actor_id:
     trigger = str(values.get("trigger"))
     if trigger not in set(Trigger):
         raise AutomationError(_l("Choose a trigger."))
-    missing = [name for name in _NEEDS[Trigger(trigger)] if values.get(name) in (None, "")]
+    missing = [str(FIELD_LABELS[name]) for name in _NEEDS[Trigger(trigger)] if values.get(name) in (None, "")]
     if missing:
         raise AutomationError(_l("This trigger needs: %(fields)s.", fields=", ".join(missing)))
+    stage_id = values.get("stage_id")
+    if stage_id is not None and db.session.get(Stage, stage_id) is None:
+        raise AutomationError(_l("That stage does not exist."))
+    cohorts = (values.get("audience") or {}).get("cohorts") or []
+    if cohorts and db.session.scalar(sa.select(sa.func.count()).where(Cohort.id.in_(cohorts))) != len(set(cohorts)):
+        raise AutomationError(_l("That training cohort does not exist."))
+    if values.get("weekday") is not None and not 1 <= values["weekday"] <= 7:
+        raise AutomationError(_l("Choose a day of the week."))
+    if not 0 <= values.get("delay_minutes", 0) <= DELAY_MAX_DAYS * 1440:
+        raise AutomationError(_l("A delay is between 0 and %(days)d days.", days=DELAY_MAX_DAYS))
+    if not -OFFSET_MAX_DAYS <= values.get("offset_days", 0) <= OFFSET_MAX_DAYS:
+        raise AutomationError(_l("Days from the start are between -%(days)d and %(days)d.", days=OFFSET_MAX_DAYS))
     if values.get("at_time") and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", values["at_time"]):
         raise AutomationError(_l("A time is written as 15:00."))
     if values.get("kind") not in AUTOMATION_KINDS:
@@ -577,19 +679,26 @@ def save_automation(automation: Automation, values: dict[str, Any], *, actor_id:
         raise AutomationError(_l("Choose the channels, in order: email, sms or both."))
     if not (values.get("body_zh") or "").strip():
         raise AutomationError(_l("The Chinese message is empty: write it first."))
-    for field in ("subject_zh", "subject_en", "body_zh", "body_en"):
-        problem = check_template(values.get(field) or "")
+    for name in ("subject_zh", "subject_en", "body_zh", "body_en"):
+        text = values.get(name) or ""
+        limit = BODY_MAX if name.startswith("body") else 200
+        if len(text) > limit:
+            raise AutomationError(_l("%(field)s: at most %(count)d characters.", field=FIELD_LABELS[name], count=limit))
+        problem = check_template(text)
         if problem:
-            raise AutomationError(_l("%(field)s: %(problem)s", field=field, problem=problem))
+            raise AutomationError(_l("%(field)s: %(problem)s", field=FIELD_LABELS[name], problem=problem))
     unknown = sorted(v for v in (values.get("sms_params") or {}).values() if v not in VARIABLES)
     if unknown:
         raise AutomationError(_l("Text message parameters use unknown variables: %(names)s.", names=", ".join(unknown)))
     if "sms" in channels and not values.get("sms_template"):
         raise AutomationError(_l("A text message needs the provider's template id."))
     values["audience"] = Audience.from_dict(values.get("audience")).to_dict()
+    new_schedule = any(getattr(automation, name) != values.get(name, getattr(automation, name)) for name in _TIMING)
     for name, value in values.items():
         setattr(automation, name, value)
     automation.updated_at = now
+    if automation.enabled and new_schedule:  # no message for a moment of the old schedule, nor of the new one past
+        automation.evaluated_until = now
     if automation.id is None:
         automation.enabled = False
         db.session.add(automation)
@@ -605,6 +714,13 @@ def switch_automation(automation: Automation, on: bool, *, actor_id: int, now: d
     automation.enabled = on
     if on:
         automation.evaluated_until = now
+    else:  # what it queued and has not sent never goes, even if it is switched on again
+        db.session.execute(
+            sa.update(Outbox)
+            .where(Outbox.automation_id == automation.id, Outbox.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.DROPPED, reason=DROPPED_OFF)
+            .execution_options(synchronize_session=False)
+        )
     automation.updated_at = now
     db.session.flush()
     action = "automation.on" if on else "automation.off"
@@ -622,6 +738,23 @@ def preview(automation: Automation, candidate: Candidate, now: datetime) -> tupl
         )
         story = db.session.get(Story, story_id) if story_id else None
     return render(automation, locale, message_context(candidate, locale, story=story))
+
+
+def would_not_go(automation: Automation, candidate: Candidate, now: datetime) -> str | None:
+    """Why the automation would not reach this candidate now (for the preview), in the reader's words; None if
+    it would."""
+    if not Audience.from_dict(automation.audience).includes(candidate.id, now):
+        return str(_l("they are not in its audience"))
+    if not _essential(automation):
+        if candidate.messages_stopped_at is not None:
+            return str(_l("they stopped automated messages"))
+        if sent_this_week(candidate.id, now) >= current_app.config["AUTOMATION_WEEKLY_CAP"]:
+            return str(_l("the weekly cap of automated messages was reached"))
+    if automation.trigger == Trigger.CHECKLIST_DUE and not db.session.scalar(
+        _open_required_items(candidate.id, candidate.cohort_id).exists().select()
+    ):
+        return str(_l("nothing was left open on the checklist"))
+    return None
 
 
 @dataclass(frozen=True)
@@ -693,7 +826,7 @@ _SIGNATURE_ZH = "\n\n有问题请联系 {{ hr_contact or 'HR' }}：{{ hr_phone }
 _SIGNATURE_EN = "\n\nQuestions? Call {{ hr_contact or 'HR' }}: {{ hr_phone }}"
 RHYTHM: tuple[dict[str, Any], ...] = (
     {
-        "name": "Welcome with the portal link",
+        "name": "欢迎与页面链接 · Welcome with the portal link",
         "trigger": Trigger.STAGE_ENTERED,
         "stage": "first",
         "delay_minutes": 60,
@@ -706,7 +839,7 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         "sms_params": {"name": "name", "link": "portal_link"},
     },
     {
-        "name": "Preparation tips",
+        "name": "入职准备建议 · Preparation tips",
         "trigger": Trigger.STAGE_ENTERED,
         "stage": "first",
         "delay_minutes": 3 * 24 * 60 + 60,
@@ -719,19 +852,22 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         + _SIGNATURE_EN,
     },
     {
-        "name": "A colleague's story every Friday",
+        "name": "每周五同事故事 · A colleague's story every Friday",
         "trigger": Trigger.WEEKLY,
         "weekday": 5,
         "at_time": "15:00",
         "with_story": True,
+        # Those still waiting for their training: in its last week the countdown and reminders fill the cap.
+        "audience_until": "notice",
         "subject_zh": "同事的故事：{{ story_title }}",
         "subject_en": "A colleague's story: {{ story_title }}",
-        "body_zh": "{{ name }}，周末愉快！\n\n{{ story_title }}\n{{ story_summary }}\n\n读全文：{{ portal_link }}",
+        "body_zh": "{{ name }}，周末愉快！\n\n{{ story_title }}\n{{ story_summary }}\n\n"
+        "在您的页面的“同事故事”里读全文：{{ portal_link }}",
         "body_en": "Have a good weekend, {{ name }}!\n\n{{ story_title }}\n{{ story_summary }}\n\n"
-        "Read it all: {{ portal_link }}",
+        'Read it all under "Stories" on your page: {{ portal_link }}',
     },
     {
-        "name": "Your offer is approved",
+        "name": "录用确认 · Your offer is approved",
         "trigger": Trigger.STAGE_ENTERED,
         "stage": "notice",
         "kind": MessageKind.OFFER_DECISION,
@@ -743,7 +879,7 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         "{{ cohort_place }} ({{ cohort_address }}).\n{{ portal_link }}" + _SIGNATURE_EN,
     },
     {
-        "name": "One week to go: what to bring",
+        "name": "开训前一周：携带物品 · One week to go: what to bring",
         "trigger": Trigger.COHORT_START,
         "offset_days": -7,
         "at_time": "10:00",
@@ -755,7 +891,7 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         "({{ cohort_address }}).\nPlease bring: {{ bring }}\n{{ portal_link }}" + _SIGNATURE_EN,
     },
     {
-        "name": "See you tomorrow",
+        "name": "明天见 · See you tomorrow",
         "trigger": Trigger.COHORT_START,
         "offset_days": -1,
         "at_time": "16:00",
@@ -768,7 +904,7 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         + _SIGNATURE_EN,
     },
     {
-        "name": "Checklist reminder",
+        "name": "清单提醒 · Checklist reminder",
         "trigger": Trigger.CHECKLIST_DUE,
         "at_time": "10:00",
         "subject_zh": "别忘了准备这些",
@@ -779,7 +915,7 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         "ready: {{ portal_link }}" + _SIGNATURE_EN,
     },
     {
-        "name": "Training notice not seen: a text message",
+        "name": "培训通知未读：短信 · Training notice not seen: a text message",
         "trigger": Trigger.NOTICE_UNSEEN,
         "delay_minutes": 24 * 60,
         "channels": "sms,email",
@@ -793,7 +929,7 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         "times and the place: {{ portal_link }}" + _SIGNATURE_EN,
     },
     {
-        "name": "Moved to another cohort",
+        "name": "调班通知 · Moved to another cohort",
         "trigger": Trigger.COHORT_MOVED,
         "kind": MessageKind.TRAINING_CHANGE,
         "subject_zh": "您的培训安排有变化",
@@ -819,11 +955,16 @@ def seed_rhythm(*, now: datetime, enabled: bool) -> list[Automation]:
         stage = stages.get(values.pop("stage", None) or "")
         if spec.get("stage") and stage is None:
             continue
+        until = stages.get(values.pop("audience_until", None) or "")
+        audience = {}
+        if until is not None:
+            waiting = sa.select(Stage.key).where(Stage.position <= until.position).order_by(Stage.position)
+            audience = {"stages": list(db.session.scalars(waiting))}
         if "sms_params" in spec and "sms_template" not in spec:
             values["sms_template"] = current_app.config["SMS_TEMPLATE_LINK"]
         automation = Automation(
             stage_id=stage.id if stage else None,
-            audience={},
+            audience=audience,
             enabled=enabled,
             evaluated_until=now if enabled else None,
             updated_at=now,

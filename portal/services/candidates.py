@@ -123,7 +123,7 @@ def add_candidate(
     advance_stage(candidate, first_stage, now=reached_at, actor_id=actor.id, note="")
     record_on_candidate("candidate.add", candidate.id, actor_user_id=actor.id, detail=f"at {first_stage.key}")
     rescan_candidate(candidate.id, now)
-    queue_stage_entered([candidate.id], now=now)
+    queue_stage_entered([candidate.id], now=now, joined=True)
     return candidate
 
 

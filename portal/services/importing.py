@@ -563,7 +563,7 @@ def _add_candidates(rows: list[Row], actor: User | None, now: datetime) -> None:
         ],
     )
     run_scan(now, only=[candidate.id for candidate in candidates])
-    queue_stage_entered([candidate.id for candidate in candidates], now=now)
+    queue_stage_entered([candidate.id for candidate in candidates], now=now, joined=True)
 
 
 def as_typed(rows: list[Row], sheet: Sheet, mapping: dict[int, str]) -> dict[int, dict[str, str]]:
