@@ -73,9 +73,19 @@ def upgrade():
         batch.add_column(sa.Column("due_days_before", sa.Integer(), nullable=True))
     with op.batch_alter_table("candidate") as batch:
         batch.add_column(sa.Column("messages_stopped_at", sa.DateTime(timezone=True), nullable=True))
+    # The stories a candidate opened, for the Friday story's "newest not yet read".
+    story = sa.text("kind = 'story'")
+    op.create_index(
+        "ix_engagement_event_story_read",
+        "engagement_event",
+        ["candidate_id", "target"],
+        sqlite_where=story,
+        postgresql_where=story,
+    )
 
 
 def downgrade():
+    op.drop_index("ix_engagement_event_story_read", table_name="engagement_event")
     with op.batch_alter_table("candidate") as batch:
         batch.drop_column("messages_stopped_at")
     with op.batch_alter_table("checklist_item") as batch:

@@ -6,7 +6,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from portal.models.base import Base, one_of, utcnow
+from portal.models.base import Base, one_of, partial_index, utcnow
 
 
 class EventKind(StrEnum):
@@ -30,6 +30,9 @@ class EngagementEvent(Base):
     __tablename__ = "engagement_event"
     __table_args__ = (
         sa.Index("ix_engagement_event_candidate_occurred", "candidate_id", "occurred_at"),
+        # Which stories a candidate opened (the Friday story skips them): the few story events alone, not every
+        # page view (services.automations spells the same condition).
+        partial_index("ix_engagement_event_story_read", "candidate_id", "target", where="kind = 'story'"),
         one_of("kind", EventKind),
         one_of("device", Device),
     )

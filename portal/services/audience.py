@@ -14,6 +14,7 @@ from portal.extensions import db
 from portal.models import Candidate, Stage
 from portal.models.candidates import Status
 from portal.models.flags import tier_is
+from portal.models.planner import usually
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class Audience:
 
     def condition(self, now: datetime) -> sa.ColumnElement[bool]:
         """The rule as a condition on the candidate table (active candidates only), for set-based statements."""
-        conditions: list[sa.ColumnElement[bool]] = [Candidate.status == Status.ACTIVE]
+        # Most candidates are active: SQLite, without statistics, would otherwise read all of them by their
+        # status instead of the few of a site or a stage by theirs (bench/automations.py).
+        conditions: list[sa.ColumnElement[bool]] = [usually(Candidate.status == Status.ACTIVE)]
         if self.stages:
             conditions.append(Candidate.current_stage_id.in_(sa.select(Stage.id).where(Stage.key.in_(self.stages))))
         if self.sites:

@@ -128,7 +128,9 @@ def _insert_for(automation: Automation, chosen: sa.Select, now: datetime, due_at
     """One INSERT … SELECT of ``chosen`` (candidate_id and locale; optionally cohort_id, story_id, and a
     key_suffix of its own), once per key "auto:{automation}:{candidate}[:{suffix}]": a second run, or a
     second evaluator at the same moment, adds nothing. A chosen story_id that is NULL (none left) adds no row."""
-    picked = chosen.subquery("picked")
+    # OFFSET 0 keeps "picked" a subquery of its own: flattened into the candidate query, the story's correlated
+    # subquery ran twice per candidate, once for the WHERE below and once for the value (bench/automations.py).
+    picked = chosen.offset(0).subquery("picked")
     key = sa.literal(f"auto:{automation.id}:") + sa.cast(picked.c.candidate_id, sa.String)
     if "key_suffix" in picked.c:
         key = key + sa.literal(":") + picked.c.key_suffix
@@ -351,7 +353,8 @@ def _newest_unread_story(now: datetime):
         sa.select(EngagementEvent.id)
         .where(
             EngagementEvent.candidate_id == Candidate.id,
-            EngagementEvent.kind == EventKind.STORY,
+            # Spelled as ix_engagement_event_story_read's condition (a bound parameter would not use it).
+            EngagementEvent.kind == sa.literal_column(f"'{EventKind.STORY}'"),
             EngagementEvent.target == sa.cast(Story.id, sa.String),
         )
         .correlate_except(EngagementEvent)
