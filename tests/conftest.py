@@ -19,15 +19,38 @@ from tests import builders
 SECRET = "test-secret-key-of-sufficient-length-0123456789"
 
 
+def _worker_number(worker_id: str) -> int:
+    """pytest-xdist's worker ("gw0", "gw1", …; "master" without workers) as a number."""
+    return int(worker_id[2:]) if worker_id.startswith("gw") else 0
+
+
 @pytest.fixture(scope="session")
-def redis_url():
-    """One Redis for the session: the machine's when TEST_REDIS_URL says so, else one embedded server."""
+def redis_url(worker_id):
+    """One Redis for each worker: the machine's when TEST_REDIS_URL says so (a db number of each worker's own,
+    counting down from the URL's), else one embedded server per worker."""
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        yield url
+        base, _, number = url.rpartition("/")
+        yield f"{base}/{int(number) - _worker_number(worker_id)}" if number.isdigit() else url
         return
     with embedded_redis() as url:
         yield url
+
+
+def _worker_database(url: str, worker_id: str) -> str:
+    """TEST_DATABASE_URL's database for the first worker, and ``<name>_gw1`` (created when missing) for others:
+    workers never empty each other's tables."""
+    if _worker_number(worker_id) == 0:
+        return url
+    parsed = sa.engine.make_url(url)
+    name = f"{parsed.database}_{worker_id}"
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+        if not exists:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
 
 
 class IsolatedClient(FlaskClient):
@@ -63,9 +86,10 @@ def _config(database_url: str, redis_url: str, **overrides) -> dict:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory, redis_url):
-    """Migrate one database per session with the real Alembic revisions."""
-    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+def database_url(tmp_path_factory, redis_url, worker_id):
+    """Migrate one database per worker with the real Alembic revisions."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    url = _worker_database(url, worker_id) if url else f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
     app = create_app(_config(url, redis_url))
     with app.app_context():
         if db.engine.dialect.name == "postgresql":

@@ -1,7 +1,6 @@
 """The requests an attacker or a link scanner sends: each answered without a 500, a leak or a lock-out."""
 
 import logging
-import os
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -194,8 +193,10 @@ def test_snoozing_is_capped(app, site):
     assert staff.post(f"/hr/flags/{flag.id}/snooze", data={"until": soon}).status_code == 303
 
 
-def test_a_database_that_was_never_migrated_answers_503_and_says_once_what_to_run(make_app, tmp_path, caplog):
-    url = os.environ.get("TEST_DATABASE_URL")
+def test_a_database_that_was_never_migrated_answers_503_and_says_once_what_to_run(
+    make_app, database_url, tmp_path, caplog
+):
+    url = database_url if database_url.startswith("postgresql") else None
     if url:  # PostgreSQL: an empty schema of its own
         with sa.create_engine(url).begin() as connection:
             connection.execute(sa.text("DROP SCHEMA IF EXISTS kw_unmigrated CASCADE; CREATE SCHEMA kw_unmigrated"))
