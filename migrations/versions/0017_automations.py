@@ -73,6 +73,14 @@ def upgrade():
         batch.add_column(sa.Column("due_days_before", sa.Integer(), nullable=True))
     with op.batch_alter_table("candidate") as batch:
         batch.add_column(sa.Column("messages_stopped_at", sa.DateTime(timezone=True), nullable=True))
+    with_story = sa.text("story_id IS NOT NULL")
+    op.create_index(
+        "ix_outbox_candidate_story",
+        "outbox",
+        ["candidate_id", "story_id"],
+        sqlite_where=with_story,
+        postgresql_where=with_story,
+    )
     # The stories a candidate opened, for the Friday story's "newest not yet read".
     story = sa.text("kind = 'story'")
     op.create_index(
@@ -86,6 +94,7 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_engagement_event_story_read", table_name="engagement_event")
+    op.drop_index("ix_outbox_candidate_story", table_name="outbox")
     with op.batch_alter_table("candidate") as batch:
         batch.drop_column("messages_stopped_at")
     with op.batch_alter_table("checklist_item") as batch:

@@ -11,7 +11,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.models.base import Base, one_of
+from portal.models.base import Base, one_of, partial_index
 
 LINK_PLACEHOLDER = "{portal_link}"  # where a message's body gets its own link, at send time
 
@@ -45,6 +45,8 @@ class Outbox(Base):
         sa.Index("ix_outbox_status_priority_due", "status", "priority", "due_at"),
         sa.Index("ix_outbox_candidate_created", "candidate_id", "created_at"),
         sa.Index("ix_outbox_automation_status", "automation_id", "status"),
+        # "Sent this story already?" for the Friday story, one probe per candidate whatever the statistics say.
+        partial_index("ix_outbox_candidate_story", "candidate_id", "story_id", where="story_id IS NOT NULL"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
