@@ -273,6 +273,7 @@ DROP_REASONS = {
     "moved to another cohort": _l("they moved to another cohort"),
     "nothing left open on the checklist": _l("nothing was left open on the checklist"),
     "the story is no longer published": _l("the story is no longer published"),
+    "they are not in its audience": _l("they are not in its audience"),
 }
 
 

@@ -25,3 +25,10 @@ def dialect_insert(table):
     """``insert(table)`` of the database at hand, which has ``on_conflict_do_nothing`` (SQLite and PostgreSQL)."""
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(table)
+
+
+def expire_loaded(model, ids, attributes: list[str] | None = None) -> None:
+    """After a Core UPDATE of ``model`` rows ``ids``: copies this session already holds read them again."""
+    for row in list(db.session.identity_map.values()):
+        if isinstance(row, model) and row.id in ids:
+            db.session.expire(row, attributes)

@@ -35,9 +35,6 @@ class Audience:
     def to_dict(self) -> dict:
         return {name: list(values) for name, values in asdict(self).items() if values}
 
-    def __bool__(self) -> bool:
-        return any(asdict(self).values())
-
     def condition(self, now: datetime) -> sa.ColumnElement[bool]:
         """The rule as a condition on the candidate table (active candidates only), for set-based statements."""
         # Most candidates are active: SQLite, without statistics, would otherwise read all of them by their

@@ -28,14 +28,25 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from portal.extensions import db
 from portal.i18n import localized
-from portal.models import Automation, Candidate, ChecklistCompletion, ChecklistItem, Cohort, Stage, Story, User
+from portal.models import (
+    Automation,
+    Candidate,
+    ChecklistCompletion,
+    ChecklistItem,
+    Cohort,
+    PortalLink,
+    Stage,
+    Story,
+    User,
+)
 from portal.models.automations import EVENT_TRIGGERS, Trigger
 from portal.models.base import rows_affected
 from portal.models.engagement import EngagementEvent, EventKind
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
-from portal.services import dialect_insert, savepoint
+from portal.services import dialect_insert, expire_loaded, savepoint
 from portal.services.audience import Audience
 from portal.services.audit import record_audit, record_on_candidate
+from portal.services.outbox import ESSENTIAL_KINDS
 from portal.services.worktime import WorkCalendar, organisation_date, organisation_zone
 
 log = logging.getLogger(__name__)
@@ -69,6 +80,7 @@ DROPPED_DELETED = "the automation was deleted"
 DROPPED_MOVED = "moved to another cohort"
 DROPPED_NOTHING_OPEN = "nothing left open on the checklist"
 DROPPED_NO_STORY = "the story is no longer published"
+NOT_IN_AUDIENCE = "they are not in its audience"  # the preview's, never a message's
 
 
 class _Sandbox(SandboxedEnvironment):
@@ -95,7 +107,7 @@ class AutomationError(ValueError):
 
 
 def _essential(automation: Automation) -> bool:
-    return automation.kind != MessageKind.AUTOMATED
+    return automation.kind in ESSENTIAL_KINDS
 
 
 def _any_day(automation: Automation) -> bool:
@@ -173,6 +185,11 @@ def _locale_column():
     return sa.func.coalesce(Candidate.locale, current_app.config["BABEL_DEFAULT_LOCALE"]).label("locale")
 
 
+def _about_their_cohort() -> sa.Select:
+    """Candidates as ``_insert_for`` takes them, for a message about their cohort (a move drops it)."""
+    return sa.select(Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id"))
+
+
 def queue_stage_entered(candidate_ids: list[int], *, now: datetime, joined: bool = False) -> int:
     """The messages of "entering a stage" automations for these candidates, who just reached their current
     stage (a move; ``joined``: added or imported there, which counts as having entered the stages before it
@@ -182,11 +199,11 @@ def queue_stage_entered(candidate_ids: list[int], *, now: datetime, joined: bool
     if not candidate_ids:
         return 0
     queued = 0
+    calendar = WorkCalendar(now)
     for automation in _enabled(Trigger.STAGE_ENTERED):
         if automation.stage_id is None or automation.evaluated_until is None:
             continue
         delay = timedelta(minutes=automation.delay_minutes)
-        calendar = WorkCalendar(now)
         reached_since = max(automation.evaluated_until, now - CATCH_UP - delay)
         in_stage: sa.ColumnElement[bool]
         if joined:
@@ -241,9 +258,7 @@ def cohort_moved(candidate: Candidate, old_cohort_id: int | None, *, now: dateti
     _new_cohort_so_far(candidate, now, calendar)
     for automation in _enabled(Trigger.COHORT_MOVED):
         due = calendar.send_at(now, essential=_any_day(automation)).at
-        chosen = sa.select(
-            Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id")
-        ).where(Candidate.id == candidate.id, _audience_of(automation, now))
+        chosen = _about_their_cohort().where(Candidate.id == candidate.id, _audience_of(automation, now))
         _insert_for(
             automation, chosen, now, due, suffix=f"moved:{old_cohort_id}:{candidate.cohort_id}:{now:%Y%m%d%H%M%S}"
         )
@@ -255,9 +270,7 @@ def _new_cohort_so_far(candidate: Candidate, now: datetime, calendar: WorkCalend
     cohort = db.session.get_one(Cohort, candidate.cohort_id)
     if _local(cohort.starts_on, "00:00") <= now:
         return
-    chosen = sa.select(
-        Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id")
-    ).where(Candidate.id == candidate.id)
+    chosen = _about_their_cohort().where(Candidate.id == candidate.id)
     for automation in _enabled(Trigger.COHORT_START):
         if _local(cohort.starts_on + timedelta(days=automation.offset_days), automation.at_time) <= now:
             audience = chosen.where(_audience_of(automation, now))
@@ -389,9 +402,7 @@ def _cohorts_with_moment(days_before: int, clock: str, since: datetime, now: dat
 def _cohort_start(automation: Automation, since: datetime, now: datetime, calendar: WorkCalendar) -> int:
     queued = 0
     for cohort, moment in _cohorts_with_moment(-automation.offset_days, automation.at_time, since, now):
-        chosen = sa.select(
-            Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id")
-        ).where(Candidate.cohort_id == cohort.id, _audience_of(automation, now))
+        chosen = _about_their_cohort().where(Candidate.cohort_id == cohort.id, _audience_of(automation, now))
         queued += _insert_for(automation, chosen, now, _due(calendar, automation, moment), suffix=f"c{cohort.id}")
     return queued
 
@@ -426,9 +437,7 @@ def _checklist_due(automation: Automation, since: datetime, now: datetime, calen
     queued = 0
     for due_days in _due_days_values():
         for cohort, moment in _cohorts_with_moment(due_days, automation.at_time, since, now):
-            chosen = sa.select(
-                Candidate.id.label("candidate_id"), _locale_column(), Candidate.cohort_id.label("cohort_id")
-            ).where(
+            chosen = _about_their_cohort().where(
                 Candidate.cohort_id == cohort.id,
                 _audience_of(automation, now),
                 _open_required_items(Candidate.id, Candidate.cohort_id, due_days).exists(),
@@ -498,16 +507,9 @@ def prepare(row: Outbox, candidate: Candidate, now: datetime) -> str | None:
         return DROPPED_DELETED
     if not automation.enabled:
         return DROPPED_OFF
-    if not row.essential:
-        if candidate.messages_stopped_at is not None:
-            return DROPPED_STOPPED
-        if sent_this_week(candidate.id, now) >= current_app.config["AUTOMATION_WEEKLY_CAP"]:
-            return DROPPED_CAP
-    cohort_id = row.cohort_id or candidate.cohort_id
-    if automation.trigger == Trigger.CHECKLIST_DUE and not db.session.scalar(
-        _open_required_items(candidate.id, cohort_id).exists().select()
-    ):
-        return DROPPED_NOTHING_OPEN
+    unwanted = _unwanted(automation, candidate, row.cohort_id or candidate.cohort_id, now)
+    if unwanted:
+        return unwanted
     story = db.session.get(Story, row.story_id) if row.story_id is not None else None
     if row.story_id is not None and (story is None or story.published_at is None or story.published_at > now):
         return DROPPED_NO_STORY
@@ -524,9 +526,7 @@ def prepare(row: Outbox, candidate: Candidate, now: datetime) -> str | None:
 def render(automation: Automation, locale: str, context: dict[str, str]) -> tuple[str, str, dict[str, str]]:
     """The subject, body and text-message parameters in ``locale`` (zh, or en falling back to zh when an
     English template is empty). Raises TemplateError."""
-    english = locale.startswith("en")
-    subject = (automation.subject_en if english else "") or automation.subject_zh
-    body = (automation.body_en if english else "") or automation.body_zh
+    subject, body = localized(automation, "subject", locale), localized(automation, "body", locale)
     rendered_subject = " ".join(_environment.from_string(subject).render(context).split())
     rendered_body = _environment.from_string(body).render(context).strip()
     params = {name: str(context[variable]) for name, variable in (automation.sms_params or {}).items()}
@@ -598,9 +598,7 @@ def _set_stopped(candidate_id: int, now: datetime, *, stop: bool) -> bool:
     if changed:
         action = "messages.stop" if stop else "messages.resume"
         record_on_candidate(action, candidate_id, actor_user_id=None, detail="from their page")
-        for row in db.session.identity_map.values():  # an ORM copy of the candidate reads it again
-            if isinstance(row, Candidate) and row.id == candidate_id:
-                db.session.expire(row, ["messages_stopped_at"])
+        expire_loaded(Candidate, {candidate_id}, ["messages_stopped_at"])
     return bool(changed)
 
 
@@ -743,21 +741,27 @@ def preview(automation: Automation, candidate: Candidate, now: datetime) -> tupl
     return render(automation, locale, message_context(candidate, locale, story=story))
 
 
-def would_not_go(automation: Automation, candidate: Candidate, now: datetime) -> str | None:
-    """Why the automation would not reach this candidate now (for the preview), in the reader's words; None if
-    it would."""
-    if not Audience.from_dict(automation.audience).includes(candidate.id, now):
-        return str(_l("they are not in its audience"))
+def _unwanted(automation: Automation, candidate: Candidate, cohort_id: int | None, now: datetime) -> str | None:
+    """Why a message of ``automation`` must not reach the candidate now (a DROPPED_* reason), or None: they
+    stopped ordinary messages, the weekly cap is reached, or (a checklist reminder) nothing is left open."""
     if not _essential(automation):
         if candidate.messages_stopped_at is not None:
-            return str(_l("they stopped automated messages"))
+            return DROPPED_STOPPED
         if sent_this_week(candidate.id, now) >= current_app.config["AUTOMATION_WEEKLY_CAP"]:
-            return str(_l("the weekly cap of automated messages was reached"))
+            return DROPPED_CAP
     if automation.trigger == Trigger.CHECKLIST_DUE and not db.session.scalar(
-        _open_required_items(candidate.id, candidate.cohort_id).exists().select()
+        _open_required_items(candidate.id, cohort_id).exists().select()
     ):
-        return str(_l("nothing was left open on the checklist"))
+        return DROPPED_NOTHING_OPEN
     return None
+
+
+def would_not_go(automation: Automation, candidate: Candidate, now: datetime) -> str | None:
+    """Why the automation would not reach this candidate now (for the preview), as a reason the back-office
+    words (hr.wording.message_reason); None if it would."""
+    if not Audience.from_dict(automation.audience).includes(candidate.id, now):
+        return NOT_IN_AUDIENCE
+    return _unwanted(automation, candidate, candidate.cohort_id, now)
 
 
 @dataclass(frozen=True)
@@ -783,8 +787,6 @@ def _hours_between(earlier, later):
 
 def automation_stats(automation_id: int) -> AutomationStats:
     """What it did: messages by state, the dropped ones by reason, and who opened the portal through them."""
-    from portal.models import PortalLink
-
     counts = dict(
         db.session.execute(
             sa.select(Outbox.status, sa.func.count())

@@ -21,7 +21,7 @@ from portal.models import Candidate, PortalLink, utcnow
 from portal.models.base import rows_affected
 from portal.models.candidates import Channel, Status
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, Outbox
-from portal.services import dialect_insert
+from portal.services import dialect_insert, expire_loaded
 from portal.services.audit import record_on_candidate
 from portal.services.channels import MessageChannel, Undelivered, open_channels, sms_available
 from portal.services.links import issue_link, public_link_url
@@ -114,9 +114,7 @@ def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
         execution_options={"synchronize_session": False},
     ).all()
     # Rows this session already holds (the one that queued them, say) are read again: the claim changed them.
-    for row in db.session.identity_map.values():
-        if isinstance(row, Outbox) and row.id in claimed:
-            db.session.expire(row)
+    expire_loaded(Outbox, set(claimed))
     return sorted(claimed)
 
 
