@@ -132,6 +132,8 @@ DEFAULTS: dict[str, Any] = {
     "SMS_GATEWAY_SECRET": "",
     "SMS_TIMEOUT_SECONDS": 10,
     "SMS_TEMPLATE_LINK": "keepwarm_link",
+    # … and for "your training changed" (name, start, place, link).
+    "SMS_TEMPLATE_TRAINING_CHANGE": "keepwarm_training_change",
     # The outbox's sender: rows claimed at a time, how long a claim lasts before another sender may take
     # the row again (its sender died), and how often the scheduler wakes it.
     "OUTBOX_BATCH": 100,

@@ -57,7 +57,7 @@ def test_an_admin_starts_from_the_rhythm_switched_off_and_switches_one_on(app, s
     assert client.post("/admin/automations/rhythm").status_code == 303
     client.post("/admin/automations/rhythm")  # twice: still one rhythm
     automations = db.session.scalars(sa.select(Automation)).all()
-    assert len(automations) == 9 and not any(a.enabled for a in automations)
+    assert len(automations) == 8 and not any(a.enabled for a in automations)
     page = client.get("/admin/automations", headers=EN).get_data(as_text=True)
     assert "1 h after entering Interview passed" in page and "every Friday at 15:00" in page
     welcome = _automation("Welcome with the portal link")

@@ -32,6 +32,7 @@ from portal.services.automations import seed_rhythm
 from portal.services.flags import snooze_range
 from portal.services.importing import read_sheet, sheet_to_bytes
 from portal.services.leaving import mark_left
+from portal.services.links import issue_calendar_feed
 from portal.services.outbox import queue_message
 from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_flag, gen_link, gen_reasons, gen_site, signed_in
 from tests.conftest import IsolatedClient, _config, _empty_all_tables
@@ -129,6 +130,7 @@ class World:
     messages: dict[str, int]  # EXISTING: a failed message in the outbox
     automations: dict[str, int]  # EXISTING: the rhythm's first automation
     token: str  # the link of the candidate actor (HR A's candidate)
+    feed_token: str  # their calendar subscription's
     emails: dict[str, str]  # by HR_A / HR_B / ADMIN
     stages: dict[str, int]  # by key
     snooze_until: str
@@ -191,6 +193,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("candidate.story", "GET"): Entry(candidate_object(200)),
     ("candidate.checklist_toggle", "POST"): Entry(candidate_object(303), form=lambda w: {"done": "1"}),
     ("candidate.messages_preference", "POST"): Entry(candidate_only(303), form=lambda w: {"stop": "1"}),
+    ("candidate.confirm", "POST"): Entry(candidate_only(303)),
+    ("candidate.subscribe", "POST"): Entry(candidate_only(200)),
+    # A calendar subscription's token is its credential, as a link's is.
+    ("candidate.calendar_feed", "GET"): Entry(everyone(200)),
     # HR login and logout: open to all (logout answers 303 to the login page whoever asks).
     ("hr.login", "GET"): Entry(everyone(200)),
     ("hr.login", "POST"): Entry(everyone(200)),  # an empty form: asked again
@@ -362,6 +368,12 @@ def _upload(user: User, now) -> int:
     return upload.id
 
 
+def _feed(candidate: Candidate, now) -> str:
+    token = issue_calendar_feed(candidate, now=now)
+    db.session.commit()
+    return token
+
+
 def _failed_message(candidate: Candidate, now) -> int:
     row = queue_message(candidate, kind=MessageKind.NOTE, key="note:failed", subject="s", body="b", now=now)
     row.status, row.reason = "failed", "550 no such mailbox"
@@ -399,6 +411,7 @@ def world(app) -> World:
         messages={EXISTING: _failed_message(candidates[OWNED], now)},
         automations={EXISTING: seed_rhythm(now=now, enabled=False)[0].id},
         token=gen_link(candidates[OWNED], now=now),
+        feed_token=_feed(candidates[OWNED], now),
         emails={HR_A: hr_a.email, HR_B: hr_b.email, ADMIN: admin.email},
         stages={key: stage.id for key, stage in stages.items()},
         snooze_until=snooze_range(now)[0].isoformat(),
@@ -428,6 +441,7 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "year": lambda world, which: 1900 if which == MISSING else 2027,  # beyond the calendar's years: 404
     "fmt": lambda world, which: "csv",
     "token": lambda world, which: world.token,
+    "feed_token": lambda world, which: world.feed_token,
 }
 
 

@@ -27,7 +27,7 @@ from portal.services.automations import (
 )
 from portal.services.candidates import add_candidate
 from portal.services.checklist import set_item_done
-from portal.services.cohorts import assign_cohort
+from portal.services.cohorts import place_in_cohort
 from portal.services.engagement import record_event
 from portal.services.leaving import mark_left
 from portal.services.outbox import send_due, send_link_by_hand
@@ -183,13 +183,13 @@ def test_a_friday_story_each_week_the_newest_unread_until_none_is_left(app, site
 
 def test_an_opt_out_stops_the_friday_story_but_not_an_essential_cohort_change(app, site, hr, sink):
     clock = Clock(MONDAY)
-    switch_on(clock, "A colleague's story every Friday", "Moved to another cohort")
+    switch_on(clock, "A colleague's story every Friday")
     first, second = gen_cohort(date(2026, 12, 21)), gen_cohort(date(2027, 1, 4), name="January")
     candidate = new_candidate(site, hr, clock, cohort_id=first.id)
     assert stop_messages(candidate.id, now=clock.now) and not stop_messages(candidate.id, now=clock.now)
     db.session.commit()
     clock.walk(local(2026, 12, 7))
-    assign_cohort(candidate, second.id, actor=hr, now=clock.now)
+    place_in_cohort(candidate, second.id, actor_id=hr.id, now=clock.now)
     db.session.commit()
     clock.walk(local(2026, 12, 8))
     assert summary(candidate) == [("您的培训安排有变化", "sent", "Mon 07 08:00", "")]  # moved at midnight: at 08:00
@@ -234,7 +234,7 @@ def test_countdown_a_week_before_and_see_you_tomorrow_on_a_sunday_across_a_cohor
     stays = new_candidate(site, hr, clock, name="张伟", cohort_id=december.id, locale="en")
     # The countdown falls on Monday 7 December 10:00; the move comes the Sunday before, when it is not yet queued.
     clock.walk(local(2026, 12, 6, 12))
-    assign_cohort(moved, january.id, actor=hr, now=clock.now)
+    place_in_cohort(moved, january.id, actor_id=hr.id, now=clock.now)
     db.session.commit()
     clock.walk(local(2027, 1, 12))
     assert summary(stays) == [
@@ -242,6 +242,7 @@ def test_countdown_a_week_before_and_see_you_tomorrow_on_a_sunday_across_a_cohor
         ("See you tomorrow!", "sent", "Sun 13 16:00", ""),  # any day: a Sunday, not Monday morning
     ]
     assert summary(moved) == [
+        ("您的培训安排有变化", "sent", "Sun 06 12:00", ""),  # essential: told of the move at once, a Sunday
         ("还有一周：培训需要带什么", "sent", "Mon 04 10:00", ""),
         ("明天见！", "sent", "Sun 10 16:00", ""),
     ]
@@ -255,13 +256,20 @@ def test_a_queued_countdown_for_the_old_cohort_is_dropped_on_a_move_and_comes_ba
     candidate = new_candidate(site, hr, clock, cohort_id=december.id)
     clock.walk(local(2026, 12, 12, 12))  # Saturday 12 December 10:00: queued for Monday 09:00
     assert summary(candidate) == [("", "queued", "Mon 14 09:00", "")]
-    assign_cohort(candidate, january.id, actor=hr, now=clock.now)
+    place_in_cohort(candidate, january.id, actor_id=hr.id, now=clock.now)
     db.session.commit()
-    assert summary(candidate) == [("", "dropped", "Mon 14 09:00", DROPPED_MOVED)]
+    assert summary(candidate) == [
+        ("", "dropped", "Mon 14 09:00", DROPPED_MOVED),
+        ("您的培训安排有变化", "queued", "Sat 12 12:00", ""),
+    ]
     # Back to December before its moment passed by the evaluator's catch-up: queued afresh at its moment? No:
     # the moment is past, so only January's comes, at its own time.
     clock.walk(local(2027, 1, 5))
-    assert [(m.cohort_id, m.status) for m in messages(candidate)] == [(december.id, "dropped"), (january.id, "sent")]
+    assert [(m.cohort_id, m.status) for m in messages(candidate)] == [
+        (december.id, "dropped"),
+        (january.id, "sent"),  # told of the move
+        (january.id, "sent"),
+    ]
 
 
 def test_checklist_reminder_on_the_due_day_for_what_is_still_open(app, site, hr, sink):
@@ -407,11 +415,11 @@ def test_moved_into_a_cohort_days_before_it_starts_they_get_what_its_members_had
     member = new_candidate(site, hr, clock, name="老成员", cohort_id=soon.id)
     mover = new_candidate(site, hr, clock, name="新来的", cohort_id=first.id)
     clock.walk(local(2026, 12, 8, 12))  # past soon's countdown (3 Dec) and its checklist day (7 Dec)
-    assign_cohort(mover, soon.id, actor=hr, now=clock.now)
+    place_in_cohort(mover, soon.id, actor_id=hr.id, now=clock.now)
     db.session.commit()
     clock.walk(local(2026, 12, 9))
     assert [m.subject for m in messages(member)] == ["还有一周：培训需要带什么", "别忘了准备这些"]
-    assert [m.subject for m in messages(mover)] == ["还有一周：培训需要带什么", "别忘了准备这些"]
+    assert [m.subject for m in messages(mover)] == ["还有一周：培训需要带什么", "别忘了准备这些", "您的培训安排有变化"]
     assert {m.sent_at for m in messages(mover)} == {local(2026, 12, 8, 12)}
     assert {m.cohort_id for m in messages(mover)} == {soon.id}
 

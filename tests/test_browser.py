@@ -260,7 +260,7 @@ def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_chang
     from portal.extensions import db
     from portal.models import Automation, Candidate, Cohort, Outbox, User
     from portal.services.automations import evaluate
-    from portal.services.cohorts import assign_cohort
+    from portal.services.cohorts import place_in_cohort
     from tests.builders import gen_link
 
     app, _link = live_server
@@ -306,7 +306,7 @@ def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_chang
         assert colleague in story_for
         later = db.session.scalars(sa.select(Cohort).where(Cohort.id != her.cohort_id)).first()
         hr = db.session.scalars(sa.select(User).where(User.role == "hr")).first()
-        assign_cohort(her, later.id, actor=hr, now=at)
+        place_in_cohort(her, later.id, actor_id=hr.id, now=at)
         db.session.commit()
         change = db.session.scalars(
             sa.select(Outbox).where(Outbox.candidate_id == her.id, Outbox.kind == "training_change")

@@ -11,7 +11,7 @@ from portal.extensions import db
 from portal.models import AuditEvent, Candidate, StageEvent
 from portal.services.bulk import MAX_BULK, BulkAction, BulkOutcome, apply_bulk
 from portal.services.candidates import MAX_TAGS
-from portal.services.cohorts import CohortError, assign_cohort
+from portal.services.cohorts import CohortError, Placement, place_in_cohort
 from tests.builders import PASSWORD, gen_candidate, gen_cohort, gen_user, signed_in
 
 EN = {"Accept-Language": "en"}
@@ -113,10 +113,12 @@ def test_the_cohort_service_refuses_what_the_stage_needs(app, site, hr, now):
     )
     with app.test_request_context(headers=EN):
         with pytest.raises(CohortError, match="needs a training cohort"):
-            assign_cohort(candidate, None, actor=hr, now=now)
+            place_in_cohort(candidate, None, actor_id=hr.id, now=now)
         with pytest.raises(CohortError, match="does not exist"):
-            assign_cohort(candidate, 999_999, actor=hr, now=now)
-    assert assign_cohort(candidate, cohort.id, actor=hr, now=now) is False  # already in it: nothing to do
+            place_in_cohort(candidate, 999_999, actor_id=hr.id, now=now)
+    assert (
+        place_in_cohort(candidate, cohort.id, actor_id=hr.id, now=now) == Placement.UNCHANGED
+    )  # already in it: nothing to do
     assert audit_count("cohort.assign") == 0
 
 

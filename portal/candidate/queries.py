@@ -22,8 +22,10 @@ from portal.models import (
     PortalLink,
     Stage,
     StageEvent,
+    Store,
     Story,
     User,
+    WaitlistEntry,
 )
 from portal.models.base import table_of
 
@@ -35,6 +37,7 @@ link, candidate, cohort = table_of(PortalLink), table_of(Candidate), table_of(Co
 owner = table_of(User).alias("owner")
 stage, stage_event, session_table = table_of(Stage), table_of(StageEvent), table_of(CohortSession)
 item, completion, story = table_of(ChecklistItem), table_of(ChecklistCompletion), table_of(Story)
+store, waitlist = table_of(Store), table_of(WaitlistEntry)
 
 _session_columns = (
     link.c.id.label("link_id"),
@@ -47,12 +50,23 @@ _session_columns = (
     candidate.c.cohort_id,
     candidate.c.current_stage_id,
     candidate.c.messages_stopped_at,
+    candidate.c.attendance_confirmed_at,
+    store.c.name.label("store_name"),
+    store.c.address.label("store_address"),
+    # The cohort they wait for a place in, if any (one at a time: services.cohorts).
+    sa.select(waitlist.c.cohort_id)
+    .where(waitlist.c.candidate_id == candidate.c.id)
+    .limit(1)
+    .scalar_subquery()
+    .label("waiting_for_cohort_id"),
     owner.c.name.label("hr_name"),
     owner.c.phone.label("hr_phone"),
     owner.c.email.label("hr_email"),
 )
-_session_join = link.join(candidate, candidate.c.id == link.c.candidate_id).outerjoin(
-    owner, owner.c.id == candidate.c.owner_id
+_session_join = (
+    link.join(candidate, candidate.c.id == link.c.candidate_id)
+    .outerjoin(owner, owner.c.id == candidate.c.owner_id)
+    .outerjoin(store, store.c.id == candidate.c.store_id)
 )
 _link_works = sa.and_(link.c.id == sa.bindparam("link_id"), PortalLink.works_at(sa.bindparam("now")))
 
@@ -142,19 +156,7 @@ def page_data(cohort_id: int | None, progress: list) -> PageData:
         ("checklist", cohort_id),
         lambda: _rows(sa.select(item).where(ChecklistItem.applies_to(cohort_id)).order_by(item.c.position, item.c.id)),
     )
-    cohort_row, sessions = None, []
-    if cohort_id is not None:
-        cohort_row, sessions = cache.get(
-            ("cohort", cohort_id),
-            lambda: (
-                db.session.connection().execute(sa.select(cohort).where(cohort.c.id == cohort_id)).first(),
-                _rows(
-                    sa.select(session_table)
-                    .where(session_table.c.cohort_id == cohort_id)
-                    .order_by(session_table.c.starts_at)
-                ),
-            ),
-        )
+    cohort_row, sessions = shared_cohort(cohort_id) if cohort_id is not None else (None, [])
     reached: dict[int, datetime] = {}
     done: set[int] = set()
     for row in progress:
@@ -165,6 +167,21 @@ def page_data(cohort_id: int | None, progress: list) -> PageData:
     starts_on = cohort_row.starts_on if cohort_row is not None else None
     checklist = [checklist_entry(i, i.id in done, starts_on) for i in items]
     return PageData(stages, reached, cohort_row, sessions, checklist, stories)
+
+
+def shared_cohort(cohort_id: int) -> tuple[sa.Row | None, list]:
+    """A cohort's row and its sessions (those not removed), from the shared content."""
+    return shared_content().get(
+        ("cohort", cohort_id),
+        lambda: (
+            db.session.connection().execute(sa.select(cohort).where(cohort.c.id == cohort_id)).first(),
+            _rows(
+                sa.select(session_table)
+                .where(session_table.c.cohort_id == cohort_id, session_table.c.removed_at.is_(None))
+                .order_by(session_table.c.starts_at)
+            ),
+        ),
+    )
 
 
 def checklist_entry(item, done: bool, starts_on: date | None) -> ChecklistEntry:

@@ -1,11 +1,12 @@
 """Candidate routes: open a link, the page, checklist, stories, calendar."""
 
+import sqlalchemy as sa
 from flask import abort, current_app, make_response, redirect, render_template, request, url_for
-from flask_babel import get_locale, get_timezone
+from flask_babel import force_locale, get_locale, get_timezone
 from markupsafe import Markup
 
 from portal.candidate.blueprint import bp
-from portal.candidate.calendar import cohort_calendar
+from portal.candidate.calendar import candidate_calendar
 from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
 from portal.candidate.queries import (
     PageData,
@@ -14,17 +15,19 @@ from portal.candidate.queries import (
     load_candidate_session,
     load_page,
     published_stories,
+    shared_cohort,
     shared_content,
 )
 from portal.candidate.timeline import build_timeline, current_and_next
 from portal.errors import invalid_link_response
 from portal.extensions import db
-from portal.models import Cohort, Story, utcnow
+from portal.models import Candidate, Cohort, Story, utcnow
 from portal.models.engagement import EventKind
 from portal.services.automations import resume_messages, stop_messages
 from portal.services.checklist import item_applies, set_item_done
+from portal.services.cohorts import confirm_attendance
 from portal.services.engagement import begin_page_view, record_event, record_view
-from portal.services.links import find_active_link
+from portal.services.links import calendar_feed_url, find_active_link, find_calendar_feed, issue_calendar_feed
 from portal.templating import render_shared
 from portal.throttle import count_failure
 from portal.web import device_class, htmx_aware, htmx_request, page_arg
@@ -125,6 +128,8 @@ def render_page(candidate, data: PageData, now) -> str:
     cohort_html = _shared_fragment(
         ("cohort", candidate.cohort_id, locale), "candidate/_cohort.html", cohort=data.cohort, sessions=data.sessions
     )
+    waiting = candidate.waiting_for_cohort_id
+    waiting_for = shared_cohort(waiting)[0] if waiting is not None else None
     stories_html = _shared_fragment(("stories", locale), "candidate/_stories.html", stories=data.stories)
     return render_template(
         "candidate/page.html",
@@ -135,6 +140,8 @@ def render_page(candidate, data: PageData, now) -> str:
         checklist=data.checklist,
         today=now.astimezone(zone).date(),
         cohort_html=cohort_html,
+        cohort=data.cohort,
+        waiting_for=waiting_for,
         stories_html=stories_html,
     )
 
@@ -211,12 +218,66 @@ def story(story_id: int):
 
 @bp.get("/me/calendar.ics")
 def calendar():
-    """The cohort's schedule as an iCalendar file."""
+    """The training as an iCalendar file, to open once (the subscription below follows changes)."""
     now = utcnow()
     candidate = current_candidate_or_404(now)
     if candidate.cohort_id is None:
         return render_template("errors/404.html"), 404
-    response = make_response(cohort_calendar(candidate.cohort_id, now))
+    response = make_response(candidate_calendar(candidate.candidate_id, now))
     response.headers["Content-Type"] = "text/calendar; charset=utf-8"
     response.headers["Content-Disposition"] = 'attachment; filename="training.ics"'
     return _viewed(candidate, EventKind.CALENDAR, str(candidate.cohort_id), now, response)
+
+
+@bp.post("/me/calendar/subscribe")
+def subscribe():
+    """A subscription URL for the phone's calendar, shown once (its token is never stored)."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    if candidate.cohort_id is None:
+        return redirect(url_for("candidate.page") + "#training", 303)
+    token = issue_calendar_feed(db.session.get_one(Candidate, candidate.candidate_id), now=now)
+    db.session.commit()
+    url = calendar_feed_url(token)
+    html = render_template(
+        "candidate/subscribe.html", candidate=candidate, https_url=url, webcal_url="webcal://" + url.split("://", 1)[1]
+    )
+    response = make_response(html)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/cal/<feed_token>.ics", methods=["GET"])
+def calendar_feed(feed_token: str):
+    """What a subscribed calendar fetches, with no cookie: the token is the key. Not a visit (phones poll)."""
+    now = utcnow()
+    candidate_id = find_calendar_feed(feed_token, now)
+    if candidate_id is None:
+        if not count_failure(current_app.config["FAILED_TOKEN_LIMIT"], "failed-token", request.remote_addr or ""):
+            abort(429)
+        return render_template("errors/404.html"), 404
+    locale = db.session.scalar(sa.select(Candidate.locale).where(Candidate.id == candidate_id))
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        body = candidate_calendar(candidate_id, now)
+    db.session.commit()
+    response = make_response(body)
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.post("/me/attendance")
+@htmx_aware
+def confirm():
+    """ "I will be there": the candidate confirms their place in their cohort (with and without htmx)."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    confirm_attendance(candidate.candidate_id, now=now)
+    db.session.commit()
+    if not htmx_request():
+        return redirect(url_for("candidate.page") + "#attendance", 303)
+    candidate = current_candidate_or_404(now)
+    cohort = shared_cohort(candidate.cohort_id)[0] if candidate.cohort_id is not None else None
+    waiting = candidate.waiting_for_cohort_id
+    waiting_for = shared_cohort(waiting)[0] if waiting is not None else None
+    return render_template("candidate/_attendance.html", candidate=candidate, cohort=cohort, waiting_for=waiting_for)

@@ -5,7 +5,7 @@ from portal.models.automations import Automation
 from portal.models.base import Base, utcnow
 from portal.models.calendar import CalendarDay, CalendarYear
 from portal.models.candidates import Candidate, CandidateNote, PortalLink, StageEvent
-from portal.models.cohorts import Cohort, CohortSession
+from portal.models.cohorts import CalendarFeed, Cohort, CohortSession, PastMembership, Store, WaitlistEntry
 from portal.models.contacts import Contact
 from portal.models.content import ChecklistCompletion, ChecklistItem, Story
 from portal.models.engagement import EngagementEvent
@@ -21,6 +21,7 @@ __all__ = [
     "Automation",
     "Base",
     "CalendarDay",
+    "CalendarFeed",
     "CalendarYear",
     "Candidate",
     "CandidateNote",
@@ -33,11 +34,14 @@ __all__ = [
     "Flag",
     "ImportUpload",
     "Outbox",
+    "PastMembership",
     "PortalLink",
     "Reason",
     "Stage",
     "StageEvent",
+    "Store",
     "Story",
     "User",
+    "WaitlistEntry",
     "utcnow",
 ]

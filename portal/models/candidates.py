@@ -124,11 +124,19 @@ class Candidate(Base):
     left_note: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     # They stopped automated messages from their page (essential ones and HR's own still come).
     messages_stopped_at: Mapped[datetime | None]
+    # Where they live (a district, as stores have one): HR see the stores nearby first.
+    district: Mapped[str] = mapped_column(sa.String(60), default="", server_default="")
+    store_id: Mapped[int | None] = mapped_column(sa.ForeignKey("store.id", ondelete="SET NULL"))
+    # They tapped "I will be there" for their current cohort's dates (cleared when the dates or cohort change).
+    attendance_confirmed_at: Mapped[datetime | None]
+    # Bumped each time they move between cohorts (with the cohort's revision, their calendar's SEQUENCE).
+    calendar_revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     owner = relationship("User", foreign_keys=[owner_id])
     risk_tier_override_by = relationship("User", foreign_keys=[risk_tier_override_by_id])
     current_stage = relationship("Stage")
     cohort = relationship("Cohort")
+    store = relationship("Store")
     left_reason = relationship("Reason")
     # flag.candidate_id has no foreign key (see models.flags): deleting a candidate through the ORM
     # deletes its flags here.

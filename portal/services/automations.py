@@ -933,17 +933,6 @@ RHYTHM: tuple[dict[str, Any], ...] = (
         "body_en": "Hello {{ name }},\n\nYour training starts on {{ cohort_start }}: please open your page for the "
         "times and the place: {{ portal_link }}" + _SIGNATURE_EN,
     },
-    {
-        "name": "调班通知 · Moved to another cohort",
-        "trigger": Trigger.COHORT_MOVED,
-        "kind": MessageKind.TRAINING_CHANGE,
-        "subject_zh": "您的培训安排有变化",
-        "subject_en": "Your training has changed",
-        "body_zh": "{{ name }}，您好：\n\n您的培训改为 {{ cohort_start }} 开始，地点 {{ cohort_place }}"
-        "（{{ cohort_address }}）。\n{{ portal_link }}" + _SIGNATURE_ZH,
-        "body_en": "Hello {{ name }},\n\nYour training now starts on {{ cohort_start }} at {{ cohort_place }} "
-        "({{ cohort_address }}).\n{{ portal_link }}" + _SIGNATURE_EN,
-    },
 )
 
 

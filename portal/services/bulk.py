@@ -15,7 +15,7 @@ from portal.models import Candidate, Stage, User
 from portal.services import savepoint
 from portal.services.audit import record_audit
 from portal.services.candidates import CandidateError, parse_tags, update_profile
-from portal.services.cohorts import CohortError, assign_cohort
+from portal.services.cohorts import CohortError, Placement, place_in_cohort
 from portal.services.outbox import OutboxError, send_link_by_hand, send_note_by_hand
 from portal.services.stages import StageError, move_to_stage
 
@@ -35,6 +35,7 @@ class BulkAction(StrEnum):
 class BulkOutcome(StrEnum):
     DONE = "done"
     UNCHANGED = "unchanged"  # it was so already
+    WAITLISTED = "waitlisted"  # the cohort is full: they wait for a place in it
     REFUSED = "refused"  # the service said no; ``reason`` says why
     NOT_FOUND = "not_found"  # no such candidate, or not one the user may see
 
@@ -71,8 +72,9 @@ def _step(
     request_key: str,
     text: str,
     with_link: bool,
-) -> Callable[[Candidate], bool]:
-    """What the action does to one candidate, through its service; True when something changed."""
+) -> Callable[[Candidate], bool | BulkOutcome]:
+    """What the action does to one candidate, through its service; True when something changed (or the
+    outcome, when it is neither done nor unchanged)."""
     if action == BulkAction.LINK:
 
         def send_link(candidate: Candidate) -> bool:
@@ -105,7 +107,12 @@ def _step(
     if action == BulkAction.OWNER:
         return lambda candidate: bool(update_profile(candidate, actor=actor, now=now, owner_id=owner_id))
     if action == BulkAction.COHORT:
-        return lambda candidate: assign_cohort(candidate, cohort_id, actor=actor, now=now)
+
+        def place(candidate: Candidate) -> bool | BulkOutcome:
+            placement = place_in_cohort(candidate, cohort_id, actor_id=actor.id, now=now)
+            return BulkOutcome.WAITLISTED if placement == Placement.WAITLISTED else placement != Placement.UNCHANGED
+
+        return place
     if stage is None:
         raise ValueError("moving to a stage needs the stage")
 
@@ -170,7 +177,9 @@ def apply_bulk(
         except _REFUSALS as refusal:
             result.rows.append(BulkRow(candidate_id, name, BulkOutcome.REFUSED, str(refusal)))
             continue
-        result.rows.append(BulkRow(candidate_id, name, BulkOutcome.DONE if changed else BulkOutcome.UNCHANGED))
+        if not isinstance(changed, BulkOutcome):
+            changed = BulkOutcome.DONE if changed else BulkOutcome.UNCHANGED
+        result.rows.append(BulkRow(candidate_id, name, changed))
     what = {
         BulkAction.TAG: f"tag {tag}",
         BulkAction.OWNER: f"owner {owner_id or 'none'}",
@@ -179,6 +188,10 @@ def apply_bulk(
         BulkAction.LINK: "send the link",
         BulkAction.NOTE: "send a message",
     }[action]
-    counts = ", ".join(f"{result.count(outcome)} {outcome.value.replace('_', ' ')}" for outcome in BulkOutcome)
+    counts = ", ".join(
+        f"{result.count(outcome)} {outcome.value.replace('_', ' ')}"
+        for outcome in BulkOutcome
+        if outcome != BulkOutcome.WAITLISTED or result.count(outcome)
+    )
     record_audit("candidates.bulk", actor_user_id=actor.id, detail=f"{what}: {counts}")
     return result

@@ -11,6 +11,7 @@ from portal.i18n import LOCALES
 from portal.models import Candidate, CandidateNote, PortalLink, Stage, User
 from portal.services.audit import record_on_candidate
 from portal.services.automations import queue_stage_entered
+from portal.services.cohorts import CohortError, place_in_cohort
 from portal.services.scan import rescan_candidate
 from portal.services.stages import advance_stage, check_reachable
 
@@ -114,13 +115,16 @@ def add_candidate(
         raise DuplicateCandidate(_l("Somebody with this phone number or email is already here."), existing)
     reached_at = reached_at or now
     check_reachable(first_stage, reached_at=reached_at, now=now, cohort_id=cohort_id)
-    candidate = Candidate(
-        name=name.strip(), phone=phone, email=email, owner_id=owner_id, cohort_id=cohort_id, created_at=now, **profile
-    )
+    candidate = Candidate(name=name.strip(), phone=phone, email=email, owner_id=owner_id, created_at=now, **profile)
     db.session.add(candidate)
     db.session.flush()
     # Where they join the pipeline is where they are: the stages before it are behind them.
     advance_stage(candidate, first_stage, now=reached_at, actor_id=actor.id, note="")
+    if cohort_id is not None:
+        try:  # a place, or a refusal: someone added at a stage that needs a cohort needs a place in one
+            place_in_cohort(candidate, cohort_id, actor_id=actor.id, now=now, waitlist=False)
+        except CohortError as refusal:
+            raise CandidateError(str(refusal), field="cohort") from refusal
     record_on_candidate("candidate.add", candidate.id, actor_user_id=actor.id, detail=f"at {first_stage.key}")
     rescan_candidate(candidate.id, now)
     queue_stage_entered([candidate.id], now=now, joined=True)

@@ -31,6 +31,7 @@ from portal.models.candidates import Status
 from portal.services.audit import record_audit, request_id
 from portal.services.automations import queue_stage_entered
 from portal.services.candidates import CandidateError, check_owner, normalise_phone, update_profile
+from portal.services.cohorts import CohortError, check_open, full, hold_cohort, places_left
 from portal.services.exporting import CSV_TRIGGERS, write_csv
 from portal.services.scan import run_scan
 from portal.services.stages import StageError, check_reachable
@@ -334,7 +335,30 @@ def check_rows(
         _check_row(row, failed, lookups, actor, now, default_owner_id, seen)
         rows.append(row)
     _find_people_already_here(rows)
+    check_places(rows, now)
     return rows
+
+
+def check_places(rows: list[Row], now: datetime, *, hold: bool = False) -> None:
+    """The new people a file puts in a cohort need a place each: the rows beyond its places left, or naming a
+    cohort nobody can join any more, are refused (the assignment service's rules and words). ``hold``: the
+    cohorts' rows are held until commit first (services.cohorts), so that the import takes what it counted."""
+    by_cohort: dict[int, list[Row]] = {}
+    for row in rows:
+        if row.valid and row.duplicate_of is None and row.values.get("cohort") is not None:
+            by_cohort.setdefault(row.values["cohort"], []).append(row)
+    for cohort_id, named in sorted(by_cohort.items()):
+        cohort = db.session.get_one(Cohort, cohort_id)
+        try:
+            check_open(cohort, now)
+        except CohortError as refusal:
+            for row in named:
+                row.errors.append(f"{FIELD_LABELS['cohort']}: {refusal}")
+            continue
+        if hold:
+            hold_cohort(cohort_id)
+        for row in named[places_left(cohort) :]:
+            row.errors.append(f"{FIELD_LABELS['cohort']}: {full(cohort)}")
 
 
 def _find_people_already_here(rows: list[Row], chunk: int = 500) -> None:
@@ -453,6 +477,7 @@ def import_rows(
     ``actor`` None is the command line: any owner may be given. One audit row per person and one for the file."""
     report = Report(rows)
     check_duplicates(rows, on_duplicate, may_see)
+    check_places(rows, now, hold=True)
     if report.rejected and not skip_invalid:
         for row in rows:
             row.outcome = "rejected" if not row.valid else "not imported"

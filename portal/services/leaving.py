@@ -10,6 +10,7 @@ from portal.models import Candidate, Flag, Reason, Stage, User
 from portal.models.candidates import LeftKind, Status
 from portal.models.flags import Outcome
 from portal.services.audit import record_on_candidate
+from portal.services.cohorts import fill_from_waitlist, keep_place_if_free, leave_waitlist
 from portal.services.links import revoke_links
 from portal.services.outbox import drop_queued_messages
 from portal.services.scan import rescan_candidate
@@ -72,6 +73,9 @@ def mark_left(
     drop_queued_messages(candidate.id, "the candidate left")
     db.session.flush()
     record_on_candidate("candidate.left", candidate.id, actor_user_id=actor.id, detail=f"{kind}: {reason.label_en}")
+    leave_waitlist(candidate.id)
+    if candidate.cohort_id is not None:  # their place goes to the first who waits for it
+        fill_from_waitlist(candidate.cohort_id, now=now)
 
 
 def reactivate(candidate: Candidate, stage: Stage, *, actor: User, now: datetime, note: str = "") -> None:
@@ -86,5 +90,6 @@ def reactivate(candidate: Candidate, stage: Stage, *, actor: User, now: datetime
     candidate.recontact_on = None
     candidate.left_note = ""
     db.session.flush()
+    keep_place_if_free(candidate, now=now)
     record_on_candidate("candidate.reactivated", candidate.id, actor_user_id=actor.id, detail=f"at {stage.key}")
     move_to_stage(candidate, stage, actor=actor, now=now, note=note)

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal.extensions import db
-from portal.models import Candidate, Cohort, PortalLink
+from portal.models import CalendarFeed, Candidate, Cohort, PortalLink
 from portal.models.base import rows_affected
 from portal.services.audit import record_on_candidate
 from portal.services.worktime import organisation_zone
@@ -97,6 +97,12 @@ def revoke_links(candidate_id: int, *, now: datetime) -> int:
         .where(PortalLink.candidate_id == candidate_id, PortalLink.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    # Calendar subscriptions follow the links' rules: a re-issue or leaving stops them too.
+    db.session.execute(
+        sa.update(CalendarFeed)
+        .where(CalendarFeed.candidate_id == candidate_id, CalendarFeed.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
     _remember_newest_link(candidate_id)
     return rows_affected(result)
 
@@ -121,3 +127,39 @@ def find_active_link(token: str, now: datetime) -> tuple[int, int, datetime] | N
 def public_link_url(token: str) -> str:
     """The absolute URL a candidate opens, built from configuration, never from the Host header."""
     return f"{current_app.config['PUBLIC_BASE_URL']}/c/{token}"
+
+
+# Calendar subscriptions: a token of their own per subscription, under the links' rules.
+MAX_CALENDAR_FEEDS = 5  # phones and computers a candidate subscribes from; a sixth retires the oldest
+
+
+def issue_calendar_feed(candidate: Candidate, *, now: datetime) -> str:
+    """A calendar subscription for the candidate (their phone's calendar fetches it and follows every
+    change); the token is returned once, to be shown, and never stored."""
+    token = generate_token()
+    db.session.add(CalendarFeed(candidate_id=candidate.id, token_hash=hash_token(token), created_at=now))
+    db.session.flush()
+    working = sa.select(CalendarFeed.id).where(
+        CalendarFeed.candidate_id == candidate.id, CalendarFeed.revoked_at.is_(None)
+    )
+    oldest = working.order_by(CalendarFeed.id.desc()).offset(MAX_CALENDAR_FEEDS)
+    db.session.execute(sa.update(CalendarFeed).where(CalendarFeed.id.in_(oldest)).values(revoked_at=now))
+    record_on_candidate("calendar.subscribe", candidate.id, actor_user_id=None, detail="")
+    return token
+
+
+def find_calendar_feed(token: str, now: datetime) -> int | None:
+    """The candidate a working subscription token belongs to (its fetch noted), or None: unknown, revoked, or
+    past the expiry their portal link would have."""
+    feed = db.session.scalars(sa.select(CalendarFeed).where(CalendarFeed.token_hash == hash_token(token))).first()
+    if feed is None or feed.revoked_at is not None:
+        return None
+    candidate = db.session.get_one(Candidate, feed.candidate_id)
+    if link_expiry(feed.created_at, _candidate_start_date(candidate), candidate.left_at) <= now:
+        return None
+    feed.last_fetched_at = now
+    return candidate.id
+
+
+def calendar_feed_url(token: str) -> str:
+    return f"{current_app.config['PUBLIC_BASE_URL']}/cal/{token}.ics"

@@ -49,11 +49,13 @@ def queue_message(
     channels: tuple[str, ...] = (Channel.EMAIL,),
     sms_template: str = "",
     sms_params: dict[str, str] | None = None,
+    cohort_id: int | None = None,
 ) -> Outbox:
     """A message for ``candidate``, written in the caller's transaction (a rolled-back cause sends nothing).
 
     ``channels`` in order: the next is tried only when one has no address or refused for good. A text
     message is ``sms_template`` with ``sms_params`` (LINK_PLACEHOLDER where the link goes).
+    ``cohort_id``: the message is about that cohort (a move out of it drops it while it waits).
     ``key`` makes it once only: queued again, the first row is returned. Its due time is the send window's
     (the work calendar): essential messages, and hand-sent ones HR marked urgent, any day but never at night;
     the rest in working hours. Essential and hand-sent messages go before automated ones.
@@ -72,6 +74,7 @@ def queue_message(
         "body": body,
         "sms_template": sms_template,
         "sms_params": sms_params or {},
+        "cohort_id": cohort_id,
         "status": MessageStatus.QUEUED,
         "attempts": 0,
         "due_at": WorkCalendar(now).send_at(now, essential=essential or urgent).at,

@@ -7,10 +7,11 @@ from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, Stage, StageEvent, User
+from portal.models import Candidate, Stage, StageEvent, User
 from portal.models.candidates import Status
 from portal.services.audit import record_on_candidate
-from portal.services.automations import cohort_moved, queue_stage_entered
+from portal.services.automations import queue_stage_entered
+from portal.services.cohorts import CohortError, place_in_cohort
 from portal.services.scan import rescan_candidate
 
 
@@ -56,16 +57,15 @@ def move_to_stage(
         raise StageError(
             _l("%(stage)s comes first: it is a required step.", stage=localized(skipped, "label")),
         )
-    old_cohort_id = candidate.cohort_id
+    check_reachable(stage, reached_at=reached_at, now=now, cohort_id=cohort_id or candidate.cohort_id)
     if cohort_id is not None:
-        if db.session.get(Cohort, cohort_id) is None:
-            raise StageError(_l("That training cohort does not exist."))
-        candidate.cohort_id = cohort_id
-    check_reachable(stage, reached_at=reached_at, now=now, cohort_id=candidate.cohort_id)
+        try:  # a full cohort is refused here: the stage needs a place, not a waitlist
+            place_in_cohort(candidate, cohort_id, actor_id=actor.id, now=now, waitlist=False)
+        except CohortError as refusal:
+            raise StageError(str(refusal)) from refusal
     event = advance_stage(candidate, stage, now=reached_at, actor_id=actor.id, note=note)
     record_on_candidate("stage.move", candidate.id, actor_user_id=actor.id, detail=f"to {stage.key}")
     rescan_candidate(candidate.id, now)
-    cohort_moved(candidate, old_cohort_id, now=now)
     queue_stage_entered([candidate.id], now=now)
     return event
 
