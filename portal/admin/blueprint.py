@@ -51,6 +51,13 @@ def admin_context() -> dict:
             return request.path  # the form again, as it was shown
         if request.endpoint in ("admin.add_checklist_item", "admin.edit_checklist_item"):
             return url_for("admin.checklist")
+        if request.endpoint in ("admin.add_store", "admin.edit_store"):
+            return url_for("admin.stores")
+        if request.endpoint in ("admin.new_cohort", "admin.cohort_series"):
+            return request.path  # the form again, as it was shown
+        cohort_id = (request.view_args or {}).get("cohort_id")
+        if cohort_id is not None:  # the cohort's page, whichever of its forms was sent
+            return url_for("admin.cohort", cohort_id=cohort_id)
         return url_for("admin.reasons")
 
     return {"here": here}

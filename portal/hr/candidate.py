@@ -1,5 +1,6 @@
 """One candidate's whole story for HR: profile, timeline with who moved it, flags, visits, links, audit."""
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.jobs.messages import wake_sender
-from portal.models import Candidate, Stage, utcnow
+from portal.models import AuditEvent, Candidate, Cohort, Stage, utcnow
 from portal.models.candidates import Channel, LeftKind, Tier
 from portal.services.automations import sent_this_week
 from portal.services.candidates import (
@@ -203,11 +204,27 @@ def _render(
                 "reasons": {
                     reason.label_en: localized(reason, "label") for reason in db.session.scalars(reasons_in_order())
                 },
+                "cohorts": _cohorts_in_history(candidate.id),
             },
             **forms,
         ),
         status,
     )
+
+
+def _cohorts_in_history(candidate_id: int) -> dict[str, str]:
+    """Names of the cohorts the candidate's staff changes name ("cohort 12"), by id as written there."""
+    details = db.session.scalars(
+        sa.select(AuditEvent.detail).where(
+            AuditEvent.object_type == "candidate",
+            AuditEvent.object_id == candidate_id,
+            AuditEvent.action.like("cohort.%"),
+        )
+    )
+    ids = {int(match) for detail in details for match in re.findall(r"cohort (\d+)", detail or "")}
+    return {
+        str(id_): name for id_, name in db.session.execute(sa.select(Cohort.id, Cohort.name).where(Cohort.id.in_(ids)))
+    }
 
 
 def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:

@@ -78,6 +78,11 @@ AUDIT_ACTION_LABELS = {
     "contact.log": _l("Contact logged"),
     "stage.move": _l("Stage moved"),
     "cohort.assign": _l("Cohort assigned"),
+    "cohort.waitlist": _l("On a cohort's waitlist"),
+    "cohort.changed": _l("Their cohort's dates or place changed"),
+    "cohort.cancelled": _l("Their cohort was cancelled"),
+    "cohort.confirmed": _l("Confirmed they will come"),
+    "calendar.subscribe": _l("Subscribed their calendar"),
     "link.issue": _l("Link issued"),
     "link.revoke_all": _l("All links revoked"),
     "message.queue": _l("Message queued"),
@@ -111,7 +116,25 @@ EARLIER_REVOKED = _l("earlier links revoked")  # outside the f-string below: the
 
 # How each kind of staff change's detail (written in English for logs and exports by the services) reads on a page:
 # a pattern of what the service writes, and the words made of its parts.
+_COHORT_DETAIL = re.compile(r"cohort (?P<id>\d+)(?P<rest>.*)")
+COHORT_DETAIL_WORDS = {
+    "": "",
+    ": a place freed on the waitlist": _l("a place freed on the waitlist"),
+    ": dates": _l("new dates"),
+    ": place": _l("a new place"),
+    ": dates and place": _l("new dates and place"),
+}
+
+
+def _cohort_detail(match: re.Match, words: dict) -> str:
+    name = words.get("cohorts", {}).get(match["id"], "#" + match["id"])
+    rest = COHORT_DETAIL_WORDS.get(match["rest"], match["rest"])
+    return f"{name} · {rest}" if rest else name
+
+
+COHORT_ACTIONS = ("cohort.assign", "cohort.waitlist", "cohort.changed", "cohort.cancelled", "cohort.confirmed")
 _AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = {
+    **dict.fromkeys(COHORT_ACTIONS, (_COHORT_DETAIL, _cohort_detail)),
     "stage.move": (re.compile(r"to (?P<stage>\S+)"), lambda m, w: w["stages"].get(m["stage"], m["stage"])),
     "candidate.add": (
         re.compile(r"at (?P<stage>\S+)"),

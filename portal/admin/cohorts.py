@@ -1,0 +1,1 @@
+"""Admins plan training cohorts (being written)."""

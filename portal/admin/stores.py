@@ -1,0 +1,1 @@
+"""Admins keep the list of stores (being written)."""
