@@ -35,8 +35,9 @@ MIX = (
     ("new_link_unopened", 0.01),  # visited with an older link; a newer one, issued 25-47 h ago, not opened
     ("company_side_overdue", 0.01),  # background check (company side, 5 days) reached 6-11 days ago
     ("training_notice_not_seen", 0.01),  # notice reached after the last visit; cohort starts tomorrow
+    ("attendance_not_confirmed", 0.01),  # in tomorrow's cohort, visiting, never tapped "I will be there"
     ("reached_by_hr", 0.03),  # last visit 4-10 days ago, but HR reached them by phone in the last 2 days
-    ("fine", 0.88),
+    ("fine", 0.87),  # (tomorrow's cohort's members among them confirmed)
 )
 RULE_OF = {
     "gone_quiet": "gone_quiet",
@@ -44,6 +45,7 @@ RULE_OF = {
     "new_link_unopened": "link_not_opened",
     "company_side_overdue": "company_side_overdue",
     "training_notice_not_seen": "training_notice_not_seen",
+    "attendance_not_confirmed": "attendance_not_confirmed",
 }
 
 
@@ -150,6 +152,11 @@ COLUMNS = {  # the order the generator writes; checked against the models
         "left_reason_id",
         "recontact_on",
         "left_note",
+        "messages_stopped_at",
+        "district",
+        "store_id",
+        "attendance_confirmed_at",
+        "calendar_revision",
     ],
     "portal_link": [
         "id",
@@ -299,6 +306,9 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
             elif situation == "training_notice_not_seen":
                 stage, reached, cohort_id = "training_notice", uniform(2 * H, 40 * H), soon_cohort
                 last_seen = reached + uniform(H, 20 * H)
+            elif situation == "attendance_not_confirmed":
+                stage, reached, cohort_id = "onboarding_prep", uniform(2 * D, 5 * D), soon_cohort
+                last_seen = uniform(60, reached - H)
             else:  # fine: visited within the last 66 hours; nothing overdue, every notice seen
                 last_seen = uniform(60, 66 * H)
                 pick = draw()
@@ -410,6 +420,14 @@ def generate(app, count: int, now: datetime, seed: int = 20240601) -> Generated:
                     None,
                     None,
                     "",
+                    None,
+                    "",
+                    None,
+                    # Tomorrow's cohort asks its members to confirm: all but those who matter here did.
+                    ago(last_seen or H)
+                    if cohort_id == soon_cohort and situation != "attendance_not_confirmed"
+                    else None,
+                    0,
                 )
             )
             if candidate_id % CHUNK == 0 or candidate_id == count:
@@ -586,6 +604,12 @@ def measure(spec: dict) -> dict:
         db.session.execute(sa.text("SELECT count(*) FROM candidate")).scalar()
         backend_pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar() if postgres else None
         db.session.rollback()
+        # The work calendar's years, as a running installation has them: the first scan would otherwise seed
+        # them, and the replays (for the plans) would run fewer statements than the scans they replay.
+        from portal.services.worktime import WorkCalendar
+
+        WorkCalendar(now)
+        db.session.commit()
         # Label each statement with its rule: wrap the functions run_scan calls (in this process only).
         if hasattr(scan_module, "_apply"):
             scan_module._apply = clock.labelled(lambda rule, *rest: rule.name, scan_module._apply)

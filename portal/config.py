@@ -99,6 +99,10 @@ DEFAULTS: dict[str, Any] = {
     "RULE_QUIET_WARNING_DAYS": 3,
     "RULE_QUIET_URGENT_DAYS": 7,
     "RULE_TRAINING_NOTICE_HOURS": 48,
+    # Members who have not tapped "I will be there": a warning this many days before their cohort starts,
+    # urgent when this many working days are left before it (today included).
+    "RULE_ATTENDANCE_DAYS": 7,
+    "RULE_ATTENDANCE_URGENT_DAYS": 2,
     # How many days after a contact the next one is due, by the tier the candidate had then (services.contacts).
     "CONTACT_EVERY_DAYS_A": 14,
     "CONTACT_EVERY_DAYS_B": 7,

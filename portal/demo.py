@@ -1,4 +1,5 @@
-"""Realistic demo data: one retail chain, two cohorts, and a candidate for each interesting state."""
+"""Realistic demo data: one retail chain, its stores, cohorts in each state (open, full with a waitlist,
+rescheduled, cancelled), and a candidate for each interesting state."""
 
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
@@ -19,6 +20,7 @@ from portal.models import (
     Outbox,
     Stage,
     StageEvent,
+    Store,
     Story,
     User,
     utcnow,
@@ -27,6 +29,7 @@ from portal.models.candidates import Channel
 from portal.models.engagement import Device, EventKind
 from portal.models.outbox import MessageStatus
 from portal.services.automations import message_context, render, seed_rhythm
+from portal.services.cohorts import COHORT_FIELDS, cancel_cohort, place_in_cohort, save_cohort
 from portal.services.engagement import record_event
 from portal.services.links import issue_link, public_link_url
 from portal.services.outbox import send_link_by_hand
@@ -168,16 +171,32 @@ def _local(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=zone).astimezone(UTC)
 
 
-def _cohort(name: str, starts_on: date, place_zh: str, place_en: str, address: str) -> Cohort:
+TRAINERS = ("林老师", "王店长", "陈主管")
+STORES = (
+    # name, district, address, places for new hires
+    ("浦东八佰伴店", "浦东新区", "上海市浦东新区张杨路 501 号", 6),
+    ("陆家嘴店", "浦东新区", "上海市浦东新区陆家嘴环路 1000 号", 4),
+    ("徐家汇店", "徐汇区", "上海市徐汇区虹桥路 1 号", 5),
+    ("漕河泾店", "徐汇区", "上海市徐汇区宜山路 700 号", 3),
+    ("静安寺店", "静安区", "上海市静安区南京西路 1601 号", 4),
+    ("苏州园区店", "苏州工业园区", "苏州市工业园区苏州大道东 265 号", 6),
+)
+DISTRICTS = ("浦东新区", "徐汇区", "苏州工业园区")
+
+
+def _cohort(
+    name: str, starts_on: date, place_zh: str, place_en: str, address: str, capacity: int = 30, site: str = "上海"
+) -> Cohort:
     cohort = Cohort(
         name=name,
+        site=site,
         starts_on=starts_on,
         ends_on=starts_on + timedelta(days=len(CURRICULUM) - 1),
         place_zh=place_zh,
         place_en=place_en,
         address=address,
         map_url="https://uri.amap.com/search?keyword=" + quote(address),
-        capacity=30,
+        capacity=capacity,
         bring_zh="身份证、笔和笔记本、一颗好奇心。",
         bring_en="Your ID card, a pen and notebook, and curiosity.",
     )
@@ -194,6 +213,8 @@ def _cohort(name: str, starts_on: date, place_zh: str, place_en: str, address: s
                 title_en=title_en,
                 detail_zh=detail_zh,
                 detail_en=detail_en,
+                trainer=TRAINERS[offset % len(TRAINERS)],
+                room="301 教室" if offset < 3 else "门店",
             )
         )
     return cohort
@@ -286,11 +307,43 @@ def seed(now: datetime) -> None:
     )
     later = _cohort(
         "12月 门店新人培训 B 班",
-        today + timedelta(days=12),
+        today + timedelta(days=9),
         "上海徐汇培训中心",
         "Shanghai Xuhui Training Centre",
         "上海市徐汇区漕溪北路 88 号 5 楼",
     )
+    # Rescheduled before anyone joined: its pages say "was to start on …", its sessions moved with it.
+    admin = users[1]
+    save_cohort(
+        later,
+        {field: getattr(later, field) for field in COHORT_FIELDS}
+        | {"starts_on": later.starts_on + timedelta(days=3), "ends_on": later.ends_on + timedelta(days=3)},
+        actor_id=admin.id,
+        now=now,
+    )
+    full = _cohort(
+        "1月 门店新人培训 A 班",
+        today + timedelta(days=33),
+        "苏州园区培训中心",
+        "Suzhou Industrial Park Training Centre",
+        "苏州市工业园区星湖街 328 号 2 楼",
+        capacity=4,
+        site="苏州",
+    )
+    cancelled = _cohort(
+        "12月 门店新人培训 C 班",
+        today + timedelta(days=16),
+        "上海静安培训中心",
+        "Shanghai Jing'an Training Centre",
+        "上海市静安区南京西路 1600 号 8 楼",
+    )
+    cancel_cohort(cancelled, actor_id=admin.id, now=now)
+    stores = [
+        Store(name=name, district=district, address=address, open_places=places)
+        for name, district, address, places in STORES
+    ]
+    db.session.add_all(stores)
+    db.session.flush()
     cohorts: dict[str | None, Cohort | None] = {"soon": soon, "later": later, None: None}
     db.session.add(
         ChecklistItem(
@@ -334,9 +387,33 @@ def seed(now: datetime) -> None:
             cohort=cohorts[("soon", "later", None)[index % 3]],
             last_seen_days=index % 9,
             stages_reached=colleague_reached,
+            district=DISTRICTS[index % 3],
             **{**common, "site": ("上海 · 浦东店", "上海 · 徐汇店", "苏州 · 园区店")[index % 3]},
         )
+        if colleague.cohort_id is not None and index % 4:  # most have said they will come
+            colleague.attendance_confirmed_at = now - timedelta(days=index % 3, hours=2)
+        if colleague.cohort_id == soon.id and index % 2:
+            colleague.store_id = stores[index % 2].id
         people.append(colleague)
+    # The January cohort: four places, four members, and two waiting in the order they passed.
+    for index, name in enumerate(("冯晓东", "邹佳怡", "喻子涵", "柏雨桐", "水天宇", "窦欣然")):
+        newcomer = _candidate(
+            name,
+            owner=hr,
+            now=now,
+            last_seen_days=index % 3,
+            stages_reached=[(stages["passed"], 10 - index), (stages["background_check"], 8 - index)],
+            district="苏州工业园区",
+            **{**common, "site": "苏州 · 园区店"},
+        )
+        place_in_cohort(newcomer, full.id, actor_id=hr.id, now=now)
+        people.append(newcomer)
+    starting = db.session.scalars(sa.select(Candidate).where(Candidate.email == "demo-starting-soon@example.com")).one()
+    starting.attendance_confirmed_at, starting.store_id, starting.district = (
+        now - timedelta(days=1),
+        stores[0].id,
+        "浦东新区",
+    )
     # The rhythm, switched on: what it would have sent them so far is on their pages, the rest comes live.
     automations = {a.name.split(" · ")[-1]: a for a in seed_rhythm(now=now, enabled=True)}
     demo_people = db.session.scalars(sa.select(Candidate).where(Candidate.email.like("demo-%"))).all()

@@ -25,7 +25,7 @@ from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, ImportUpload, Reason, Story, User, utcnow
+from portal.models import Candidate, ChecklistItem, CohortSession, ImportUpload, Reason, Store, Story, User, utcnow
 from portal.models.flags import HR_OUTCOMES
 from portal.models.outbox import MessageKind
 from portal.services.automations import seed_rhythm
@@ -112,6 +112,17 @@ def admin_only(status: int, objects: tuple[str, ...] = (NO_OBJECT,)) -> Cells:
     }
 
 
+def hr_object(status: int | dict[str, int]) -> Cells:
+    """A back-office page about a thing everyone in the office shares (a cohort): any HR or admin (``status``, or
+    one per actor) for one that exists, 404 for a missing one; anyone else to the login."""
+    answer = status if isinstance(status, dict) else dict.fromkeys((HR_A, HR_B, ADMIN), status)
+    return {
+        (actor, which): LOGIN if actor in (ANONYMOUS, CANDIDATE) else 404 if which == MISSING else answer[actor]
+        for actor in ACTORS
+        for which in (EXISTING, MISSING)
+    }
+
+
 def admin_object(status: int) -> Cells:
     """An admin page about one thing: HR get the same 403 for one that exists and one that does not."""
     return admin_only(status, (EXISTING, MISSING))
@@ -129,6 +140,9 @@ class World:
     uploads: dict[str, int]  # spreadsheets waiting to be imported: HR A's (OWNED), HR B's (NOT_OWNED)
     messages: dict[str, int]  # EXISTING: a failed message in the outbox
     automations: dict[str, int]  # EXISTING: the rhythm's first automation
+    cohorts: dict[str, int]  # EXISTING: "Ours" (the candidate's); NOT_OWNED: "Theirs"
+    sessions: dict[str, int]  # EXISTING: a session of "Ours"
+    stores: dict[str, int]  # EXISTING: a store
     token: str  # the link of the candidate actor (HR A's candidate)
     feed_token: str  # their calendar subscription's
     emails: dict[str, str]  # by HR_A / HR_B / ADMIN
@@ -270,6 +284,47 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("admin.edit_automation", "POST"): Entry(admin_object(303), form=lambda w: _automation_form()),
     ("admin.switch", "POST"): Entry(admin_object(303), form=lambda w: {"on": "1"}),
     ("admin.checklist", "GET"): Entry(admin_only(200)),
+    # Cohorts: planned by admins; HR see each cohort's members they look after (hr.cohorts).
+    ("admin.cohorts", "GET"): Entry(admin_only(200)),
+    ("admin.new_cohort", "GET"): Entry(admin_only(200)),
+    ("admin.new_cohort", "POST"): Entry(admin_only(303), form=lambda w: COHORT_FORM),
+    ("admin.cohort", "GET"): Entry(admin_object(200)),
+    ("admin.cohort", "POST"): Entry(admin_object(303), form=lambda w: COHORT_FORM),
+    ("admin.add_session", "POST"): Entry(admin_object(303), form=lambda w: session_form()),
+    ("admin.edit_session", "POST"): Entry(admin_object(303), form=lambda w: session_form()),
+    ("admin.remove_session", "POST"): Entry(admin_object(303)),
+    # "Ours" has its sessions already: refused (422), which is still the admin's answer to give.
+    ("admin.copy_curriculum", "POST"): Entry(admin_object(422), form=lambda w: {"source": str(w.cohorts[NOT_OWNED])}),
+    ("admin.cancel_cohort", "POST"): Entry(admin_object(303), form=lambda w: {"confirm": "1"}),
+    ("admin.cohort_series", "GET"): Entry(admin_only(200)),
+    ("admin.cohort_series", "POST"): Entry(
+        admin_only(200),
+        form=lambda w: {
+            "first_month": "2030-03",
+            "months": "2",
+            "weekday": "1",
+            "nth": "1",
+            "working_days": "5",
+            "action": "preview",
+        },
+    ),
+    ("admin.stores", "GET"): Entry(admin_only(200)),
+    ("admin.add_store", "POST"): Entry(
+        admin_only(303), form=lambda w: {"name": "静安店", "district": "静安区", "open_places": "2"}
+    ),
+    ("admin.edit_store", "POST"): Entry(admin_object(303), form=lambda w: {"name": "静安店", "open_places": "2"}),
+    # "none" for someone without a store changes nothing: 303; someone the user may not see: 404 before any write.
+    ("hr.assign_candidate_store", "POST"): Entry(hr_scoped(303), form=lambda w: {"store-store": ""}),
+    ("hr.cohorts", "GET"): Entry(hr_only(200)),
+    ("hr.cohort", "GET"): Entry(hr_object(200)),
+    ("hr.cohort_roster_file", "GET"): Entry(hr_object(200)),
+    ("hr.cohort_sign_in", "GET"): Entry(hr_object(200)),
+    # HR B looks after nobody in "Ours": nobody to write to (422); HR A and admins write to HR A's candidate.
+    ("hr.message_unconfirmed", "POST"): Entry(
+        hr_object({HR_A: 200, HR_B: 422, ADMIN: 200}), form=lambda w: {"text": "请确认", "request": "r"}
+    ),
+    ("hr.cohort_first_day", "POST"): Entry(hr_object(422)),  # "Ours" starts in ten days: not yet
+    ("hr.cohort_no_shows", "POST"): Entry(hr_object(422)),  # nobody ticked
     ("admin.add_checklist_item", "POST"): Entry(admin_only(303), form=lambda w: {"label_zh": "工牌"}),
     ("admin.edit_checklist_item", "POST"): Entry(admin_object(303), form=lambda w: {"label_zh": "工牌"}),
     ("admin.retry_outbox_message", "POST"): Entry(admin_object(303)),
@@ -368,6 +423,32 @@ def _upload(user: User, now) -> int:
     return upload.id
 
 
+COHORT_FORM = {
+    "name": "改过",
+    "place_zh": "培训中心",
+    "starts_on": "2030-03-04",
+    "ends_on": "2030-03-08",
+    "capacity": "20",
+}
+
+
+def session_form() -> dict:
+    """A session on the first day of "Ours" (gen_cohort starts in ten days)."""
+    return {
+        "day": (utcnow().date() + timedelta(days=10)).isoformat(),
+        "start": "09:00",
+        "end": "10:00",
+        "title_zh": "新课",
+    }
+
+
+def _store() -> int:
+    store = Store(name="八佰伴店", district="浦东新区", open_places=3)
+    db.session.add(store)
+    db.session.commit()
+    return store.id
+
+
 def _feed(candidate: Candidate, now) -> str:
     token = issue_calendar_feed(candidate, now=now)
     db.session.commit()
@@ -410,6 +491,13 @@ def world(app) -> World:
         uploads={OWNED: _upload(hr_a, now), NOT_OWNED: _upload(hr_b, now)},
         messages={EXISTING: _failed_message(candidates[OWNED], now)},
         automations={EXISTING: seed_rhythm(now=now, enabled=False)[0].id},
+        cohorts={EXISTING: cohort.id, NOT_OWNED: elsewhere.id},
+        sessions={
+            EXISTING: db.session.scalars(
+                sa.select(CohortSession.id).where(CohortSession.cohort_id == cohort.id)
+            ).first()
+        },
+        stores={EXISTING: _store()},
         token=gen_link(candidates[OWNED], now=now),
         feed_token=_feed(candidates[OWNED], now),
         emails={HR_A: hr_a.email, HR_B: hr_b.email, ADMIN: admin.email},
@@ -440,6 +528,9 @@ ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "automation_id": lambda world, which: world.automations.get(which, MISSING_ID),
     "year": lambda world, which: 1900 if which == MISSING else 2027,  # beyond the calendar's years: 404
     "fmt": lambda world, which: "csv",
+    "cohort_id": lambda world, which: world.cohorts[EXISTING] if which == EXISTING else MISSING_ID,
+    "session_id": lambda world, which: world.sessions[EXISTING] if which == EXISTING else MISSING_ID,
+    "store_id": lambda world, which: world.stores[EXISTING] if which == EXISTING else MISSING_ID,
     "token": lambda world, which: world.token,
     "feed_token": lambda world, which: world.feed_token,
 }

@@ -312,3 +312,97 @@ def test_phone_stops_reminders_then_no_friday_story_is_queued_but_a_cohort_chang
             sa.select(Outbox).where(Outbox.candidate_id == her.id, Outbox.kind == "training_change")
         ).one()
         assert change.status == "queued" and change.essential and change.cohort_id == later.id
+
+
+def test_an_admin_plans_a_cohort_the_candidate_confirms_on_their_phone_and_hr_see_it(chromium, live_server):
+    """An admin creates a cohort with two sessions and puts a candidate in it (the list's bulk action); the
+    candidate, on a phone, sees their training with its sessions and confirms in one tap; HR see the
+    confirmation in the cohort view."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from portal.extensions import db
+    from portal.models import Candidate, Cohort
+    from tests.builders import gen_link
+
+    app, _link = live_server
+    base = app.config["PUBLIC_BASE_URL"]
+    first_day = datetime.now(ZoneInfo(app.config["TIMEZONE"])).date() + timedelta(days=20)
+    desk = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Asia/Shanghai")
+    page = desk.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(f"{base}/hr/login")
+        page.get_by_label("Email").fill("admin@example.com")
+        page.get_by_label("Password").fill("keepwarm-admin")
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{base}/admin/cohorts/new")
+        page.get_by_label("Name", exact=True).fill("浏览器测试班")
+        page.get_by_label("First day").fill(first_day.isoformat())
+        page.get_by_label("Last day").fill((first_day + timedelta(days=1)).isoformat())
+        page.get_by_label("Places", exact=True).fill("12")
+        page.get_by_label("Place in Chinese").fill("静安培训中心")
+        page.get_by_label("Address", exact=True).fill("南京西路 1600 号")
+        page.get_by_role("button", name="Create the cohort").click()
+        expect(page.locator("h1")).to_contain_text("浏览器测试班")
+        for day, start, end, title, trainer in (
+            (0, "09:00", "12:00", "开班与安全", "林老师"),
+            (1, "13:00", "17:00", "门店实操", "王店长"),
+        ):
+            page.get_by_label("Day", exact=True).select_option(index=day)
+            page.get_by_label("Starts").fill(start)
+            page.get_by_label("ends").fill(end)
+            page.get_by_label("Title in Chinese").fill(title)
+            page.get_by_label("Trainer").fill(trainer)
+            page.get_by_role("button", name="Add the session").click()
+            expect(page.locator("main")).to_contain_text(title)
+        watch.assert_clean(page)
+
+        page.goto(f"{base}/hr/?q=demo-just-passed")
+        page.locator("input[name=bulk-ids]").first.check()
+        page.get_by_text("Act on the ticked candidates").click()
+        page.locator("select[name=bulk-cohort]").select_option(label="浏览器测试班")
+        page.get_by_role("button", name="Assign the cohort").click()
+        expect(page.locator(".bulk-result")).to_contain_text("Done")
+        watch.assert_clean(page)
+    finally:
+        desk.close()
+
+    with app.app_context():
+        him = db.session.scalars(sa.select(Candidate).where(Candidate.email == "demo-just-passed@example.com")).one()
+        cohort = db.session.scalars(sa.select(Cohort).where(Cohort.name == "浏览器测试班")).one()
+        assert him.cohort_id == cohort.id
+        link = f"{base}/c/{gen_link(him)}"
+    phone = chromium.new_context(**PHONE)
+    page = phone.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(link)
+        training = page.locator("#training")
+        expect(training).to_contain_text("浏览器测试班")
+        expect(training).to_contain_text("开班与安全")
+        expect(training).to_contain_text("讲师：王店长")
+        place = page.locator("#attendance")
+        place.get_by_role("button", name="我会准时参加").click()
+        expect(place).to_contain_text("您已确认会参加")
+        watch.assert_clean(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot = OUTPUT / "phone-cohort-confirmed.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+    finally:
+        phone.close()
+
+    desk = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Asia/Shanghai")
+    page = desk.new_page()
+    try:
+        page.goto(f"{base}/hr/login")
+        page.get_by_label("Email").fill("admin@example.com")
+        page.get_by_label("Password").fill("keepwarm-admin")
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{base}/hr/cohorts/{cohort.id}")
+        row = page.locator(f"#member-{him.id}")
+        expect(row).to_contain_text("王小明")
+        expect(row.locator("td").nth(1)).to_contain_text("✓")
+    finally:
+        desk.close()

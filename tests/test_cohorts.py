@@ -139,8 +139,7 @@ def _values(cohort) -> dict:
     return {field: getattr(cohort, field) for field in COHORT_FIELDS}
 
 
-@pytest.mark.parametrize("holder", ["first", "second"])
-def test_two_concurrent_placements_for_the_last_place_one_wins_one_waits(app, site, hr, holder):
+def test_two_concurrent_placements_for_the_last_place_one_wins_one_waits(app, site, hr):
     """The first placement holds the cohort's row until it commits; the second waits for it, then counts the
     place as taken. Run on SQLite and on PostgreSQL by the CI."""
     cohort = gen_cohort(date(2026, 12, 14), capacity=1)
@@ -333,3 +332,19 @@ def test_an_import_fills_a_cohort_up_to_its_places_and_refuses_the_rows_beyond(a
     report = import_rows(rows, actor=None, now=utcnow(), skip_invalid=True)
     db.session.commit()
     assert report.imported == 2 and members_count(cohort.id) == 3
+
+
+def test_new_dates_keep_each_session_on_its_working_day_and_remove_those_past_the_last(app, site, hr):
+    cohort = gen_cohort(date(2026, 12, 17), days=3)  # Thursday, Friday, Saturday (a rest day: the third is extra)
+    save_cohort(
+        cohort,
+        {**_values(cohort), "starts_on": date(2026, 12, 21), "ends_on": date(2026, 12, 22)},
+        actor_id=hr.id,
+        now=NOW,
+    )
+    db.session.commit()
+    sessions = db.session.scalars(sa.select(CohortSession).order_by(CohortSession.id)).all()
+    days = [(s.starts_at.astimezone(SHANGHAI).date(), s.removed_at is not None) for s in sessions]
+    # Thursday's session on Monday, Friday's on Tuesday; Saturday's counts as Friday's working day: no day left.
+    assert days[:2] == [(date(2026, 12, 21), False), (date(2026, 12, 22), False)]
+    assert days[2][1] is True

@@ -299,3 +299,38 @@ def test_training_notice_counts_48_hours_to_the_first_session(app, site, now):
     gen_candidate(site, notice, cohort=cohort_starting_in(50, "In 50 h"), name="Outside")
     scan(now)
     assert [f.candidate_id for f in open_flags("training_notice_not_seen")] == [inside.id]
+
+
+def test_attendance_not_confirmed_a_week_before_escalates_two_days_before_and_clears_on_confirming(app, site, now):
+    from datetime import UTC, datetime
+
+    from portal.services.cohorts import cancel_cohort, confirm_attendance
+
+    monday = datetime(2027, 3, 1, 2, tzinfo=UTC)  # 10:00 in Shanghai; the cohort starts Monday 8 March
+    cohort = gen_cohort(monday.date() + 7 * DAY)
+    quiet = gen_candidate(site, [("passed", monday - 20 * DAY)], cohort=cohort, name="没确认")
+    sure = gen_candidate(site, [("passed", monday - 20 * DAY)], cohort=cohort, name="确认了")
+    seen(quiet, monday)
+    seen(sure, monday)
+    confirm_attendance(sure.id, now=monday)
+    assert scan(monday - DAY).rules["attendance_not_confirmed"].raised == 0  # eight days before: not yet
+    assert scan(monday).rules["attendance_not_confirmed"].raised == 1
+    [flag] = open_flags("attendance_not_confirmed")
+    assert (flag.candidate_id, flag.severity) == (quiet.id, "warning")
+    assert flag.evidence_at == datetime(2027, 2, 28, 16, tzinfo=UTC)  # the window opened at midnight in Shanghai
+    assert scan(monday + 2 * DAY).rules["attendance_not_confirmed"].escalated == 0  # Wednesday: three working days
+    assert scan(monday + 3 * DAY).rules["attendance_not_confirmed"].escalated == 1  # Thursday: two
+    db.session.refresh(flag)
+    assert flag.severity == "urgent"
+    confirm_attendance(quiet.id, now=monday + 4 * DAY)  # rescans them: closed at once
+    db.session.commit()
+    db.session.refresh(flag)
+    assert flag.resolved_at is not None and flag.outcome == Outcome.CLEARED
+
+    # A cancelled cohort asks nobody to confirm.
+    other = gen_candidate(site, [("passed", monday - 20 * DAY)], cohort=cohort, name="又一个")
+    seen(other, monday)
+    assert scan(monday + 4 * DAY + timedelta(minutes=1)).rules["attendance_not_confirmed"].raised == 1
+    cancel_cohort(cohort, actor_id=None, now=monday + 4 * DAY)  # rescans its members: closed at once
+    db.session.commit()
+    assert open_flags("attendance_not_confirmed") == []

@@ -92,6 +92,7 @@ def upgrade():
         batch_op.add_column(sa.Column("store_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("attendance_confirmed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("calendar_revision", sa.Integer(), server_default="0", nullable=False))
+        batch_op.create_index("ix_candidate_store", ["store_id", "status"], unique=False)
         batch_op.create_foreign_key(
             batch_op.f("fk_candidate_store_id_store"), "store", ["store_id"], ["id"], ondelete="SET NULL"
         )
@@ -129,6 +130,7 @@ def downgrade():
 
     with op.batch_alter_table("candidate", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_candidate_store_id_store"), type_="foreignkey")
+        batch_op.drop_index("ix_candidate_store")
         batch_op.drop_column("calendar_revision")
         batch_op.drop_column("attendance_confirmed_at")
         batch_op.drop_column("store_id")

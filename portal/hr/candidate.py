@@ -8,12 +8,22 @@ import sqlalchemy as sa
 from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm import aliased
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.2; stubs lag
 
 from portal.candidate.queries import checklist_entry, checklist_query
 from portal.candidate.timeline import build_timeline
 from portal.extensions import db
 from portal.hr.blueprint import bp
-from portal.hr.forms import AddCandidateForm, LeaveForm, MoveStageForm, NoteForm, ProfileForm, ReactivateForm
+from portal.hr.forms import (
+    AddCandidateForm,
+    LeaveForm,
+    MoveStageForm,
+    NoteForm,
+    ProfileForm,
+    ReactivateForm,
+    StoreForm,
+)
 from portal.hr.queries import (
     STORY_LISTS,
     assignable_owners,
@@ -27,7 +37,7 @@ from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.jobs.messages import wake_sender
-from portal.models import AuditEvent, Candidate, Cohort, Stage, utcnow
+from portal.models import AuditEvent, Candidate, Cohort, Stage, Store, WaitlistEntry, utcnow
 from portal.models.candidates import Channel, LeftKind, Tier
 from portal.services.automations import sent_this_week
 from portal.services.candidates import (
@@ -55,6 +65,7 @@ from portal.services.outbox import (
 from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
+from portal.services.stores import StoreError, assign_store, stores_for
 from portal.services.worktime import organisation_zone
 from portal.templating import show_page_of
 from portal.web import htmx_aware, htmx_request, page_arg
@@ -135,11 +146,59 @@ def _profile_form(candidate: Candidate, formdata=None) -> ProfileForm:
         choices.append((str(candidate.owner_id), candidate.owner.name))  # an admin's choice HR may keep
     form.owner.choices = choices
     if formdata is None:
-        for field in ("name", "phone", "email", "position", "site", "source_channel"):
+        for field in ("name", "phone", "email", "position", "site", "source_channel", "district"):
             form[field].data = getattr(candidate, field)
         form.owner.data = str(candidate.owner_id or "")
         form.tags.data = ", ".join(candidate.tags or [])
     return form
+
+
+def _store_form(candidate: Candidate, stores: Sequence[sa.Row], formdata=None) -> StoreForm:
+    """Every store (``stores``: stores_for's rows) with its places taken; the candidate's district's first, in a
+    group of their own when they have a district with stores."""
+    form = StoreForm(formdata=formdata, prefix="store")
+    grouped = bool(candidate.district) and any(row.Store.district == candidate.district for row in stores)
+    nearby, elsewhere = (_("In their district"), _("Other districts")) if grouped else (None, None)
+    form.store.choices = [SelectChoice("", _("none"))] + [
+        SelectChoice(
+            str(row.Store.id),
+            _store_label(row),
+            optgroup=nearby if row.Store.district == candidate.district else elsewhere,
+        )
+        for row in stores
+    ]
+    if formdata is None:
+        form.store.data = str(candidate.store_id or "")
+    return form
+
+
+def _store_label(row: sa.Row) -> str:
+    store = row.Store
+    parts = [store.name, store.district]
+    parts.append(_("%(taken)s/%(places)s places taken", taken=row.taken, places=store.open_places))
+    if row.taken >= store.open_places:
+        parts.append(_("full"))
+    return " · ".join(part for part in parts if part)
+
+
+def _waiting(candidate_id: int) -> sa.Row | None:
+    """The cohort whose waitlist the candidate is on (one at a time: services.cohorts) and their position on it,
+    counted in the waitlist's order (when they passed, then who came first)."""
+    theirs, ahead = aliased(WaitlistEntry), aliased(WaitlistEntry)
+    position = (
+        sa.select(sa.func.count() + 1)
+        .where(
+            ahead.cohort_id == theirs.cohort_id,
+            sa.tuple_(ahead.passed_at, ahead.id) < sa.tuple_(theirs.passed_at, theirs.id),
+        )
+        .scalar_subquery()
+    )
+    return db.session.execute(
+        sa.select(Cohort.name, Cohort.starts_on, position.label("position"))
+        .join(theirs, theirs.cohort_id == Cohort.id)
+        .where(theirs.candidate_id == candidate_id)
+        .limit(1)
+    ).first()
 
 
 def _checklist(candidate: Candidate) -> list:
@@ -158,8 +217,9 @@ def _render(
     message_text: str = "",
     **forms,
 ):
-    """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note) to show with its
-    errors and input; ``duplicate``: (id, may the user see them) of whoever already has the phone or email typed."""
+    """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note, store) to show
+    with its errors and input; ``duplicate``: (id, may the user see them) of whoever already has the phone or
+    email typed."""
     show_page_of("hr.candidate_page", candidate_id=candidate.id)  # also when answering a refused form
     stages = _pipeline()
     zone = organisation_zone()
@@ -170,6 +230,7 @@ def _render(
     starts_on = candidate.cohort.starts_on if candidate.cohort else None
     nodes = build_timeline(stages, story.reached, candidate.current_stage_id, starts_on, today=today, zone=zone)
     reasons = {candidate.id: [rule for _, rule in db.session.execute(open_rules_by_candidate([candidate.id]))]}
+    stores = db.session.execute(stores_for(candidate)).all()
     forms = {
         "form": forms.get("move") or _stage_form(candidate, stages),
         "leave_form": forms.get("leave") or _leave_form(),
@@ -177,6 +238,7 @@ def _render(
         "contact_form": forms.get("contact") or contact_form(candidate.id),
         "profile_form": forms.get("profile") or _profile_form(candidate),
         "note_form": forms.get("note") or NoteForm(formdata=None, prefix="note"),
+        "store_form": forms.get("store") or _store_form(candidate, stores),
     }
     return (
         render_template(
@@ -197,6 +259,9 @@ def _render(
             # The weekly cap holds automated messages back, never HR's: say so before they send one more.
             sent_this_week=sent_this_week(candidate.id, now),
             checklist=_checklist(candidate),
+            # Their store as HR chose it (read from the list the form offers: no statement of its own).
+            store=next((row for row in stores if row.Store.id == candidate.store_id), None),
+            waiting=_waiting(candidate.id),
             weekly_cap=current_app.config["AUTOMATION_WEEKLY_CAP"],
             note_max=NOTE_MAX_CHARACTERS,
             audit_words={
@@ -204,7 +269,7 @@ def _render(
                 "reasons": {
                     reason.label_en: localized(reason, "label") for reason in db.session.scalars(reasons_in_order())
                 },
-                "cohorts": _cohorts_in_history(candidate.id),
+                **_named_in_history(candidate.id),
             },
             **forms,
         ),
@@ -212,19 +277,28 @@ def _render(
     )
 
 
-def _cohorts_in_history(candidate_id: int) -> dict[str, str]:
-    """Names of the cohorts the candidate's staff changes name ("cohort 12"), by id as written there."""
+# What the candidate's staff changes name by id ("cohort 12", "store 3"), and where their names are.
+NAMED_IN_HISTORY: dict[str, tuple[str, type[Cohort] | type[Store]]] = {
+    "cohorts": ("cohort", Cohort),
+    "stores": ("store", Store),
+}
+
+
+def _named_in_history(candidate_id: int) -> dict[str, dict[str, str]]:
+    """Names of the cohorts and stores the candidate's staff changes name, by id as written there."""
     details = db.session.scalars(
         sa.select(AuditEvent.detail).where(
             AuditEvent.object_type == "candidate",
             AuditEvent.object_id == candidate_id,
-            AuditEvent.action.like("cohort.%"),
+            sa.or_(*(AuditEvent.action.like(f"{word}.%") for word, _model in NAMED_IN_HISTORY.values())),
         )
-    )
-    ids = {int(match) for detail in details for match in re.findall(r"cohort (\d+)", detail or "")}
-    return {
-        str(id_): name for id_, name in db.session.execute(sa.select(Cohort.id, Cohort.name).where(Cohort.id.in_(ids)))
-    }
+    ).all()
+    named = {}
+    for key, (word, model) in NAMED_IN_HISTORY.items():
+        ids = {int(match) for detail in details for match in re.findall(rf"\b{word} (\d+)", detail or "")}
+        rows = db.session.execute(sa.select(model.id, model.name).where(model.id.in_(ids)))
+        named[key] = {str(id_): name for id_, name in rows}
+    return named
 
 
 def _add_form(stages: Sequence[Stage], formdata=None) -> AddCandidateForm:
@@ -328,6 +402,7 @@ def edit_candidate_profile(candidate_id: int):
             position=form.position.data or "",
             site=form.site.data or "",
             source_channel=form.source_channel.data or "",
+            district=form.district.data or "",
             owner_id=int(form.owner.data) if form.owner.data else None,
             tags=parse_tags(form.tags.data or ""),
         )
@@ -344,6 +419,23 @@ def edit_candidate_profile(candidate_id: int):
     if db.session.scalar(visible_candidate(current_user, candidate_id, now)) is None:
         return redirect(url_for("hr.candidates"), 303)
     return _back_to_page(candidate_id, _anchor="profile-title")
+
+
+@bp.post("/candidates/<int:candidate_id>/store")
+@login_required
+def assign_candidate_store(candidate_id: int):
+    """The store the candidate joins after training (or none), if it has a place for them."""
+    now = utcnow()
+    candidate = _candidate_or_404(candidate_id, now)
+    form = _store_form(candidate, db.session.execute(stores_for(candidate)).all(), formdata=request.form)
+    if not form.validate():
+        return _render(candidate, now, 422, store=form)
+    try:
+        store_id = int(form.store.data) if form.store.data else None
+        assign_store(candidate, store_id, actor_id=current_user.id, now=now)
+    except StoreError as error:
+        return _refused(candidate_id, now, form.store, error, store=form)
+    return _back_to_page(candidate_id, _anchor="store-title")
 
 
 @bp.post("/candidates/<int:candidate_id>/notes")

@@ -111,7 +111,16 @@ class ContactForm(FlaskForm):
 
 
 class ProfileForm(_ProfileFields):
+    # Where they live: HR see the stores of their district first (services.stores.stores_for).
+    district = StringField(_l("District"), validators=[Length(max=60)])
     tags = StringField(_l("Tags"), validators=[Length(max=400)], description=_l("Separated by commas"))
+
+
+class StoreForm(FlaskForm):
+    """The store a hire joins after training; its choices (every store, grouped) are filled per request
+    (hr.candidate). An empty choice: none."""
+
+    store = SelectField(_l("Store after training"))
 
 
 class NoteForm(FlaskForm):

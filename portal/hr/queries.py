@@ -15,6 +15,8 @@ from portal.models import (
     AuditEvent,
     Candidate,
     CandidateNote,
+    ChecklistCompletion,
+    ChecklistItem,
     Cohort,
     Contact,
     EngagementEvent,
@@ -23,12 +25,15 @@ from portal.models import (
     PortalLink,
     Stage,
     StageEvent,
+    Store,
     User,
+    WaitlistEntry,
 )
 from portal.models.candidates import Status
 from portal.models.engagement import EventKind
 from portal.models.flags import Severity, derived_tier, tier_is, with_derived_tier
 from portal.models.planner import dense, usually
+from portal.services.scan import TRAINING_NOTICE_KEY
 
 
 def _scope_parts(user: User, narrowed: bool = False) -> list:
@@ -734,3 +739,100 @@ def list_choices(user: User) -> dict:
     stages = db.session.scalars(sa.select(Stage).order_by(Stage.position)).all()
     cohorts = db.session.execute(recent_cohorts()).all()
     return {"stages": stages, "cohorts": cohorts, "owners": assignable_owners(user)}
+
+
+# --------------------------------------------------------------------------------------------
+# The cohort view (hr.cohorts).
+# --------------------------------------------------------------------------------------------
+
+TAKES_A_PLACE = (Status.ACTIVE, Status.STARTED)
+
+
+def cohorts_overview(today: date, *, past: bool) -> sa.Select:
+    """Cohorts not ended a fortnight ago, soonest first (``past``: every cohort, newest first)."""
+    if past:
+        return sa.select(Cohort).order_by(Cohort.starts_on.desc(), Cohort.id.desc())
+    return sa.select(Cohort).where(Cohort.ends_on >= today - timedelta(days=14)).order_by(Cohort.starts_on, Cohort.id)
+
+
+@dataclass(frozen=True)
+class CohortCounts:
+    members: int = 0  # places taken (active and started members)
+    confirmed: int = 0
+    waiting: int = 0
+
+
+def cohort_counts(cohort_ids: list[int]) -> dict[int, CohortCounts]:
+    """Places taken, confirmations and waitlist of each cohort, in two grouped reads for a page of them."""
+    members = db.session.execute(
+        sa.select(Candidate.cohort_id, sa.func.count(), sa.func.count(Candidate.attendance_confirmed_at))
+        .where(Candidate.cohort_id.in_(cohort_ids), Candidate.status.in_(TAKES_A_PLACE))
+        .group_by(Candidate.cohort_id)
+    ).all()
+    waiting = dict(
+        db.session.execute(
+            sa.select(WaitlistEntry.cohort_id, sa.func.count())
+            .where(WaitlistEntry.cohort_id.in_(cohort_ids))
+            .group_by(WaitlistEntry.cohort_id)
+        ).all()
+    )
+    counts = {cohort_id: CohortCounts(waiting=waiting.get(cohort_id, 0)) for cohort_id in cohort_ids}
+    for cohort_id, taken, confirmed in members:
+        if cohort_id is not None:  # (the IN has none; the column may)
+            counts[cohort_id] = CohortCounts(taken, confirmed, waiting.get(cohort_id, 0))
+    return counts
+
+
+def cohort_members(user: User, cohort: Cohort) -> sa.Select:
+    """The cohort's members the user may see, active and started, by name."""
+    return (
+        visible_candidates(user)
+        .where(Candidate.cohort_id == cohort.id, Candidate.status.in_(TAKES_A_PLACE))
+        .order_by(Candidate.name, Candidate.id)
+    )
+
+
+@dataclass(frozen=True)
+class RosterFacts:
+    notice_at: datetime | None  # when they reached the training notice's stage
+    open_flags: int
+    ticked: int  # checklist items that apply to them, ticked
+    store: str | None
+
+    def saw_notice(self, last_seen_at: datetime | None) -> bool | None:
+        """Visited after the notice (None: it was never given)."""
+        if self.notice_at is None:
+            return None
+        return last_seen_at is not None and last_seen_at >= self.notice_at
+
+
+def roster_facts(cohort: Cohort, candidate_ids: list[int]) -> dict[int, RosterFacts]:
+    """For a page of members: the training notice's time, open flags, checklist items ticked, store."""
+    notice_stage = sa.select(Stage.id).where(Stage.key == TRAINING_NOTICE_KEY).scalar_subquery()
+    notice_at = (
+        sa.select(sa.func.min(StageEvent.reached_at))
+        .where(StageEvent.candidate_id == Candidate.id, StageEvent.stage_id == notice_stage)
+        .scalar_subquery()
+    )
+    open_flags = (
+        sa.select(sa.func.count(Flag.id))
+        .where(Flag.candidate_id == Candidate.id, Flag.resolved_at.is_(None))
+        .scalar_subquery()
+    )
+    ticked = (
+        sa.select(sa.func.count())
+        .select_from(ChecklistCompletion)
+        .join(ChecklistItem, ChecklistItem.id == ChecklistCompletion.item_id)
+        .where(ChecklistCompletion.candidate_id == Candidate.id, ChecklistItem.applies_to(cohort.id))
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Candidate.id, notice_at, open_flags, ticked, Store.name)
+        .outerjoin(Store, Store.id == Candidate.store_id)
+        .where(Candidate.id.in_(candidate_ids))
+    )
+    return {id_: RosterFacts(notice, flags or 0, done or 0, store) for id_, notice, flags, done, store in rows}
+
+
+def checklist_total(cohort_id: int) -> int:
+    return db.session.scalar(sa.select(sa.func.count(ChecklistItem.id)).where(ChecklistItem.applies_to(cohort_id))) or 0

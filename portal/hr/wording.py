@@ -83,6 +83,7 @@ AUDIT_ACTION_LABELS = {
     "cohort.cancelled": _l("Their cohort was cancelled"),
     "cohort.confirmed": _l("Confirmed they will come"),
     "calendar.subscribe": _l("Subscribed their calendar"),
+    "store.assign": _l("Store assigned"),
     "link.issue": _l("Link issued"),
     "link.revoke_all": _l("All links revoked"),
     "message.queue": _l("Message queued"),
@@ -98,6 +99,7 @@ AUDIT_ACTION_LABELS = {
 # The profile fields an edit names (services.candidates.PROFILE_FIELDS), worded as the import words them.
 PROFILE_FIELD_LABELS = {
     **{field: IMPORT_FIELD_LABELS[field] for field in ("name", "phone", "email", "position", "site", "source_channel")},
+    "district": _l("District"),
     "owner_id": IMPORT_FIELD_LABELS["owner"],
     "tags": _l("Tags"),
 }
@@ -116,9 +118,11 @@ EARLIER_REVOKED = _l("earlier links revoked")  # outside the f-string below: the
 
 # How each kind of staff change's detail (written in English for logs and exports by the services) reads on a page:
 # a pattern of what the service writes, and the words made of its parts.
-_COHORT_DETAIL = re.compile(r"cohort (?P<id>\d+)(?P<rest>.*)")
+_COHORT_DETAIL = re.compile(r"cohort (?:(?P<id>\d+)|cleared)(?P<rest>.*)")
+_STORE_DETAIL = re.compile(r"store (?:(?P<id>\d+)|cleared)(?P<rest>.*)")
 COHORT_DETAIL_WORDS = {
     "": "",
+    ": no place left": _l("no place left for them on coming back"),
     ": a place freed on the waitlist": _l("a place freed on the waitlist"),
     ": dates": _l("new dates"),
     ": place": _l("a new place"),
@@ -126,15 +130,25 @@ COHORT_DETAIL_WORDS = {
 }
 
 
-def _cohort_detail(match: re.Match, words: dict) -> str:
-    name = words.get("cohorts", {}).get(match["id"], "#" + match["id"])
-    rest = COHORT_DETAIL_WORDS.get(match["rest"], match["rest"])
-    return f"{name} · {rest}" if rest else name
+def _named_detail(kind: str, none: str) -> Callable[[re.Match, dict], str]:
+    """ "cohort 12: dates" as "<its name> · new dates"; "cohort cleared" as ``none``."""
+
+    def detail(match: re.Match, words: dict) -> str:
+        name = words.get(kind, {}).get(match["id"], "#" + match["id"]) if match["id"] else none
+        rest = COHORT_DETAIL_WORDS.get(match["rest"], match["rest"])
+        return f"{name} · {rest}" if rest else str(name)
+
+    return detail
+
+
+_cohort_detail = _named_detail("cohorts", _l("no cohort"))
+_store_detail = _named_detail("stores", _l("no store"))
 
 
 COHORT_ACTIONS = ("cohort.assign", "cohort.waitlist", "cohort.changed", "cohort.cancelled", "cohort.confirmed")
 _AUDIT_DETAILS: dict[str, tuple[re.Pattern, Callable[[re.Match, dict], str]]] = {
     **dict.fromkeys(COHORT_ACTIONS, (_COHORT_DETAIL, _cohort_detail)),
+    "store.assign": (_STORE_DETAIL, _store_detail),
     "stage.move": (re.compile(r"to (?P<stage>\S+)"), lambda m, w: w["stages"].get(m["stage"], m["stage"])),
     "candidate.add": (
         re.compile(r"at (?P<stage>\S+)"),

@@ -64,6 +64,8 @@ class Candidate(Base):
         # The candidates list (hr.queries.list_page): its sorts, and its filters with the owner, so that an
         # HR user's matches are found in the filter's index alone (owner = me or none).
         sa.Index("ix_candidate_cohort_owner", "cohort_id", "owner_id"),
+        # Places taken in a store (services.stores), and the candidates a deleted store lets go.
+        sa.Index("ix_candidate_store", "store_id", "status"),
         sa.Index("ix_candidate_name", "name", "id"),
         sa.Index("ix_candidate_created", "created_at", "id"),
         sa.Index("ix_candidate_site_owner", "site", "owner_id"),

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from portal.extensions import db
 from portal.i18n import LOCALES
 from portal.models import Candidate, CandidateNote, PortalLink, Stage, User
+from portal.models.cohorts import one_line
 from portal.services.audit import record_on_candidate
 from portal.services.automations import queue_stage_entered
 from portal.services.cohorts import CohortError, place_in_cohort
@@ -148,7 +149,8 @@ def parse_tags(text: str) -> list[str]:
     return tags
 
 
-PROFILE_FIELDS = ("name", "phone", "email", "position", "site", "source_channel", "owner_id", "tags")
+PROFILE_FIELDS = ("name", "phone", "email", "position", "site", "source_channel", "district", "owner_id", "tags")
+MAX_DISTRICT_LENGTH = 60  # as a store's (models.cohorts.Store): HR see the stores of their district first
 
 
 def update_profile(candidate: Candidate, *, actor: User | None, now: datetime, **changes) -> list[str]:
@@ -156,8 +158,8 @@ def update_profile(candidate: Candidate, *, actor: User | None, now: datetime, *
     ``actor`` None: the command line (``flask import-candidates``), which may name any owner.
 
     Refused with a CandidateError, nothing changed: a phone number that is not one, no phone and no
-    email left, an owner the actor may not choose, or (DuplicateCandidate) the phone or email of
-    someone else. The audit trail names the changed fields, never their values.
+    email left, an owner the actor may not choose, a district longer than a store's, or (DuplicateCandidate)
+    the phone or email of someone else. The audit trail names the changed fields, never their values.
     """
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
@@ -176,6 +178,10 @@ def update_profile(candidate: Candidate, *, actor: User | None, now: datetime, *
         changes["name"] = changes["name"].strip()
         if not changes["name"]:
             raise CandidateError(_l("A name, please."), "name")
+    if "district" in changes:
+        changes["district"] = one_line(changes["district"] or "")  # compared with a store's, which is one line
+        if len(changes["district"]) > MAX_DISTRICT_LENGTH:
+            raise CandidateError(_l("At most %(count)d characters.", count=MAX_DISTRICT_LENGTH), "district")
     changed = [field for field, value in changes.items() if getattr(candidate, field) != value]
     for field in changed:
         setattr(candidate, field, changes[field])

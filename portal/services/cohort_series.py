@@ -17,12 +17,33 @@ from flask_babel import lazy_gettext as _l
 from portal.services.worktime import WorkCalendar
 
 MONTHS_MAX = 12
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # beyond these, a year is a typo (and the calendar has no years past 9999)
 WORKING_DAYS_MAX = 30
 NTH_WORDS = {1: _l("first"), 2: _l("second"), 3: _l("third"), 4: _l("fourth"), -1: _l("last")}
 
 
 class SeriesError(ValueError):
-    """A series rule that cannot be planned; the message says which field and why."""
+    """A series rule that cannot be planned; the message says which field and why (``field``: which input, when a
+    form's)."""
+
+    def __init__(self, message, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+# What each field of a rule must be: validate_rule's refusals, and a form's when what was typed is no number.
+RULE_REFUSALS = {
+    "first_month": _l("The first month must be a date."),
+    "months": _l("Months must be a whole number from 1 to %(max)d.", max=MONTHS_MAX),
+    "weekday": _l("The weekday must be a whole number from 1 (Monday) to 7 (Sunday)."),
+    "nth": _l("The week must be the first, second, third, fourth or last (1 to 4, or -1)."),
+    "working_days": _l("Working days must be a whole number from 1 to %(max)d.", max=WORKING_DAYS_MAX),
+}
+
+
+def refusal(field: str) -> SeriesError:
+    """The refusal of a rule's ``field`` (one of RULE_REFUSALS) as validate_rule words it."""
+    return SeriesError(RULE_REFUSALS[field], field)
 
 
 @dataclass(frozen=True)
@@ -77,15 +98,20 @@ def _whole_number(value: object, low: int, high: int) -> bool:
 def validate_rule(rule: SeriesRule) -> SeriesRule:
     """The rule, unchanged, or a SeriesError naming the first field out of bounds (the admin form shows it)."""
     if not isinstance(rule.first_month, date):
-        raise SeriesError(_l("The first month must be a date."))
+        raise refusal("first_month")
+    if not FIRST_YEAR <= rule.first_month.year <= LAST_YEAR:
+        raise SeriesError(
+            _l("The first month must be in a year from %(first)d to %(last)d.", first=FIRST_YEAR, last=LAST_YEAR),
+            "first_month",
+        )
     if not _whole_number(rule.months, 1, MONTHS_MAX):
-        raise SeriesError(_l("Months must be a whole number from 1 to %(max)d.", max=MONTHS_MAX))
+        raise refusal("months")
     if not _whole_number(rule.weekday, 1, 7):
-        raise SeriesError(_l("The weekday must be a whole number from 1 (Monday) to 7 (Sunday)."))
+        raise refusal("weekday")
     if not (_whole_number(rule.nth, 1, 4) or _whole_number(rule.nth, -1, -1)):
-        raise SeriesError(_l("The week must be the first, second, third, fourth or last (1 to 4, or -1)."))
+        raise refusal("nth")
     if not _whole_number(rule.working_days, 1, WORKING_DAYS_MAX):
-        raise SeriesError(_l("Working days must be a whole number from 1 to %(max)d.", max=WORKING_DAYS_MAX))
+        raise refusal("working_days")
     return rule
 
 
@@ -182,3 +208,11 @@ def _month_words(month: date) -> str:
 
 def _weekday_words(weekday: int) -> str:
     return str(get_day_names("wide", locale=get_locale())[weekday - 1])
+
+
+def days_of(calendar: WorkCalendar, first: date, last: date) -> list[date]:
+    """A cohort's training days: its working days by the calendar (all its days if none is one: a weekend
+    course)."""
+    return working_days_between(calendar, first, last) or [
+        date.fromordinal(n) for n in range(first.toordinal(), last.toordinal() + 1)
+    ]

@@ -7,7 +7,7 @@ into the same cohort wait for the first to commit on PostgreSQL (a row lock) and
 before it counts the members.
 """
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 
 import sqlalchemy as sa
@@ -24,9 +24,10 @@ from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus
 from portal.services import dialect_insert
 from portal.services.audit import record_audit, record_on_candidate
 from portal.services.automations import cohort_moved, message_context
+from portal.services.cohort_series import days_of, shift_curriculum
 from portal.services.outbox import BY_EMAIL_FIRST, queue_message
 from portal.services.scan import rescan_candidate
-from portal.services.worktime import organisation_date
+from portal.services.worktime import WorkCalendar, organisation_date, organisation_zone
 
 
 class CohortError(ValueError):
@@ -187,9 +188,9 @@ def leave_waitlist(candidate_id: int) -> None:
 
 def fill_from_waitlist(cohort_id: int, *, now: datetime) -> int:
     """Free places of ``cohort_id`` go to the first on its waitlist (by the date they passed), each told; how
-    many got one. Someone on it who no longer waits (started, left) loses their entry."""
+    many got one. Someone on it who no longer waits (started, left) loses their entry. Not once it has begun."""
     cohort = db.session.get_one(Cohort, cohort_id)
-    if cohort.cancelled or cohort.ends_on < organisation_date(now):
+    if cohort.cancelled or cohort.starts_on <= organisation_date(now):  # once it runs, a place stays free
         return 0
     hold_cohort(cohort_id)
     placed = 0
@@ -373,6 +374,7 @@ def cancel_cohort(cohort: Cohort, *, actor_id: int, now: datetime) -> int:
         member.attendance_confirmed_at = None
         record_on_candidate("cohort.cancelled", member.id, actor_user_id=actor_id, detail=f"cohort {cohort.id}")
         _tell(member, cohort, Change.CANCELLED, now)
+        rescan_candidate(member.id, now)  # nothing to confirm any more
     db.session.flush()
     record_audit(
         "cohort.cancel",
@@ -400,13 +402,22 @@ def confirm_attendance(candidate_id: int, *, now: datetime) -> bool:
     return True
 
 
-def shift_sessions(cohort_id: int, days: int) -> None:
-    """Every session of the cohort ``days`` later (earlier if negative), keeping their clock times."""
-    if days:
-        delta = timedelta(days=days)
-        for session in db.session.scalars(sa.select(CohortSession).where(CohortSession.cohort_id == cohort_id)):
-            session.starts_at += delta
-            session.ends_at += delta
+def move_sessions(cohort: Cohort, old_days: list[date], new_days: list[date], now: datetime) -> int:
+    """The curriculum onto the cohort's new dates: each session on the same working day of the cohort (its
+    third on the third), at its clock times; those beyond its new last day are removed (calendars are told).
+    How many were removed."""
+    sessions = db.session.scalars(
+        sa.select(CohortSession).where(CohortSession.cohort_id == cohort.id, CohortSession.removed_at.is_(None))
+    ).all()
+    moved, _left_out = shift_curriculum(sessions, old_days, new_days, organisation_zone())
+    kept = set()
+    for shifted in moved:
+        shifted.session.starts_at, shifted.session.ends_at = shifted.starts_at, shifted.ends_at
+        kept.add(shifted.session.id)
+    removed = [session for session in sessions if session.id not in kept]
+    for session in removed:
+        session.removed_at = now
+    return len(removed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -421,13 +432,16 @@ MAX_CAPACITY = 2000
 MAX_DAYS = 90  # from the first day to the last
 LENGTHS = {"name": 120, "site": 120, "place_zh": 200, "place_en": 200, "address": 300, "map_url": 500}
 DATE_FIELDS = ("starts_on", "ends_on")
+TEXT_FIELDS = ("name", "site", "place_zh", "place_en", "address", "map_url", "bring_zh", "bring_en")
 PLACE_FIELDS = ("site", "place_zh", "place_en", "address", "map_url")
 
 
 def check_cohort(values: dict, cohort: Cohort | None) -> dict:
     """``values`` cleaned (text trimmed), or a CohortError naming the first field that is wrong."""
     values = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
-    if not values.get("name"):
+    for field in TEXT_FIELDS:
+        values[field] = values.get(field) or ""  # an optional text left out is empty, not NULL
+    if not values["name"]:
         raise CohortError(_l("Give the cohort a name."), "name")
     if not values.get("place_zh"):
         raise CohortError(_l("Say where the training takes place."), "place_zh")
@@ -446,7 +460,7 @@ def check_cohort(values: dict, cohort: Cohort | None) -> dict:
     if (ends_on - starts_on).days >= MAX_DAYS:
         raise CohortError(_l("A cohort lasts at most %(days)d days.", days=MAX_DAYS), "ends_on")
     capacity = values.get("capacity")
-    if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= MAX_CAPACITY:
         raise CohortError(_l("Places must be a whole number from 1 to %(most)d.", most=MAX_CAPACITY), "capacity")
     if cohort is not None:
         members = members_count(cohort.id)
@@ -476,12 +490,15 @@ def save_cohort(cohort: Cohort | None, values: dict, *, actor_id: int, now: date
     place_changed = any((getattr(cohort, field) or "") != (values[field] or "") for field in PLACE_FIELDS)
     more_places = values["capacity"] > cohort.capacity
     old_start = cohort.starts_on
+    calendar = WorkCalendar(now)
+    old_days = days_of(calendar, cohort.starts_on, cohort.ends_on)
     changed = [field for field in COHORT_FIELDS if getattr(cohort, field) != values[field]]
     for field, value in values.items():
         setattr(cohort, field, value)
     if values["starts_on"] != old_start:
         cohort.previous_starts_on = old_start
-        shift_sessions(cohort.id, (values["starts_on"] - old_start).days)
+    if dates_changed:
+        move_sessions(cohort, old_days, days_of(calendar, cohort.starts_on, cohort.ends_on), now)
     if dates_changed or place_changed:
         cohort.revision += 1
     db.session.flush()

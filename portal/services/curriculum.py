@@ -9,8 +9,15 @@ from flask_babel import lazy_gettext as _l
 from portal.extensions import db
 from portal.models import Cohort, CohortSession
 from portal.services.audit import record_audit
-from portal.services.cohort_series import PlannedCohort, SeriesRule, plan_series, shift_curriculum, working_days_between
-from portal.services.cohorts import CohortError, check_cohort
+from portal.services.cohort_series import (
+    PlannedCohort,
+    SeriesError,
+    SeriesRule,
+    days_of,
+    plan_series,
+    shift_curriculum,
+)
+from portal.services.cohorts import CohortError, save_cohort
 from portal.services.worktime import WorkCalendar, organisation_zone
 
 SESSION_LENGTHS = {"title_zh": 200, "title_en": 200, "trainer": 120, "room": 120, "detail_zh": 2000, "detail_en": 2000}
@@ -32,6 +39,8 @@ def save_session(
     times where the organisation is), a title; CohortError naming the field otherwise, nothing changed."""
     if cohort.cancelled:
         raise CohortError(_l("A cancelled cohort cannot be changed."))
+    if session is not None:
+        _check_belongs(cohort, session)
     values = {key: value.strip() if isinstance(value, str) else value for key, value in values.items()}
     day, start, end = values.get("day"), values.get("start"), values.get("end")
     if not isinstance(day, date) or not cohort.starts_on <= day <= cohort.ends_on:
@@ -71,7 +80,11 @@ def save_session(
 
 
 def remove_session(cohort: Cohort, session: CohortSession, *, actor_id: int, now: datetime) -> None:
-    """Off the curriculum; kept, so that subscribed calendars are told it is cancelled."""
+    """Off the curriculum; kept, so that subscribed calendars are told it is cancelled. A cancelled cohort's
+    curriculum stays as it was (CohortError)."""
+    _check_belongs(cohort, session)
+    if cohort.cancelled:
+        raise CohortError(_l("A cancelled cohort cannot be changed."))
     if session.removed_at is not None:
         return
     session.removed_at = now
@@ -86,10 +99,14 @@ def remove_session(cohort: Cohort, session: CohortSession, *, actor_id: int, now
     )
 
 
+def _check_belongs(cohort: Cohort, session: CohortSession) -> None:
+    """A session is changed through its own cohort only (the revision raised is the one its calendars read)."""
+    if session.cohort_id != cohort.id:
+        raise ValueError(f"session {session.id} is not one of cohort {cohort.id}'s")
+
+
 def cohort_days(cohort: Cohort, calendar: WorkCalendar) -> list[date]:
-    """The cohort's working days by the work calendar (all its days if none is one: a weekend course)."""
-    days = working_days_between(calendar, cohort.starts_on, cohort.ends_on)
-    return days or [date.fromordinal(n) for n in range(cohort.starts_on.toordinal(), cohort.ends_on.toordinal() + 1)]
+    return days_of(calendar, cohort.starts_on, cohort.ends_on)
 
 
 def copy_curriculum(source: Cohort, target: Cohort, *, actor_id: int, now: datetime) -> tuple[int, int]:
@@ -139,21 +156,20 @@ def create_series(
     rule: SeriesRule, template: dict, *, copy_from: Cohort | None, actor_id: int, now: datetime
 ) -> list[Cohort]:
     """The planned cohorts (plan_series) saved, each with ``template``'s name, place and places, and
-    ``copy_from``'s curriculum shifted to its days. All or nothing: a CohortError leaves nothing saved."""
+    ``copy_from``'s curriculum shifted to its days. All or nothing: a CohortError (or a SeriesError: a rule out of
+    bounds, or no month with a day to start on) leaves nothing saved, once the caller rolls back."""
     planned, _problems = plan_series(rule, WorkCalendar(now))
+    if not planned:
+        raise SeriesError(_l("No month of this series has a day to start on: nothing to create."))
     made = []
     for plan in planned:
         values = {
             **template,
-            "name": series_name(template.get("name", ""), plan),
+            "name": series_name(template.get("name") or "", plan),
             "starts_on": plan.starts_on,
             "ends_on": plan.ends_on,
         }
-        values = check_cohort(values, None)
-        values["map_url"] = values.get("map_url") or None
-        cohort = Cohort(**values)
-        db.session.add(cohort)
-        db.session.flush()
+        cohort = save_cohort(None, values, actor_id=actor_id, now=now)  # checked, created and on the audit trail
         if copy_from is not None:
             copy_curriculum(copy_from, cohort, actor_id=actor_id, now=now)
         made.append(cohort)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.models import Candidate, Flag, Reason, Stage, User
+from portal.models import Candidate, Cohort, Flag, Reason, Stage, User
 from portal.models.candidates import LeftKind, Status
 from portal.models.flags import Outcome
 from portal.services.audit import record_on_candidate
@@ -15,7 +15,8 @@ from portal.services.links import revoke_links
 from portal.services.outbox import drop_queued_messages
 from portal.services.scan import rescan_candidate
 from portal.services.stages import move_to_stage
-from portal.services.worktime import organisation_zone
+from portal.services.stores import keep_store_if_free
+from portal.services.worktime import organisation_date, organisation_zone
 
 
 class LeavingError(ValueError):
@@ -91,5 +92,37 @@ def reactivate(candidate: Candidate, stage: Stage, *, actor: User, now: datetime
     candidate.left_note = ""
     db.session.flush()
     keep_place_if_free(candidate, now=now)
+    keep_store_if_free(candidate)
     record_on_candidate("candidate.reactivated", candidate.id, actor_user_id=actor.id, detail=f"at {stage.key}")
     move_to_stage(candidate, stage, actor=actor, now=now, note=note)
+
+
+def record_first_day(
+    cohort: Cohort, members: list[Candidate], came: set[int], *, actor: User, now: datetime
+) -> tuple[list[Candidate], list[Candidate]]:
+    """On a cohort's first day (or later) HR tick who came: each still-active member ticked has started; the
+    active ones not ticked are returned as absent, for HR to mark as no-shows (nobody leaves by default).
+    Refused (LeavingError, nothing changed) before the first day. (started, absent)."""
+    if organisation_date(now) < cohort.starts_on:
+        raise LeavingError(_l("The cohort starts on %(date)s: mark who came from that day on.", date=cohort.starts_on))
+    started, absent = [], []
+    for member in members:
+        if member.status != Status.ACTIVE or member.cohort_id != cohort.id:
+            continue
+        if member.id in came:
+            mark_started(member, actor=actor, now=now)
+            started.append(member)
+        else:
+            absent.append(member)
+    return started, absent
+
+
+def mark_no_shows(members: list[Candidate], *, reason_id: int, actor: User, now: datetime, note: str = "") -> int:
+    """Those who did not come on the first day left as no-shows, each with the reason (mark_left's checks and
+    effects: flags closed, links revoked, their place to the waitlist). How many."""
+    done = 0
+    for member in members:
+        if member.status == Status.ACTIVE:
+            mark_left(member, kind=LeftKind.NO_SHOW, reason_id=reason_id, actor=actor, now=now, note=note)
+            done += 1
+    return done

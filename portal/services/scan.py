@@ -11,7 +11,7 @@ flags). Adding a rule is adding one ``Rule``. Nothing here loops over candidates
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,10 +24,12 @@ from portal.extensions import db
 from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
 from portal.models.base import UTCDateTime, rows_affected, table_of
 from portal.models.candidates import Status
+from portal.models.cohorts import CohortStatus
 from portal.models.flags import Outcome, Severity
 from portal.models.pipeline import Side
 from portal.models.planner import usually
 from portal.services import dialect_insert, savepoint
+from portal.services.worktime import WorkCalendar
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +113,14 @@ def _cohorts_starting_soon(now, config) -> list[int]:
     until = now + timedelta(hours=config["RULE_TRAINING_NOTICE_HOURS"])
     first_session = (
         sa.select(sa.func.min(session_table.c.starts_at))
-        .where(session_table.c.cohort_id == cohort.c.id)
+        .where(session_table.c.cohort_id == cohort.c.id, session_table.c.removed_at.is_(None))
         .scalar_subquery()
     )
     cohorts = db.session.execute(
         sa.select(cohort.c.id, cohort.c.starts_on, first_session).where(
             cohort.c.starts_on >= now.astimezone(zone).date() - timedelta(days=1),
             cohort.c.starts_on <= until.astimezone(zone).date() + timedelta(days=1),
+            cohort.c.status == CohortStatus.OPEN,
         )
     )
     return [
@@ -143,6 +146,47 @@ def _training_notice_not_seen(now, config):
             sa.or_(candidate.c.last_seen_at.is_(None), candidate.c.last_seen_at < candidate.c.stage_reached_at),
             candidate.c.cohort_id.in_(_cohorts_starting_soon(now, config)),
         )
+    )
+
+
+def _attendance_not_confirmed(now, config):
+    """Members of a cohort that starts within N days (urgent with M working days left, the work calendar's) who
+    have not said they will come. Cohorts
+    are few: each one's window opening becomes a bound parameter, and the episode starts there (a move to
+    another cohort is a new episode)."""
+    zone = ZoneInfo(config["TIMEZONE"])
+    today = now.astimezone(zone).date()
+    days, urgent_days = config["RULE_ATTENDANCE_DAYS"], config["RULE_ATTENDANCE_URGENT_DAYS"]
+    soon = db.session.execute(
+        sa.select(cohort.c.id, cohort.c.starts_on).where(
+            cohort.c.starts_on > today,
+            cohort.c.starts_on <= today + timedelta(days=days),
+            cohort.c.status == CohortStatus.OPEN,
+        )
+    ).all()
+    whens = {
+        cohort_id: sa.literal(datetime.combine(starts_on - timedelta(days=days), time(0), tzinfo=zone), UTCDateTime())
+        for cohort_id, starts_on in soon
+    }
+    opened = sa.case(whens, value=candidate.c.cohort_id) if whens else sa.cast(sa.null(), UTCDateTime())
+    calendar = WorkCalendar(now) if soon else None
+
+    def working_days_left(starts_on: date) -> int:  # today included: HR can still call them today
+        assert calendar is not None
+        return sum(calendar.is_working_day(today + timedelta(days=n)) for n in range((starts_on - today).days))
+
+    urgent = [cohort_id for cohort_id, starts_on in soon if working_days_left(starts_on) <= urgent_days]
+    return sa.select(
+        candidate.c.id.label("candidate_id"),
+        sa.case((candidate.c.cohort_id.in_(urgent), Severity.URGENT.value), else_=Severity.WARNING.value).label(
+            "severity"
+        ),
+        opened.label("evidence_at"),
+        opened.label("episode_start"),
+    ).where(
+        _active(),
+        candidate.c.cohort_id.in_([cohort_id for cohort_id, _ in soon]),
+        candidate.c.attendance_confirmed_at.is_(None),
     )
 
 
@@ -192,6 +236,13 @@ RULES = (
         "Training notice not seen and training starts soon",
         _training_notice_not_seen,
         lambda facts: _("Training notice of %(when)s not seen; training starts %(date)s", **facts),
+    ),
+    Rule(
+        "attendance_not_confirmed",
+        _l("Attendance not confirmed"),
+        "Has not confirmed they will come, and training starts soon",
+        _attendance_not_confirmed,
+        lambda facts: _("Has not confirmed they will come; training starts %(date)s", **facts),
     ),
     Rule(
         "company_side_overdue",
