@@ -23,6 +23,7 @@ from portal.models import (
     Store,
     Story,
     User,
+    WaitlistEntry,
     utcnow,
 )
 from portal.models.candidates import Channel
@@ -35,6 +36,7 @@ from portal.services.links import issue_link, public_link_url
 from portal.services.outbox import send_link_by_hand
 from portal.services.staff import create_user
 from portal.services.stages import advance_stage
+from portal.services.stores import StoreError, assign_store
 from portal.services.worktime import WorkCalendar
 
 DEMO_USERS = (
@@ -307,7 +309,7 @@ def seed(now: datetime) -> None:
     )
     later = _cohort(
         "12月 门店新人培训 B 班",
-        today + timedelta(days=9),
+        today + timedelta(days=5),
         "上海徐汇培训中心",
         "Shanghai Xuhui Training Centre",
         "上海市徐汇区漕溪北路 88 号 5 楼",
@@ -317,7 +319,7 @@ def seed(now: datetime) -> None:
     save_cohort(
         later,
         {field: getattr(later, field) for field in COHORT_FIELDS}
-        | {"starts_on": later.starts_on + timedelta(days=3), "ends_on": later.ends_on + timedelta(days=3)},
+        | {"starts_on": later.starts_on + timedelta(days=7), "ends_on": later.ends_on + timedelta(days=7)},
         actor_id=admin.id,
         now=now,
     )
@@ -337,7 +339,23 @@ def seed(now: datetime) -> None:
         "Shanghai Jing'an Training Centre",
         "上海市静安区南京西路 1600 号 8 楼",
     )
+    # Someone who was in it when it was cancelled: their page says so, HR move them on.
+    left_waiting = _candidate(
+        "吕思远",
+        owner=hr,
+        now=now,
+        cohort=cancelled,
+        last_seen_days=1,
+        stages_reached=[(stages["passed"], 14), (stages["background_check"], 12), (stages["training_notice"], 6)],
+        email="demo-cancelled@example.com",
+        phone="+8613900000090",
+        district="静安区",
+        position="门店导购",
+        site="上海 · 静安店",
+        source_channel="门店招聘会",
+    )
     cancel_cohort(cancelled, actor_id=admin.id, now=now)
+    assert left_waiting.cohort_id == cancelled.id
     stores = [
         Store(name=name, district=district, address=address, open_places=places)
         for name, district, address, places in STORES
@@ -393,7 +411,10 @@ def seed(now: datetime) -> None:
         if colleague.cohort_id is not None and index % 4:  # most have said they will come
             colleague.attendance_confirmed_at = now - timedelta(days=index % 3, hours=2)
         if colleague.cohort_id == soon.id and index % 2:
-            colleague.store_id = stores[index % 2].id
+            try:
+                assign_store(colleague, stores[index % 4].id, actor_id=hr.id, now=now)
+            except StoreError:
+                pass  # that store's places are taken: HR choose another on their page
         people.append(colleague)
     # The January cohort: four places, four members, and two waiting in the order they passed.
     for index, name in enumerate(("冯晓东", "邹佳怡", "喻子涵", "柏雨桐", "水天宇", "窦欣然")):
@@ -490,8 +511,13 @@ def load_demo(now: datetime | None = None) -> list[str]:
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0:
         seed(now)
     lines = []
-    for email, state in DEMO_STATES:
-        candidate = db.session.scalars(sa.select(Candidate).where(Candidate.email == email)).first()
+    waiting = sa.select(WaitlistEntry.candidate_id).order_by(WaitlistEntry.passed_at).limit(1).scalar_subquery()
+    more_states = (
+        (Candidate.id == waiting, "on the waitlist of a full cohort"),
+        (Candidate.email == "demo-cancelled@example.com", "their cohort was cancelled"),
+    )
+    for condition, state in [*((Candidate.email == email, state) for email, state in DEMO_STATES), *more_states]:
+        candidate = db.session.scalars(sa.select(Candidate).where(condition)).first()
         if candidate is None:
             continue
         _link, token = issue_link(candidate, Channel.CLI, revoke_others=True, now=now)

@@ -528,3 +528,23 @@ def test_hr_are_kept_out_of_every_cohort_screen(app, site, client, now):
     db.session.expire_all()
     assert not cohort.cancelled and session.removed_at is None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Cohort)) == 1
+
+
+def test_new_dates_that_leave_a_session_past_the_last_day_say_which_was_taken_off(app, site, boss, now):
+    first = organisation_date(now) + timedelta(days=30)
+    first += timedelta(days=(7 - first.isoweekday()) % 7 + 1)  # a Monday: three working days in a row
+    cohort = gen_cohort(first, days=3)
+    response = boss.post(
+        f"/admin/cohorts/{cohort.id}",
+        data=cohort_form(cohort, ends_on=(first + timedelta(days=1)).isoformat()),
+        headers=EN,
+    )
+    assert response.status_code == 303
+    page = boss.get(f"/admin/cohorts/{cohort.id}", headers=EN).get_data(as_text=True)
+    assert "taken off the curriculum: Day 3." in page
+    assert [
+        s.removed_at is not None
+        for s in db.session.scalars(
+            sa.select(CohortSession).where(CohortSession.cohort_id == cohort.id).order_by(CohortSession.starts_at)
+        )
+    ] == [False, False, True]

@@ -348,3 +348,51 @@ def test_new_dates_keep_each_session_on_its_working_day_and_remove_those_past_th
     # Thursday's session on Monday, Friday's on Tuesday; Saturday's counts as Friday's working day: no day left.
     assert days[:2] == [(date(2026, 12, 21), False), (date(2026, 12, 22), False)]
     assert days[2][1] is True
+
+
+def test_a_bulk_placement_waits_for_another_placement_instead_of_failing(app, site, hr):
+    """The bulk action places each row in a savepoint: its transaction must take the write lock before it reads,
+    or SQLite refuses its write at once when another placement committed in between ("database is locked")."""
+    from portal.services.bulk import BulkAction, BulkOutcome, apply_bulk
+
+    cohort, other = gen_cohort(date(2026, 12, 14), capacity=1), gen_cohort(date(2026, 12, 21), name="Other")
+    first, second = person(site, "先到"), person(site, "后到")
+    ids, hr_id = (first.id, second.id), hr.id
+    holding, may_commit, outcomes = threading.Event(), threading.Event(), {}
+
+    def hold_then_commit() -> None:
+        with app.app_context():
+            try:
+                place_in_cohort(db.session.get_one(Candidate, ids[0]), cohort.id, actor_id=hr_id, now=NOW)
+                holding.set()
+                may_commit.wait(10)
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    def bulk() -> None:
+        with app.app_context():
+            try:
+                actor = db.session.get_one(type(hr), hr_id)
+                people = [db.session.get_one(Candidate, ids[1])]
+                result = apply_bulk(BulkAction.COHORT, [ids[1]], people, actor=actor, now=NOW, cohort_id=other.id)
+                db.session.commit()
+                outcomes["bulk"] = result.rows[0].outcome
+            finally:
+                db.session.remove()
+
+    holder = threading.Thread(target=hold_then_commit)
+    holder.start()
+    assert holding.wait(10)
+    worker = threading.Thread(target=bulk)
+    worker.start()
+    worker.join(0.3)
+    may_commit.set()
+    holder.join(10)
+    worker.join(10)
+    assert outcomes == {"bulk": BulkOutcome.DONE}
+    db.session.expire_all()
+    assert (db.session.get(Candidate, ids[0]).cohort_id, db.session.get(Candidate, ids[1]).cohort_id) == (
+        cohort.id,
+        other.id,
+    )

@@ -75,9 +75,12 @@ def test_on_the_first_day_who_came_starts_and_who_did_not_is_offered_the_no_show
     cohort = gen_cohort(today, name="Today")
     came = gen_candidate(site, [("passed", utcnow() - timedelta(days=9))], name="来了", cohort=cohort)
     absent = gen_candidate(site, [("passed", utcnow() - timedelta(days=9))], name="没来", cohort=cohort)
-    page = client.post(f"/hr/cohorts/{cohort.id}/came", data={"came": [str(came.id)]}, headers=EN)
+    on_another_page = gen_candidate(site, [("passed", utcnow() - timedelta(days=9))], name="另一页", cohort=cohort)
+    shown = [str(came.id), str(absent.id)]  # the roster's page as it was shown (another page is marked on its own)
+    page = client.post(f"/hr/cohorts/{cohort.id}/came", data={"came": [str(came.id)], "shown": shown}, headers=EN)
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "1 marked as started" in html and "They did not come" in html
+    assert f'name="absent" value="{absent.id}"' in html and f'name="absent" value="{on_another_page.id}"' not in html
     db.session.expire_all()
     assert (came.status, absent.status) == ("started", "active")
     reason = db.session.scalars(sa.select(Reason.id).order_by(Reason.position)).first()

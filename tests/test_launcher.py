@@ -77,7 +77,7 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
     assert f"http://127.0.0.1:{port}/" in output, output
     assert demo_database.exists()  # its own file: a demo running from this checkout keeps its data
     assert "hr@example.com / keepwarm-hr" in output and "admin@example.com / keepwarm-admin" in output
-    assert output.count(f"http://127.0.0.1:{port}/c/") == 5
+    assert output.count(f"http://127.0.0.1:{port}/c/") == 7  # the five states, a waitlisted and a cancelled one
     with socket.create_connection(("127.0.0.1", port), timeout=5):
         pass  # listening when the banner appears
     # Two workers (scans alone; messages and the rest) and the scheduler run beside the web:
@@ -97,7 +97,8 @@ def test_demo_prints_links_and_stops_everything(tmp_path, how):
     assert "Mail goes to a local mailbox" in output and output.count("  to demo-") == 2, output
     if output.count(": goes now") == 2:
         mail = tmp_path / "mail"
-        wait_until(lambda: len(list(mail.glob("*.eml"))) == 2, timeout=60, interval=0.5, what="two emails")
+        # And the cancelled cohort's news to its demo member (essential: the same hours as an urgent message).
+        wait_until(lambda: len(list(mail.glob("*.eml"))) == 3, timeout=60, interval=0.5, what="three emails")
         for path in mail.glob("*.eml"):
             body = message_from_bytes(path.read_bytes(), policy=policy.default).get_body(("plain",)).get_content()
             assert f"http://127.0.0.1:{port}/c/" in body  # each with a link of its own

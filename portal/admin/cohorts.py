@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from portal.admin.blueprint import bp
 from portal.extensions import db
+from portal.i18n import localized
 from portal.models import Candidate, Cohort, CohortSession, WaitlistEntry, utcnow
 from portal.models.cohorts import CohortStatus
 from portal.services import cohorts as cohort_service
@@ -123,15 +124,24 @@ def cohort(cohort_id: int):
         if editing_id is None:
             abort(404)
         return _cohort_page(cohort, editing=_session_or_404(cohort, editing_id))
-    revision = cohort.revision
+    revision, now = cohort.revision, utcnow()
     try:
-        cohort_service.save_cohort(cohort, _cohort_values(request.form), actor_id=current_user.id, now=utcnow())
+        cohort_service.save_cohort(cohort, _cohort_values(request.form), actor_id=current_user.id, now=now)
     except CohortError as refused:
         db.session.rollback()
         return _cohort_page(cohort, 422, refused=refused, form="cohort")
     told = cohort.revision != revision and members_count(cohort.id) > 0
+    # New dates keep each session on its working day; those past the new last day were taken off: say which.
+    dropped = db.session.scalars(
+        sa.select(CohortSession).where(CohortSession.cohort_id == cohort.id, CohortSession.removed_at == now)
+    ).all()
     db.session.commit()
     flash(_("Saved. Its members were told of the new dates or place.") if told else _("Saved."))
+    if dropped:
+        titles = ", ".join(localized(session, "title") for session in dropped)
+        flash(
+            _("These sessions fell past the new last day and were taken off the curriculum: %(titles)s.", titles=titles)
+        )
     return redirect(url_for("admin.cohort", cohort_id=cohort.id), 303)
 
 

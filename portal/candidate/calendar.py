@@ -28,7 +28,9 @@ def candidate_calendar(candidate_id: int, now: datetime) -> bytes:
     calendar.add("prodid", "-//Keepwarm//Candidate portal//EN")
     calendar.add("version", "2.0")
     calendar.add("x-wr-calname", gettext("My training"))
-    calendar.add("x-published-ttl", timedelta(hours=1))  # how often a subscribed calendar should look again
+    # How often a subscribed calendar should look again (RFC 7986, and the older name Outlook and Apple read).
+    calendar.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", "PT1H")
     past = db.session.scalars(
         sa.select(Cohort)
         .join(PastMembership, PastMembership.cohort_id == Cohort.id)

@@ -117,7 +117,7 @@ def page():
 def render_page(candidate, data: PageData, now) -> str:
     """The page's HTML from the candidate's row and page data (bench/ceiling.py renders it from memory)."""
     zone = get_timezone()
-    starts_on = data.cohort.starts_on if data.cohort else None
+    starts_on = data.cohort.starts_on if data.cohort and data.cohort.status != "cancelled" else None
     nodes = build_timeline(
         data.stages, data.reached, candidate.current_stage_id, starts_on, today=now.astimezone(zone).date(), zone=zone
     )

@@ -26,10 +26,10 @@ from portal.hr.forms import (
 )
 from portal.hr.queries import (
     STORY_LISTS,
+    assignable_cohorts,
     assignable_owners,
     candidate_story,
     open_rules_by_candidate,
-    recent_cohorts,
     talent_pool_query,
     visible_candidate,
 )
@@ -66,7 +66,7 @@ from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.stores import StoreError, assign_store, stores_for
-from portal.services.worktime import organisation_zone
+from portal.services.worktime import organisation_date, organisation_zone
 from portal.templating import show_page_of
 from portal.web import htmx_aware, htmx_request, page_arg
 
@@ -103,7 +103,7 @@ def _back_to_page(candidate_id: int, **anchor):
 
 
 def _cohort_choices() -> list[tuple[str, str]]:
-    return [(str(id_), name) for id_, name in db.session.execute(recent_cohorts())]
+    return assignable_cohorts(organisation_date(utcnow()))
 
 
 def _stage_form(candidate: Candidate, stages: Sequence[Stage], formdata=None) -> MoveStageForm:

@@ -3,6 +3,7 @@ saw the training notice, open flags, checklist and store; a message to everyone 
 roster as a file and a printable sign-in sheet; on the first day, who came (they start) and who did not (offered
 the "left: no-show" form)."""
 
+import sqlalchemy as sa
 from flask import Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -18,7 +19,7 @@ from portal.hr.queries import (
     visible_among,
 )
 from portal.jobs.messages import wake_sender
-from portal.models import Candidate, Cohort, utcnow
+from portal.models import Candidate, Cohort, CohortSession, utcnow
 from portal.models.candidates import Status
 from portal.services.audit import record_audit
 from portal.services.bulk import MAX_BULK, BulkAction, BulkOutcome, apply_bulk
@@ -102,6 +103,9 @@ def message_unconfirmed(cohort_id: int):
     text = (request.form.get("text") or "").strip()
     if not text:
         return _render(cohort, 422, message_error=_("Write the message first."), typed=request.form)
+    if len(text) > NOTE_MAX_CHARACTERS:
+        error = _("A message holds at most %(count)d characters.", count=NOTE_MAX_CHARACTERS)
+        return _render(cohort, 422, message_error=error, typed=request.form)
     unconfirmed = [
         member.id
         for member in _members(cohort)
@@ -196,7 +200,17 @@ def cohort_sign_in(cohort_id: int):
     """A sheet to print for the first day: a line per member, a column to sign per training day."""
     cohort = _cohort_or_404(cohort_id)
     members = _members(cohort)
-    days = cohort_days(cohort, WorkCalendar(utcnow()))[:10]  # a sheet's width; longer cohorts print twice
+    zone = organisation_zone()
+    # A column per day with a session (a Saturday exam too), else per working day; ten fit a sheet.
+    session_days = db.session.scalars(
+        sa.select(CohortSession.starts_at).where(
+            CohortSession.cohort_id == cohort.id, CohortSession.removed_at.is_(None)
+        )
+    ).all()
+    days = sorted({moment.astimezone(zone).date() for moment in session_days}) or cohort_days(
+        cohort, WorkCalendar(utcnow())
+    )
+    days = days[:10]
     return render_template("hr/sign_in_sheet.html", cohort=cohort, members=members, days=days)
 
 
@@ -207,7 +221,9 @@ def cohort_first_day(cohort_id: int):
     cohort = _cohort_or_404(cohort_id)
     now = utcnow()
     try:
-        started, absent = record_first_day(cohort, _members(cohort), _ticked("came"), actor=current_user, now=now)
+        # The members of the page that was shown (a roster of more than a page is marked a page at a time).
+        shown = _members(cohort, only=_ticked("shown"))
+        started, absent = record_first_day(cohort, shown, _ticked("came"), actor=current_user, now=now)
     except LeavingError as refusal:
         db.session.rollback()
         return _render(cohort, 422, first_day_error=str(refusal))
@@ -223,7 +239,7 @@ def cohort_no_shows(cohort_id: int):
     chosen = _members(cohort, only=_ticked("absent"))
     reason_id = request.form.get("reason_id", type=int)
     if not chosen:
-        return _render(cohort, 422, no_show_error=_("Tick who did not come."))
+        return _render(cohort, 422, no_show_error=_("Tick who did not come."), typed=request.form)
     try:
         done = mark_no_shows(
             chosen,
@@ -234,6 +250,6 @@ def cohort_no_shows(cohort_id: int):
         )
     except LeavingError as refusal:
         db.session.rollback()
-        return _render(cohort, 422, no_show_error=str(refusal), absent=chosen)
+        return _render(cohort, 422, no_show_error=str(refusal), absent=chosen, typed=request.form)
     db.session.commit()
     return _render(cohort, no_shows=done)

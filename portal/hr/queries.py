@@ -378,6 +378,21 @@ def recent_cohorts() -> sa.Select:
     return sa.select(Cohort.id, Cohort.name).order_by(Cohort.starts_on.desc()).limit(50)
 
 
+def assignable_cohorts(today: date) -> list[tuple[str, str]]:
+    """(id, "name · first day") of the cohorts someone can be put in (not cancelled, not ended), soonest
+    first: what HR choose from when they assign one."""
+    from portal.models.cohorts import CohortStatus
+    from portal.templating import local_date
+
+    rows = db.session.execute(
+        sa.select(Cohort.id, Cohort.name, Cohort.starts_on)
+        .where(Cohort.status == CohortStatus.OPEN, Cohort.ends_on >= today)
+        .order_by(Cohort.starts_on, Cohort.id)
+        .limit(50)
+    )
+    return [(str(id_), f"{name} · {local_date(starts_on)}") for id_, name, starts_on in rows]
+
+
 def assignable_owners(user: User) -> Sequence:
     """(id, name) of whom ``user`` may give a candidate to: admins any active staff member, HR themselves
     (services.candidates.check_owner enforces the same rule)."""

@@ -14,6 +14,7 @@ from portal.hr.blueprint import bp, link_marker
 from portal.hr.forms import BulkForm, CandidateListForm
 from portal.hr.queries import (
     ListFilters,
+    assignable_cohorts,
     export_rows,
     list_choices,
     list_count,
@@ -42,7 +43,7 @@ from portal.services.exporting import (
 from portal.services.links import issue_link, public_link_url
 from portal.services.outbox import NOTE_MAX_CHARACTERS, new_request_key
 from portal.services.tiers import override_tier
-from portal.services.worktime import organisation_zone
+from portal.services.worktime import organisation_date, organisation_zone
 from portal.web import MAX_ID, page_arg, safe_next
 
 
@@ -125,7 +126,7 @@ def _bulk_form(choices: dict, formdata=None) -> BulkForm:
     """The bulk actions: owners by the same rule as one candidate's profile (HR: themselves or nobody)."""
     form = BulkForm(formdata=formdata, prefix="bulk")
     form.owner.choices = [(str(id_), name) for id_, name in choices["owners"]] + [(UNASSIGNED, _("unassigned"))]
-    form.cohort.choices = [("", "—")] + [(str(id_), name) for id_, name in choices["cohorts"]]
+    form.cohort.choices = [("", "—"), *assignable_cohorts(organisation_date(utcnow()))]
     form.stage.choices = [("", "—")] + [
         (str(stage.id), f"{n}. {localized(stage, 'label')}") for n, stage in enumerate(choices["stages"], 1)
     ]

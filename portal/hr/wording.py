@@ -308,6 +308,8 @@ DROP_REASONS = {
     "the automation was switched off": _l("the automation was switched off"),
     "the automation was deleted": _l("the automation was deleted"),
     "moved to another cohort": _l("they moved to another cohort"),
+    "the training dates changed": _l("the training dates changed"),
+    "the training was cancelled": _l("the training was cancelled"),
     "nothing left open on the checklist": _l("nothing was left open on the checklist"),
     "the story is no longer published": _l("the story is no longer published"),
     "they are not in its audience": _l("they are not in its audience"),

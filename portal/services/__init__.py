@@ -12,12 +12,14 @@ def savepoint() -> SessionTransaction:
     Python's sqlite3 starts a transaction only before a write, not before a SAVEPOINT; a savepoint taken
     before the transaction's first write was then the transaction itself, and releasing it committed
     everything so far (a bulk action stayed half done when a later row failed). Starting the transaction
-    first keeps the savepoint inside it.
+    first keeps the savepoint inside it. IMMEDIATE: it takes the write lock at once (waiting the busy
+    timeout for another writer), because a transaction that read first could not write later while another
+    one had written meanwhile ("database is locked" at once: two HR bulk actions at the same moment).
     """
     connection = db.session.connection()
     driver = connection.connection.dbapi_connection
     if connection.dialect.name == "sqlite" and not getattr(driver, "in_transaction", True):
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
     return db.session.begin_nested()
 
 

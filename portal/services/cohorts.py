@@ -48,6 +48,7 @@ class Placement(StrEnum):
 
 TAKES_A_PLACE = (Status.ACTIVE, Status.STARTED)
 DROPPED_DATES_CHANGED = "the training dates changed"
+DROPPED_CANCELLED = "the training was cancelled"
 
 
 def members_count(cohort_id: int) -> int:
@@ -106,7 +107,7 @@ def place_in_cohort(
     check_open(cohort, now)
     hold_cohort(cohort_id)
     if members_count(cohort_id) >= cohort.capacity:
-        if not waitlist:
+        if not waitlist or cohort.starts_on <= organisation_date(now):  # once it runs, nobody waits for it
             raise full(cohort)
         return _wait_for(candidate, cohort, actor_id=actor_id, now=now)
     _move(candidate, cohort, actor_id=actor_id, now=now)
@@ -258,12 +259,13 @@ def _tell(candidate: Candidate, cohort: Cohort, change: Change, now: datetime) -
     locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     context = message_context(candidate, locale, cohort_id=cohort.id)  # the automations' words for the same things
     with force_locale(locale):
+        place, address = context["cohort_place"], context["cohort_address"]
         words = {
             "name": candidate.name,
             "cohort": context["cohort_name"],
             "start": context["cohort_start"],
-            "place": context["cohort_place"],
-            "address": context["cohort_address"],
+            "place": place,
+            "where": gettext("%(place)s (%(address)s)", place=place, address=address) if address else place,
         }
         subject, body = _words(change, words)
         body += (
@@ -296,17 +298,17 @@ def _words(change: Change, words: dict[str, str]) -> tuple[str, str]:
     if change == Change.FREED:
         return gettext("A place in training is yours"), gettext(
             "Hello %(name)s,\n\nA place freed up in %(cohort)s and it is yours: it starts on %(start)s at "
-            '%(place)s (%(address)s). Your page has the schedule; tap "I will be there" to confirm.',
+            '%(where)s. Your page has the schedule; tap "I will be there" to confirm.',
             **words,
         )
     if change == Change.MOVED:
         return gettext("Your training has changed"), gettext(
-            "Hello %(name)s,\n\nYou are now in %(cohort)s: it starts on %(start)s at %(place)s (%(address)s). "
+            "Hello %(name)s,\n\nYou are now in %(cohort)s: it starts on %(start)s at %(where)s. "
             'Your page has the new schedule; tap "I will be there" to confirm.',
             **words,
         )
     return gettext("Your training has changed"), gettext(
-        "Hello %(name)s,\n\n%(cohort)s now starts on %(start)s at %(place)s (%(address)s). Your page has the new "
+        "Hello %(name)s,\n\n%(cohort)s now starts on %(start)s at %(where)s. Your page has the new "
         'schedule; tap "I will be there" to confirm.',
         **words,
     )
@@ -369,7 +371,7 @@ def cancel_cohort(cohort: Cohort, *, actor_id: int, now: datetime) -> int:
     cohort.revision += 1
     db.session.execute(sa.delete(WaitlistEntry).where(WaitlistEntry.cohort_id == cohort.id))
     members = _members(cohort.id)
-    _drop_queued_about(cohort.id, [member.id for member in members], "the training was cancelled")
+    _drop_queued_about(cohort.id, [member.id for member in members], DROPPED_CANCELLED)
     for member in members:
         member.attendance_confirmed_at = None
         record_on_candidate("cohort.cancelled", member.id, actor_user_id=actor_id, detail=f"cohort {cohort.id}")
@@ -430,7 +432,10 @@ COHORT_FIELDS = (
 )  # fmt: skip
 MAX_CAPACITY = 2000
 MAX_DAYS = 90  # from the first day to the last
-LENGTHS = {"name": 120, "site": 120, "place_zh": 200, "place_en": 200, "address": 300, "map_url": 500}
+LENGTHS = {
+    "name": 120, "site": 120, "place_zh": 200, "place_en": 200, "address": 300, "map_url": 500,
+    "bring_zh": 2000, "bring_en": 2000,
+}  # fmt: skip
 DATE_FIELDS = ("starts_on", "ends_on")
 TEXT_FIELDS = ("name", "site", "place_zh", "place_en", "address", "map_url", "bring_zh", "bring_en")
 PLACE_FIELDS = ("site", "place_zh", "place_en", "address", "map_url")

@@ -92,7 +92,7 @@ def check_store(values: Mapping, store: Store | None) -> dict:
     if store is not None and store.id is not None:
         hold_store(store.id)
         taken = places_taken([store.id]).get(store.id, 0)
-        if places < taken:
+        if places < taken and places < store.open_places:  # over already (a re-activation): may stay, not shrink
             raise StoreError(
                 _l("Hires going there already: %(count)d. Places cannot be fewer.", count=taken), "open_places"
             )
