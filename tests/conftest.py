@@ -101,13 +101,17 @@ def database_url(tmp_path_factory, redis_url, worker_id):
 
 
 def _empty_all_tables() -> None:
+    """Every row gone and, on PostgreSQL, ids counting from 1 again (as SQLite's do once a table is empty).
+    DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE's file work cost PostgreSQL ~50 ms a test."""
     tables = [table.name for table in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as connection:
+        for table in tables:
+            connection.execute(sa.text(f'DELETE FROM "{table}"'))
         if db.engine.dialect.name == "postgresql":
-            connection.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(sa.text(f'DELETE FROM "{table}"'))
+            sequences = connection.execute(sa.text("SELECT relname FROM pg_class WHERE relkind = 'S'")).scalars().all()
+            if sequences:
+                restart = ", ".join(f"setval('\"{name}\"', 1, false)" for name in sequences)
+                connection.execute(sa.text(f"SELECT {restart}"))
 
 
 @pytest.fixture

@@ -407,6 +407,12 @@ def test_cancelling_needs_the_tick_then_tells_the_members_and_leaves_nothing_to_
 # --------------------------------------------------------------------------------------------
 
 
+def previewed(boss, data: dict) -> dict:
+    """``data`` as its "create" comes from the page: after a preview, with the first days that were shown."""
+    page = boss.post("/admin/cohorts/series", data={**data, "action": "preview"}, headers=EN).get_data(as_text=True)
+    return {**data, "previewed": re.search(r'name="previewed" value="([^"]*)"', page)[1]}
+
+
 def series_form(month: str, **changes) -> dict:
     values = {
         "first_month": month,
@@ -460,7 +466,7 @@ def test_a_series_preview_saves_nothing_and_says_which_calendar_is_not_yet_publi
 def test_a_series_is_created_all_at_once_with_the_curriculum_copied(app, boss, now, plain_weeks):
     year = organisation_date(now).year + 1
     source = gen_cohort(monday_after(organisation_date(now)), days=2, name="Template")
-    data = series_form(f"{year}-03", copy_from=str(source.id), action="create")
+    data = previewed(boss, series_form(f"{year}-03", copy_from=str(source.id), action="create"))
     response = boss.post("/admin/cohorts/series", data=data, headers=EN)
     assert response.status_code == 303 and response.headers["Location"].endswith("/admin/cohorts")
     made = db.session.scalars(sa.select(Cohort).where(Cohort.id != source.id).order_by(Cohort.starts_on)).all()
@@ -494,9 +500,10 @@ def test_a_refused_series_keeps_what_was_typed_and_creates_nothing(
     app, boss, now, plain_weeks, changes, input_id, message
 ):
     year = organisation_date(now).year + 1
-    response = boss.post(
-        "/admin/cohorts/series", data=series_form(f"{year}-03", name="Typed & kept", **changes), headers=EN
-    )
+    data = series_form(f"{year}-03", name="Typed & kept", **changes)
+    if changes.get("action") == "create":
+        data = previewed(boss, data)
+    response = boss.post("/admin/cohorts/series", data=data, headers=EN)
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert field_error(page, input_id) == str(escape(message))
@@ -548,3 +555,13 @@ def test_new_dates_that_leave_a_session_past_the_last_day_say_which_was_taken_of
             sa.select(CohortSession).where(CohortSession.cohort_id == cohort.id).order_by(CohortSession.starts_at)
         )
     ] == [False, False, True]
+
+
+def test_a_rule_changed_after_its_preview_is_previewed_again_not_created(app, boss, now, plain_weeks):
+    year = organisation_date(now).year + 1
+    data = previewed(boss, series_form(f"{year}-03", action="create"))  # three months were shown
+    response = boss.post("/admin/cohorts/series", data={**data, "months": "1"}, headers=EN)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "The rule changed since the preview" in page
+    assert "1 cohort would be created" in page
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Cohort)) == 0

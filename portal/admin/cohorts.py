@@ -391,12 +391,16 @@ def cohort_series():
     refused: CohortError | SeriesError | None = None
     planned: list[PlannedCohort] | None = None
     problems: list = []
+    changed = False
     if request.method == "POST":
         now, create = utcnow(), request.form.get("action") == "create"
         made: list[Cohort] = []
         try:
             rule = _series_rule(request.form)
             copy_from = _chosen_cohort(request.form, "copy_from")
+            if create and _starts(plan_series(rule, WorkCalendar(now))[0]) != request.form.get("previewed"):
+                # The rule was changed after the preview: create only what was seen, so show it first.
+                create, changed = False, True
             if create:
                 template: dict = {field: _text(request.form, field) for field in TEMPLATE_FIELDS}
                 template["capacity"] = _whole_number(request.form.get("capacity"))
@@ -419,10 +423,17 @@ def cohort_series():
         refused=refused,
         planned=[(curriculum.series_name(base, plan), plan) for plan in planned] if planned is not None else None,
         problems=problems,
+        previewed=_starts(planned) if planned else "",
+        changed_since_preview=changed,
         nth_words=NTH_WORDS,
         sources=_copy_choices(None),
         first_month=_next_month(organisation_date(utcnow())),
     ), (422 if refused else 200)
+
+
+def _starts(planned: list[PlannedCohort]) -> str:
+    """The previewed cohorts' first days, as the form carries them to "create"."""
+    return ",".join(plan.starts_on.isoformat() for plan in planned)
 
 
 def _series_rule(form) -> SeriesRule:
