@@ -338,6 +338,8 @@ def test_an_admin_plans_a_cohort_the_candidate_confirms_on_their_phone_and_hr_se
         page.get_by_label("Email").fill("admin@example.com")
         page.get_by_label("Password").fill("keepwarm-admin")
         page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        page.wait_for_load_state("networkidle")  # the next page would abort this one's favicon
         page.goto(f"{base}/admin/cohorts/new")
         page.get_by_label("Name", exact=True).fill("浏览器测试班")
         page.get_by_label("First day").fill(first_day.isoformat())

@@ -15,14 +15,15 @@ from flask_login import current_user
 
 from portal.admin.blueprint import bp
 from portal.extensions import db
+from portal.hr.queries import cohort_counts
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, CohortSession, WaitlistEntry, utcnow
+from portal.models import Candidate, Cohort, CohortSession, utcnow
 from portal.models.cohorts import CohortStatus
 from portal.services import cohorts as cohort_service
 from portal.services import curriculum
 from portal.services.cohort_series import NTH_WORDS, PlannedCohort, SeriesError, SeriesRule, plan_series
 from portal.services.cohort_series import refusal as rule_refusal
-from portal.services.cohorts import COHORT_FIELDS, TAKES_A_PLACE, CohortError, members_count, waitlist_of
+from portal.services.cohorts import COHORT_FIELDS, CohortError, members_count, waitlist_of
 from portal.services.worktime import WorkCalendar, organisation_date, organisation_zone
 from portal.templating import show_page_of
 from portal.web import id_arg, page_arg
@@ -56,7 +57,9 @@ def cohorts():
         Cohort.id,
     )
     pagination = db.paginate(query, page=page_arg(), per_page=PER_PAGE, error_out=False)
-    members, waiting = _counts([cohort.id for cohort in pagination.items])
+    counts = cohort_counts([cohort.id for cohort in pagination.items])  # HR's cohort list counts alike
+    members = {cohort_id: count.members for cohort_id, count in counts.items()}
+    waiting = {cohort_id: count.waiting for cohort_id, count in counts.items()}
     return render_template(
         "admin/cohorts.html",
         pagination=pagination,
@@ -65,24 +68,6 @@ def cohorts():
         everything=everything,
         today=today,
     )
-
-
-def _counts(cohort_ids: list[int]) -> tuple[dict[int, int], dict[int, int]]:
-    """Members (who take a place) and people waiting, of each of a page's cohorts: one grouped query each."""
-    if not cohort_ids:
-        return {}, {}
-    members = db.session.execute(
-        sa.select(Candidate.cohort_id, sa.func.count())
-        .where(Candidate.cohort_id.in_(cohort_ids), Candidate.status.in_(TAKES_A_PLACE))
-        .group_by(Candidate.cohort_id)
-    )
-    waiting = db.session.execute(
-        sa.select(WaitlistEntry.cohort_id, sa.func.count())
-        .where(WaitlistEntry.cohort_id.in_(cohort_ids))
-        .group_by(WaitlistEntry.cohort_id)
-    )
-    taken = {cohort_id: count for cohort_id, count in members if cohort_id is not None}  # (the IN has none)
-    return taken, dict(waiting.all())
 
 
 # --------------------------------------------------------------------------------------------

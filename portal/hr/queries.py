@@ -33,6 +33,7 @@ from portal.models.candidates import Status
 from portal.models.engagement import EventKind
 from portal.models.flags import Severity, derived_tier, tier_is, with_derived_tier
 from portal.models.planner import dense, usually
+from portal.services.cohorts import TAKES_A_PLACE
 from portal.services.scan import TRAINING_NOTICE_KEY
 
 
@@ -759,8 +760,6 @@ def list_choices(user: User) -> dict:
 # --------------------------------------------------------------------------------------------
 # The cohort view (hr.cohorts).
 # --------------------------------------------------------------------------------------------
-
-TAKES_A_PLACE = (Status.ACTIVE, Status.STARTED)
 
 
 def cohorts_overview(today: date, *, past: bool) -> sa.Select:

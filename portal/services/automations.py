@@ -237,21 +237,7 @@ def cohort_moved(candidate: Candidate, old_cohort_id: int | None, *, now: dateti
     even if they stopped messages). The new cohort's moments come as the evaluator reaches them."""
     if old_cohort_id is None or old_cohort_id == candidate.cohort_id:
         return
-    # Dropped rows give up their key: moved back later, the old cohort's messages can be queued again.
-    db.session.execute(
-        sa.update(Outbox)
-        .where(
-            Outbox.candidate_id == candidate.id,
-            Outbox.cohort_id == old_cohort_id,
-            Outbox.status == MessageStatus.QUEUED,
-        )
-        .values(
-            status=MessageStatus.DROPPED,
-            reason=DROPPED_MOVED,
-            idempotency_key=Outbox.idempotency_key + sa.literal(":dropped:") + sa.cast(Outbox.id, sa.String),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    drop_queued_about(old_cohort_id, [candidate.id], DROPPED_MOVED)
     if candidate.cohort_id is None:
         return
     calendar = WorkCalendar(now)
@@ -262,6 +248,28 @@ def cohort_moved(candidate: Candidate, old_cohort_id: int | None, *, now: dateti
         _insert_for(
             automation, chosen, now, due, suffix=f"moved:{old_cohort_id}:{candidate.cohort_id}:{now:%Y%m%d%H%M%S}"
         )
+
+
+def drop_queued_about(cohort_id: int, candidate_ids: list[int], reason: str) -> None:
+    """Messages still waiting for these candidates about ``cohort_id`` (its countdown, its checklist, an earlier
+    change's news) are dropped with ``reason``, giving up their keys: the same moments can be queued again (moved
+    back later, or for the cohort's new dates)."""
+    if not candidate_ids:
+        return
+    db.session.execute(
+        sa.update(Outbox)
+        .where(
+            Outbox.cohort_id == cohort_id,
+            Outbox.candidate_id.in_(candidate_ids),
+            Outbox.status == MessageStatus.QUEUED,
+        )
+        .values(
+            status=MessageStatus.DROPPED,
+            reason=reason,
+            idempotency_key=Outbox.idempotency_key + sa.literal(":dropped:") + sa.cast(Outbox.id, sa.String),
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _new_cohort_so_far(candidate: Candidate, now: datetime, calendar: WorkCalendar) -> None:

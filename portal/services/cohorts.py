@@ -17,13 +17,13 @@ from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
 from portal.i18n import localized
-from portal.models import Candidate, Cohort, CohortSession, Outbox, PastMembership, Stage, StageEvent, WaitlistEntry
+from portal.models import Candidate, Cohort, CohortSession, PastMembership, Stage, StageEvent, WaitlistEntry
 from portal.models.candidates import Status
 from portal.models.cohorts import CohortStatus, is_web_url
-from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus
+from portal.models.outbox import LINK_PLACEHOLDER, MessageKind
 from portal.services import dialect_insert
 from portal.services.audit import record_audit, record_on_candidate
-from portal.services.automations import cohort_moved, message_context
+from portal.services.automations import cohort_moved, drop_queued_about, message_context
 from portal.services.cohort_series import days_of, shift_curriculum
 from portal.services.outbox import BY_EMAIL_FIRST, queue_message
 from portal.services.scan import rescan_candidate
@@ -324,34 +324,13 @@ def _members(cohort_id: int) -> list[Candidate]:
     )
 
 
-def _drop_queued_about(cohort_id: int, candidate_ids: list[int], reason: str) -> None:
-    """Messages still waiting that were written for the cohort's old dates (automated ones, an earlier change's):
-    dropped, their keys released so that the new dates' moments can be queued (as a move does, services.automations)."""
-    if not candidate_ids:
-        return
-    db.session.execute(
-        sa.update(Outbox)
-        .where(
-            Outbox.cohort_id == cohort_id,
-            Outbox.candidate_id.in_(candidate_ids),
-            Outbox.status == MessageStatus.QUEUED,
-        )
-        .values(
-            status=MessageStatus.DROPPED,
-            reason=reason,
-            idempotency_key=Outbox.idempotency_key + sa.literal(":dropped:") + sa.cast(Outbox.id, sa.String),
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
 def changed_for_members(cohort: Cohort, *, actor_id: int | None, now: datetime, what: str) -> int:
     """The cohort's dates or place changed (``what``: for the history): each member's confirmation is asked
     again, the change is on their history, what was queued for the old dates is dropped, and they are told.
     The revision was raised by the caller. How many were told."""
     members = _members(cohort.id)
     ids = [member.id for member in members]
-    _drop_queued_about(cohort.id, ids, DROPPED_DATES_CHANGED)
+    drop_queued_about(cohort.id, ids, DROPPED_DATES_CHANGED)
     for member in members:
         member.attendance_confirmed_at = None
         record_on_candidate("cohort.changed", member.id, actor_user_id=actor_id, detail=f"cohort {cohort.id}: {what}")
@@ -371,7 +350,7 @@ def cancel_cohort(cohort: Cohort, *, actor_id: int, now: datetime) -> int:
     cohort.revision += 1
     db.session.execute(sa.delete(WaitlistEntry).where(WaitlistEntry.cohort_id == cohort.id))
     members = _members(cohort.id)
-    _drop_queued_about(cohort.id, [member.id for member in members], DROPPED_CANCELLED)
+    drop_queued_about(cohort.id, [member.id for member in members], DROPPED_CANCELLED)
     for member in members:
         member.attendance_confirmed_at = None
         record_on_candidate("cohort.cancelled", member.id, actor_user_id=actor_id, detail=f"cohort {cohort.id}")
