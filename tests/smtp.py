@@ -16,18 +16,31 @@ def free_port() -> int:
 
 
 class Sink:
-    """aiosmtpd's handler: ``answers`` are said to DATA in turn ("451 …"; None accepts), then all accepted."""
+    """aiosmtpd's handler: ``answers`` are said to DATA in turn ("451 …"; None accepts; DROP hangs up without a
+    word), then all accepted. ``sessions`` counts EHLOs: one a connection (without STARTTLS)."""
+
+    DROP = "drop"
 
     def __init__(self) -> None:
         self.answers: list[str | None] = []
         self.accepted: list[bytes] = []
         self.attempts = 0
+        self.sessions = 0
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.sessions += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
             self.attempts += 1
             answer = self.answers.pop(0) if self.answers else None
+            if answer == self.DROP:
+                server.transport.close()
+                return "421 closing"  # never heard: the connection is gone
             if answer:
                 return answer
             self.accepted.append(envelope.original_content or envelope.content)
@@ -38,9 +51,10 @@ class Sink:
 
 
 @contextmanager
-def smtp_sink():
+def smtp_sink(**server_options):
+    """A Sink on a port of its own; ``server_options`` go to aiosmtpd's SMTP (an ``authenticator``, say)."""
     sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), **server_options)
     controller.start()
     try:
         yield sink, controller.port

@@ -173,6 +173,21 @@ def test_no_address_on_the_first_channel_sends_by_the_second_and_with_neither_th
     assert (refused.status, refused.reason) == ("failed", "SMS gateway 400: template not approved; no email address")
 
 
+def test_a_malformed_email_address_is_refused_for_good_so_a_text_message_goes_or_the_row_fails(
+    app, site, gateway, sink
+):
+    texted = link_message(person(site, email="not an address"), channels=BY_EMAIL_FIRST, key="a")
+    unreachable = link_message(person(site, email="c@", phone=None), channels=BY_EMAIL_FIRST, key="b")
+    email_only = link_message(person(site, email="c@@example.com"), channels=("email",), key="c")
+    done = send_due(clock=at(WEDNESDAY))
+    for row in (texted, unreachable, email_only):
+        db.session.refresh(row)
+    assert (done.sent, done.failed, sink.attempts) == (1, 2, 0)
+    assert (texted.status, texted.channel, texted.reason) == ("sent", "sms", "not an email address")
+    assert (unreachable.status, unreachable.reason) == ("failed", "not an email address; no mobile number")
+    assert (email_only.status, email_only.reason) == ("failed", "not an email address")  # an admin may send again
+
+
 def test_without_a_gateway_a_text_message_is_not_sent_and_the_log_adapter_never_writes_a_token(app, site, sink, caplog):
     app.config["SMS_BACKEND"] = "off"
     off = link_message(person(site, email=None), key="off")

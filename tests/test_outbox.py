@@ -44,6 +44,13 @@ def clock(at: datetime):
     return lambda: at
 
 
+@pytest.fixture
+def worker_on_wednesday(monkeypatch):
+    """The messages job's sender at WEDNESDAY: whenever the test runs, its window is open (it checks it as it
+    sends)."""
+    monkeypatch.setattr("portal.jobs.messages.send_due", lambda **kwargs: send_due(clock=clock(WEDNESDAY), **kwargs))
+
+
 def test_a_message_is_queued_once_per_cause_and_never_when_its_cause_rolls_back(app, site):
     candidate = person(site)
     queue_message(candidate, kind=MessageKind.NOTE, key="note:1", subject="s", body="b", now=WEDNESDAY)
@@ -154,6 +161,141 @@ def test_a_sender_that_dies_after_the_server_accepted_sends_again_with_the_same_
     assert row.status == "sent" and row.attempts == 2
 
 
+@pytest.mark.parametrize(
+    ("kind", "failed_at", "retried_at"),
+    [
+        # Essential, at 20:59:30 in Shanghai: a minute later is night, so 08:00 the next morning.
+        (
+            MessageKind.TRAINING_CHANGE,
+            datetime(2026, 12, 2, 12, 59, 30, tzinfo=UTC),
+            datetime(2026, 12, 3, 0, tzinfo=UTC),
+        ),
+        # Working hours, at 17:59:30: a minute later the day is over, so 09:00 the next working day.
+        (MessageKind.NOTE, datetime(2026, 12, 2, 9, 59, 30, tzinfo=UTC), datetime(2026, 12, 3, 1, tzinfo=UTC)),
+    ],
+)
+def test_a_retry_whose_delay_ends_outside_the_window_waits_for_it_to_open(app, site, sink, kind, failed_at, retried_at):
+    row = queue_message(person(site), kind=kind, key="k", subject="s", body="b", now=failed_at)
+    db.session.commit()
+    sink.answers = ["451 4.3.0 try again later"]
+    assert send_due(clock=clock(failed_at)).retrying == 1
+    db.session.refresh(row)
+    assert (row.status, row.due_at) == ("queued", retried_at)
+
+
+def test_a_row_claimed_after_its_window_shut_waits_for_the_next_and_nothing_is_sent(app, site, sink):
+    five_pm = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # 17:00 in Shanghai: in working hours
+    note = queue_message(person(site), kind=MessageKind.NOTE, key="note", subject="s", body="b", now=five_pm)
+    changed = queue_message(
+        person(site, 2), kind=MessageKind.TRAINING_CHANGE, key="moved", subject="s", body="b", now=five_pm
+    )
+    note.attempts, note.reason = 1, "451 4.3.0 try again later"  # tried once already
+    db.session.commit()
+    late = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)  # 23:30: the sender is back (it, or Redis, was down)
+    done = send_due(clock=clock(late))
+    db.session.refresh(note)
+    db.session.refresh(changed)
+    assert (done.waiting, done.sent, sink.attempts) == (2, 0, 0)
+    thursday_nine, thursday_eight = datetime(2026, 12, 3, 1, tzinfo=UTC), datetime(2026, 12, 3, 0, tzinfo=UTC)
+    assert (note.status, note.due_at, note.lease_until, note.attempts, note.reason) == (
+        "queued",
+        thursday_nine,
+        None,
+        1,
+        "451 4.3.0 try again later",
+    )
+    assert (changed.status, changed.due_at, changed.attempts) == ("queued", thursday_eight, 0)
+    assert send_due(clock=clock(thursday_nine)).sent == 2
+
+
+@pytest.mark.parametrize("first_sender_clock", ["runs on", "lags"])
+def test_a_sender_whose_lease_ran_out_leaves_its_rows_to_the_sender_that_claimed_them(
+    app, site, sink, first_sender_clock
+):
+    candidate = person(site)
+    for n in range(5):
+        queue(candidate, f"note:{n}")
+    app.config["OUTBOX_LEASE_SECONDS"] = 30
+    later = WEDNESDAY + timedelta(seconds=31)
+    first_clock = [WEDNESDAY]
+    took_over = []
+
+    def second_sender():
+        with app.app_context():
+            send_due(clock=clock(later))
+            db.session.remove()
+
+    def after_commit(session):
+        # The first message took past the lease: as its row is committed, another sender claims the rest.
+        if len(sink.accepted) == 1 and not took_over:
+            took_over.append(True)
+            if first_sender_clock == "runs on":
+                first_clock[0] = later
+            thread = threading.Thread(target=second_sender)
+            thread.start()
+            thread.join()
+
+    session = db.session()
+    sa.event.listen(session, "after_commit", after_commit)
+    try:
+        send_due(clock=lambda: first_clock[0])
+    finally:
+        sa.event.remove(session, "after_commit", after_commit)
+    ids = [message["Message-ID"] for message in sink.messages()]
+    assert took_over and len(ids) == 5 and len(set(ids)) == 5
+    assert db.session.scalar(sa.select(sa.func.count()).where(Outbox.status == "sent")) == 5
+
+
+def test_a_login_refused_is_the_connections_problem_and_leaves_no_socket_open(app, site, monkeypatch):
+    import smtplib
+
+    from aiosmtpd.smtp import AuthResult
+
+    opened = []
+    connect = smtplib.SMTP.connect
+
+    def remember(self, *args, **kwargs):
+        opened.append(self)
+        return connect(self, *args, **kwargs)
+
+    def wrong_password(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+
+    monkeypatch.setattr(smtplib.SMTP, "connect", remember)
+    with smtp_sink(authenticator=wrong_password, auth_require_tls=False) as (sink, port):
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USERNAME="keepwarm", MAIL_PASSWORD="wrong")
+        rows = [queue(person(site, n), f"note:{n}") for n in range(3)]
+        done = send_due(clock=clock(WEDNESDAY))
+    for row in rows:
+        db.session.refresh(row)
+    refused = "535 5.7.8 Authentication credentials invalid"
+    assert (done.retrying, done.failed) == (3, 0)  # not the messages' fault: each is tried again later
+    assert [(row.status, row.attempts, row.reason) for row in rows] == [
+        ("queued", 1, refused),
+        ("queued", 0, refused),  # the batch's others waited without trying
+        ("queued", 0, refused),
+    ]
+    assert sink.sessions == 1 and len(opened) == 1 and opened[0].sock is None
+
+
+def test_a_connection_dropped_mid_session_keeps_its_own_error_not_the_one_quit_raises(app, site, sink):
+    first, second = queue(person(site), "note:1"), queue(person(site, 2), "note:2")
+    sink.answers = [sink.DROP]  # the server hangs up after the message, without a word
+    done = send_due(clock=clock(WEDNESDAY))
+    db.session.refresh(first)
+    db.session.refresh(second)
+    dropped = "SMTPServerDisconnected: Connection unexpectedly closed"
+    assert (done.retrying, first.reason, second.reason) == (2, dropped, dropped)
+    assert (first.attempts, second.attempts, sink.attempts) == (1, 0, 1)
+
+
+def test_a_batch_goes_over_one_smtp_connection(app, site, sink):
+    for n in range(5):
+        queue(person(site, n), f"note:{n}")
+    assert send_due(clock=clock(WEDNESDAY)).sent == 5
+    assert (sink.sessions, len(sink.accepted)) == (1, 5)
+
+
 def test_a_message_carries_its_own_link_which_is_never_stored_and_does_not_rearm_the_rule(app, site, sink):
     candidate = person(site)
     gen_link(candidate, now=WEDNESDAY - timedelta(days=2))  # HR gave them the link two days ago
@@ -221,7 +363,7 @@ def test_an_essential_kind_goes_on_a_holiday_but_not_at_night_and_before_the_res
     assert changed.status == "sent"  # queued later, due earlier, and essential: first
 
 
-def test_the_scheduler_wakes_the_worker_that_sends_what_is_due(app, site, sink):
+def test_the_scheduler_wakes_the_worker_that_sends_what_is_due(app, site, sink, worker_on_wednesday):
     from rq import SimpleWorker
 
     import worker
@@ -237,7 +379,7 @@ def test_the_scheduler_wakes_the_worker_that_sends_what_is_due(app, site, sink):
     assert db.session.get_one(Outbox, row.id).status == "sent" and len(sink.accepted) == 1
 
 
-def test_the_command_line_sends_what_is_due_and_lists_the_rows(app, site, sink):
+def test_the_command_line_sends_what_is_due_and_lists_the_rows(app, site, sink, worker_on_wednesday):
     queue(person(site), "note:1")
     runner = app.test_cli_runner()
     sent = runner.invoke(args=["outbox", "send-due"])

@@ -7,6 +7,7 @@ from flask import current_app
 from portal.services.outbox import Delivery, send_due
 
 BUDGET_SECONDS = 50  # under the job's timeout; what is left waits for the next run
+COUNTS = ("sent", "retrying", "failed", "dropped", "waiting")
 
 
 def send_due_job() -> dict:
@@ -15,11 +16,11 @@ def send_due_job() -> dict:
     started = time.monotonic()
     while time.monotonic() - started < BUDGET_SECONDS:
         done = send_due()
-        for name in ("sent", "retrying", "failed", "dropped"):
+        for name in COUNTS:
             setattr(total, name, getattr(total, name) + getattr(done, name))
-        if done.sent + done.retrying + done.failed + done.dropped < current_app.config["OUTBOX_BATCH"]:
+        if done.handled < current_app.config["OUTBOX_BATCH"]:
             break
-    return {"sent": total.sent, "retrying": total.retrying, "failed": total.failed, "dropped": total.dropped}
+    return {name: getattr(total, name) for name in COUNTS}
 
 
 def evaluate_automations_job() -> dict:

@@ -56,8 +56,8 @@ def with_link(text: str, link_url: str | None) -> str:
 
 
 class EmailChannel:
-    """One SMTP connection for a whole batch, opened at the first email. Once the server cannot be reached
-    or drops the connection, the batch's other emails wait for the next run without trying."""
+    """One SMTP connection for a whole batch, opened at the first email. Once the server cannot be reached,
+    refuses the login or drops the connection, the batch's other emails wait for the next run without trying."""
 
     name: str = Channel.EMAIL
 
@@ -66,36 +66,49 @@ class EmailChannel:
         self.down = ""
 
     def missing(self, candidate: Candidate) -> str:
-        if not candidate.email:
-            return "no email address"
-        try:
-            validate_email(candidate.email, check_deliverability=False)
-        except EmailNotValidError:
-            return "not an email address"
-        return ""
+        return "" if candidate.email else "no email address"
 
     def send(self, row: Outbox, candidate: Candidate, link_url: str | None) -> None:
+        if not _is_email_address(str(candidate.email)):  # no server would take it, now or later
+            raise Undelivered("not an email address", permanent=True)
         if self.down:
             raise Undelivered(self.down, permanent=False, counted=False)
+        if self.connection.host is None:
+            self._connect()
         body = with_link(row.body, link_url)
         message = Email(subject=row.subject, recipients=[str(candidate.email)], body=body, html=as_html(body))
         message.msgId = f"<outbox-{row.id}@{_domain()}>"  # the same on every attempt: a repeat is recognisable
         try:
-            if self.connection.host is None:
-                self.connection.host = self.connection.configure_host()
             self.connection.send(message)
         except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as error:  # 4xx: later; 5xx: never
             raise Undelivered(describe(error), permanent=is_permanent(error)) from error
-        except OSError as error:  # no connection, or it dropped (smtplib's other errors are OSErrors too)
-            self._lost(error)
-            raise Undelivered(self.down, permanent=False) from error
+        except OSError as error:  # the connection dropped (smtplib's other errors are OSErrors too)
+            raise self._lost(error) from error
 
-    def _lost(self, error: BaseException) -> None:
+    def _connect(self) -> None:
+        """Open the batch's connection. Any failure is the connection's, not the message's: a login refused
+        with a 5xx (a wrong MAIL_PASSWORD) would otherwise fail every message of the batch for good."""
+        try:
+            self.connection.host = self.connection.configure_host()
+        except OSError as error:  # unreachable, TLS refused, login refused (SMTPException is an OSError)
+            raise self._lost(error) from error
+
+    def _lost(self, error: BaseException) -> Undelivered:
+        """The connection is down for the rest of the batch; returns what to raise for this message."""
         self.down = describe(error)
         self.connection.close()
+        return Undelivered(self.down, permanent=False)
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _is_email_address(text: str) -> bool:
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 class SmsChannel:

@@ -42,10 +42,14 @@ class SmtpConnection(Connection):
             host = smtplib.SMTP_SSL(server, port, timeout=self.timeout)
         else:
             host = smtplib.SMTP(server, port, timeout=self.timeout)
-        if config["MAIL_USE_TLS"]:
-            host.starttls()
-        if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
-            host.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+        try:
+            if config["MAIL_USE_TLS"]:
+                host.starttls()
+            if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
+                host.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
+        except Exception:
+            host.close()  # connected but refused (TLS, a wrong password): nothing else holds this socket
+            raise
         return host
 
     def __exit__(

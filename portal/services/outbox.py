@@ -2,7 +2,9 @@
 
 Delivery is at least once. A row is committed as sent only after the server accepted it, so a sender that
 dies between the two sends it again once its claim (OUTBOX_LEASE_SECONDS) runs out, with the same
-Message-ID, by which a mail client or a person recognises the repeat.
+Message-ID, by which a mail client or a person recognises the repeat. A sender sends a row only while its
+claim holds (past it, another sender may have claimed the row), and only in the row's send window: one
+claimed after its window shut, or retried after a delay that ends outside it, waits for the next.
 """
 
 import re
@@ -98,8 +100,8 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
-    """Take up to ``limit`` due rows for this sender, most pressing first, and return their ids.
+def claim_due(now: datetime, *, limit: int, lease_until: datetime) -> list[int]:
+    """Take up to ``limit`` due rows for this sender until ``lease_until``, most pressing first; their ids.
 
     Due: queued rows whose time has come, and rows a sender claimed and never finished (its lease ran
     out). Several senders never take the same row: PostgreSQL skips rows another claim has locked; SQLite
@@ -112,7 +114,7 @@ def claim_due(now: datetime, *, limit: int, lease: timedelta) -> list[int]:
     claimed = db.session.scalars(
         sa.update(Outbox)
         .where(Outbox.id.in_(chosen.scalar_subquery()), due)
-        .values(status=MessageStatus.SENDING, lease_until=now + lease, attempts=Outbox.attempts + 1)
+        .values(status=MessageStatus.SENDING, lease_until=lease_until, attempts=Outbox.attempts + 1)
         .returning(Outbox.id),
         execution_options={"synchronize_session": False},
     ).all()
@@ -136,23 +138,31 @@ class Delivery:
     retrying: int = 0
     failed: int = 0
     dropped: int = 0
+    waiting: int = 0  # claimed after their window shut (the sender was late): queued again for it
     reasons: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed + self.dropped + self.waiting
 
 
 def send_due(*, limit: int | None = None, clock=utcnow) -> Delivery:
     """Claim a batch of due rows and send each through its channels, committing each as it goes."""
     config = current_app.config
     done = Delivery()
-    ids = claim_due(
-        clock(), limit=limit or config["OUTBOX_BATCH"], lease=timedelta(seconds=config["OUTBOX_LEASE_SECONDS"])
-    )
+    now = clock()
+    lease_until = now + timedelta(seconds=config["OUTBOX_LEASE_SECONDS"])
+    ids = claim_due(now, limit=limit or config["OUTBOX_BATCH"], lease_until=lease_until)
     db.session.commit()
     if not ids:
         return done
+    calendar = WorkCalendar(now)
     channels = open_channels()
     try:
         for row_id in ids:
-            _send_one(db.session.get_one(Outbox, row_id), channels, clock, done)
+            row = _if_still_claimed(row_id, lease_until, clock())
+            if row is not None:
+                _send_one(row, channels, calendar, clock, done)
             db.session.commit()
     finally:
         for channel in channels.values():
@@ -160,8 +170,22 @@ def send_due(*, limit: int | None = None, clock=utcnow) -> Delivery:
     return done
 
 
-def _send_one(row: Outbox, channels: dict[str, MessageChannel], clock, done: Delivery) -> None:
+def _if_still_claimed(row_id: int, lease_until: datetime, now: datetime) -> Outbox | None:
+    """The row, read again (each commit expires it), while this sender's claim holds: once a batch runs past
+    its lease another sender may claim the row, and both would send it."""
+    row = db.session.get_one(Outbox, row_id)
+    if row.status == MessageStatus.SENDING and row.lease_until == lease_until and now < lease_until:
+        return row
+    return None
+
+
+def _send_one(row: Outbox, channels: dict[str, MessageChannel], calendar: WorkCalendar, clock, done: Delivery) -> None:
     """Through the row's channels in order: the next only when one has no address or refused for good."""
+    now = clock()
+    opens = _window_opens(calendar, row, now)
+    if opens > now:  # due in its window but claimed after it shut (the sender or Redis was down): not at night
+        _wait_for_window(row, opens, done)
+        return
     candidate = db.session.get_one(Candidate, row.candidate_id)
     if candidate.status == Status.LEFT:
         _finish(row, MessageStatus.DROPPED, "the candidate left", done)
@@ -190,7 +214,7 @@ def _send_one(row: Outbox, channels: dict[str, MessageChannel], clock, done: Del
             channel.send(row, candidate, link_url)
         except Undelivered as failure:
             if not failure.permanent:
-                _retry_later(row, failure.reason, clock(), done, counted=failure.counted)
+                _retry_later(row, failure.reason, calendar, clock(), done, counted=failure.counted)
                 return
             passed_over.append(failure.reason)
             refused = True
@@ -232,16 +256,31 @@ def _finish(row: Outbox, status: MessageStatus, reason: str, done: Delivery) -> 
         done.dropped += 1
 
 
-def _retry_later(row: Outbox, reason: str, now: datetime, done: Delivery, *, counted: bool = True) -> None:
-    """Back to the queue after the next delay, or failed once the attempts are used up."""
+def _retry_later(
+    row: Outbox, reason: str, calendar: WorkCalendar, now: datetime, done: Delivery, *, counted: bool = True
+) -> None:
+    """Back to the queue after the next delay (in the row's window), or failed once the attempts are used up."""
     if not counted:  # claimed but never tried: the claim took an attempt it did not use
         row.attempts -= 1
     row.reason, row.lease_until = reason, None
     if row.attempts > len(RETRY_DELAYS):
         _finish(row, MessageStatus.FAILED, reason, done)
         return
-    row.status, row.due_at = MessageStatus.QUEUED, now + timedelta(seconds=RETRY_DELAYS[max(row.attempts - 1, 0)])
+    delay = timedelta(seconds=RETRY_DELAYS[max(row.attempts - 1, 0)])
+    row.status, row.due_at = MessageStatus.QUEUED, _window_opens(calendar, row, now + delay)
     done.retrying += 1
+
+
+def _wait_for_window(row: Outbox, opens: datetime, done: Delivery) -> None:
+    """Queued again until its window opens, as if never claimed: nothing was tried, the reason stays."""
+    row.status, row.due_at, row.lease_until = MessageStatus.QUEUED, opens, None
+    row.attempts -= 1
+    done.waiting += 1
+
+
+def _window_opens(calendar: WorkCalendar, row: Outbox, at: datetime) -> datetime:
+    """The first moment from ``at`` the row may go (as queue_message chose its due time)."""
+    return calendar.send_at(at, essential=row.essential or row.urgent).at
 
 
 class OutboxError(ValueError):
@@ -392,6 +431,6 @@ def retry_message(row: Outbox, *, actor_id: int, now: datetime) -> None:
     if row.status != MessageStatus.FAILED:
         raise OutboxError(_l("Only a failed message can be sent again."))
     row.status, row.attempts, row.lease_until = MessageStatus.QUEUED, 0, None
-    row.due_at = WorkCalendar(now).send_at(now, essential=row.essential or row.urgent).at
+    row.due_at = _window_opens(WorkCalendar(now), row, now)
     db.session.flush()
     record_on_candidate("message.retry", row.candidate_id, actor_user_id=actor_id, detail=f"message {row.id}")
