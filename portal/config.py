@@ -103,6 +103,12 @@ DEFAULTS: dict[str, Any] = {
     # urgent when this many working days are left before it (today included).
     "RULE_ATTENDANCE_DAYS": 7,
     "RULE_ATTENDANCE_URGENT_DAYS": 2,
+    # A candidate's question or request waits as a task for HR (services.threads, the scan's task rules):
+    # urgent once unanswered this many working hours (the work calendar's), overdue after this many hours.
+    "TASK_URGENT_WORKING_HOURS": 4,
+    "TASK_OVERDUE_HOURS": 48,
+    # How many questions and requests one candidate may send in an hour.
+    "THREAD_MESSAGES_PER_HOUR": 5,
     # How many days after a contact the next one is due, by the tier the candidate had then (services.contacts).
     "CONTACT_EVERY_DAYS_A": 14,
     "CONTACT_EVERY_DAYS_B": 7,
@@ -138,6 +144,8 @@ DEFAULTS: dict[str, Any] = {
     "SMS_TEMPLATE_LINK": "keepwarm_link",
     # … and for "your training changed" (name, start, place, link).
     "SMS_TEMPLATE_TRAINING_CHANGE": "keepwarm_training_change",
+    # … and for "HR answered you" (name, link).
+    "SMS_TEMPLATE_HR_REPLY": "keepwarm_hr_reply",
     # The outbox's sender: rows claimed at a time, how long a claim lasts before another sender may take
     # the row again (its sender died), and how often the scheduler wakes it.
     "OUTBOX_BATCH": 100,

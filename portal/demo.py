@@ -18,6 +18,7 @@ from portal.models import (
     CohortSession,
     EngagementEvent,
     Outbox,
+    Reason,
     Stage,
     StageEvent,
     Store,
@@ -29,6 +30,8 @@ from portal.models import (
 from portal.models.candidates import Channel
 from portal.models.engagement import Device, EventKind
 from portal.models.outbox import MessageStatus
+from portal.models.reasons import DEFAULT_REASONS
+from portal.models.threads import Topic
 from portal.services.automations import message_context, render, seed_rhythm
 from portal.services.cohorts import COHORT_FIELDS, cancel_cohort, place_in_cohort, save_cohort
 from portal.services.engagement import record_event
@@ -37,6 +40,7 @@ from portal.services.outbox import send_link_by_hand
 from portal.services.staff import create_user
 from portal.services.stages import advance_stage
 from portal.services.stores import StoreError, assign_store
+from portal.services.threads import ask
 from portal.services.worktime import WorkCalendar
 
 DEMO_USERS = (
@@ -250,9 +254,9 @@ DEMO_CANDIDATES = (
     ("demo-just-passed@example.com", "just passed", "王小明", None, True, None, [("passed", 1 / 24)]),
     ("demo-background-check@example.com", "waiting for background check (overdue)", "李娜", None, True, 1,
      [("passed", 9), ("background_check", 8)]),
-    ("demo-training-notice@example.com", "training notice sent", "张伟", "later", True, 2,
+    ("demo-training-notice@example.com", "training notice sent, asked for another date", "张伟", "later", True, 2,
      [("passed", 12), ("background_check", 11), ("training_notice", 1)]),
-    ("demo-starting-soon@example.com", "cohort starting in 2 days", "陈静", "soon", True, 0.5,
+    ("demo-starting-soon@example.com", "cohort starting in 2 days, asked HR a question", "陈静", "soon", True, 0.5,
      [("passed", 20), ("background_check", 18), ("training_notice", 12), ("onboarding_prep", 6)]),
     ("demo-quiet@example.com", "gone quiet for 8 days", "刘洋", "later", False, 8,
      [("passed", 15), ("background_check", 14), ("training_notice", 10)]),
@@ -331,6 +335,14 @@ def seed(now: datetime) -> None:
         "苏州市工业园区星湖街 328 号 2 楼",
         capacity=4,
         site="苏州",
+    )
+    # A later cohort with places: where someone who asks for another date can go.
+    next_month = _cohort(
+        "1月 门店新人培训 B 班",
+        today + timedelta(days=40),
+        "上海浦东培训中心",
+        "Shanghai Pudong Training Centre",
+        "上海市浦东新区张杨路 500 号 3 楼",
     )
     cancelled = _cohort(
         "12月 门店新人培训 C 班",
@@ -434,6 +446,23 @@ def seed(now: datetime) -> None:
         now - timedelta(days=1),
         stores[0].id,
         "浦东新区",
+    )
+    # They answer back: a question waiting since this morning, and a request for another date.
+    ask(starting, Topic.QUESTION, body="培训第一天需要带身份证原件吗？要穿工服吗？", now=now - timedelta(hours=3))
+    moving = db.session.scalars(sa.select(Candidate).where(Candidate.email == "demo-training-notice@example.com")).one()
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Reason)) == 0:  # the migration seeds them, but
+        db.session.add_all(  # a database emptied since (the test suite's) has none
+            Reason(position=n, label_zh=zh, label_en=en) for n, (zh, en) in enumerate(DEFAULT_REASONS)
+        )
+        db.session.flush()
+    family = db.session.scalars(sa.select(Reason).order_by(Reason.label_en != "Family", Reason.position)).first()
+    ask(
+        moving,
+        Topic.ANOTHER_DATE,
+        body="那一周要陪家人看病，下个月的班可以吗？",
+        reason_id=family.id if family else None,
+        preferred_cohort_id=next_month.id,
+        now=now - timedelta(hours=1),
     )
     # The rhythm, switched on: what it would have sent them so far is on their pages, the rest comes live.
     automations = {a.name.split(" · ")[-1]: a for a in seed_rhythm(now=now, enabled=True)}

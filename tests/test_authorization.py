@@ -25,9 +25,21 @@ from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Candidate, ChecklistItem, CohortSession, ImportUpload, Reason, Store, Story, User, utcnow
+from portal.models import (
+    Candidate,
+    ChecklistItem,
+    CohortSession,
+    ImportUpload,
+    Reason,
+    Store,
+    Story,
+    ThreadMessage,
+    User,
+    utcnow,
+)
 from portal.models.flags import HR_OUTCOMES
 from portal.models.outbox import MessageKind
+from portal.models.threads import AskState, Topic
 from portal.services.automations import seed_rhythm
 from portal.services.flags import snooze_range
 from portal.services.importing import read_sheet, sheet_to_bytes
@@ -134,6 +146,7 @@ class World:
 
     candidates: dict[str, int]  # by OWNED / NOT_OWNED / UNASSIGNED
     flags: dict[str, int]  # an open flag on each of them
+    asks: dict[str, int]  # a question each of them asked HR
     items: dict[str, int]  # checklist items: of the candidate's cohort, of another cohort
     stories: dict[str, int]  # published, draft
     reasons: dict[str, int]  # EXISTING: the first reason in use
@@ -209,6 +222,8 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("candidate.messages_preference", "POST"): Entry(candidate_only(303), form=lambda w: {"stop": "1"}),
     ("candidate.confirm", "POST"): Entry(candidate_only(303)),
     ("candidate.subscribe", "POST"): Entry(candidate_only(200)),
+    ("candidate.ask_hr", "POST"): Entry(candidate_only(303), form=lambda w: {"topic": "question", "body": "几点到？"}),
+    ("candidate.thread", "GET"): Entry(candidate_only(200)),
     # A calendar subscription's token is its credential, as a link's is.
     ("candidate.calendar_feed", "GET"): Entry(everyone(200)),
     # HR login and logout: open to all (logout answers 303 to the login page whoever asks).
@@ -252,6 +267,10 @@ MATRIX: dict[tuple[str, str], Entry] = {
     ("hr.set_tier", "POST"): Entry(hr_scoped(303), form=lambda w: {"tier": "B"}),
     ("hr.issue_candidate_link", "POST"): Entry(hr_scoped(200)),
     ("hr.revoke_candidate_links", "POST"): Entry(hr_scoped(303)),
+    # What a candidate asked (a question here): answered where the user may see them; a question is no request.
+    ("hr.answer_ask", "POST"): Entry(hr_scoped(303), form=lambda w: {"body": "要带。"}),
+    ("hr.accept_ask", "POST"): Entry(hr_scoped(409)),
+    ("hr.decline_ask", "POST"): Entry(hr_scoped(409), form=lambda w: {"body": "不行"}),
     ("hr.send_candidate_link", "POST"): Entry(hr_scoped(303), form=lambda w: {"request": "0" * 32}),
     ("hr.send_candidate_note", "POST"): Entry(hr_scoped(303), form=lambda w: {"request": "0" * 32, "text": "明天见"}),
     ("hr.log_candidate_contact", "POST"): Entry(hr_scoped(303), form=_contact_form),
@@ -343,7 +362,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
 
 IGNORED_ENDPOINTS = {"static"}
 # Ids of things someone owns: each such route is also asked about someone else's thing.
-OWNED_ARGUMENTS = {"candidate_id", "flag_id", "item_id", "story_id", "upload_id"}
+OWNED_ARGUMENTS = {"candidate_id", "flag_id", "ask_id", "item_id", "story_id", "upload_id"}
 
 
 def _routes(app) -> set[tuple[str, str]]:
@@ -455,6 +474,16 @@ def _feed(candidate: Candidate, now) -> str:
     return token
 
 
+def _question(candidate: Candidate, now) -> int:
+    """A question waiting for HR, written as services.threads.ask writes it (its task flag aside: the matrix
+    is about who may answer, and the scan would cost every cell)."""
+    question = ThreadMessage(candidate_id=candidate.id, topic=Topic.QUESTION, body="要带身份证吗？", written_at=now)
+    question.state = AskState.WAITING
+    db.session.add(question)
+    db.session.commit()
+    return question.id
+
+
 def _failed_message(candidate: Candidate, now) -> int:
     row = queue_message(candidate, kind=MessageKind.NOTE, key="note:failed", subject="s", body="b", now=now)
     row.status, row.reason = "failed", "550 no such mailbox"
@@ -485,6 +514,7 @@ def world(app) -> World:
     return World(
         candidates={which: candidate.id for which, candidate in candidates.items()},
         flags={which: gen_flag(candidate, now=now).id for which, candidate in candidates.items()},
+        asks={which: _question(candidate, now) for which, candidate in candidates.items()},
         items={which: item.id for which, item in items.items()},
         stories={OWNED: published, NOT_OWNED: draft.id},
         reasons={EXISTING: first_reason.first()},
@@ -519,6 +549,7 @@ def _client_as(app, world: World, actor: str):
 ARGUMENTS: dict[str, Callable[[World, str], object]] = {
     "candidate_id": lambda world, which: world.candidates.get(which, MISSING_ID),
     "flag_id": lambda world, which: world.flags.get(which, MISSING_ID),
+    "ask_id": lambda world, which: world.asks.get(which, MISSING_ID),
     "item_id": lambda world, which: world.items.get(which, MISSING_ID),
     "checklist_item_id": lambda world, which: world.items[OWNED] if which == EXISTING else MISSING_ID,
     "story_id": lambda world, which: world.stories.get(which, MISSING_ID),

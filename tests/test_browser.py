@@ -413,3 +413,79 @@ def test_an_admin_plans_a_cohort_the_candidate_confirms_on_their_phone_and_hr_se
         expect(row.locator("td").nth(1)).to_contain_text("✓")
     finally:
         desk.close()
+
+
+def test_a_candidate_asks_for_another_date_and_a_question_and_hr_answer_both(chromium, live_server):
+    """On a phone, 陈静 asks for a later cohort and asks HR a question (htmx, no reload); HR see both tasks in
+    their queue, accept the request and answer the question on her page; her page then shows the new cohort
+    and the answer."""
+    app, link = live_server
+    base = app.config["PUBLIC_BASE_URL"]
+    phone = chromium.new_context(**PHONE)
+    page = phone.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(link)
+        ask = page.locator("#ask")
+        ask.get_by_text("我需要换一个培训日期").click()
+        ask.get_by_label("原因").select_option(index=1)
+        later = ask.locator("select[name=cohort] option", has_text="1月 门店新人培训 B 班").get_attribute("value")
+        ask.get_by_label("您方便参加的后面一期培训（可选）").select_option(later)
+        ask.get_by_label("还想告诉 HR 的（可选）").first.fill("那周要考试")
+        ask.get_by_role("button", name="申请改期").click()
+        expect(page.locator("#ask")).to_contain_text("申请更换培训日期")
+        expect(page.locator("#ask")).to_contain_text("那周要考试")
+        page.locator("#ask").get_by_label("您的问题").fill("培训结束后几点下班？")
+        page.locator("#ask").get_by_role("button", name="发送给 HR").click()
+        expect(page.locator("#ask .thread")).to_contain_text("培训结束后几点下班？")
+        expect(page.locator("#ask")).to_contain_text("等待 HR 答复")
+        watch.assert_clean(page)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        shot = OUTPUT / "phone-asked-hr.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+    finally:
+        phone.close()
+
+    desk = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Asia/Shanghai")
+    page = desk.new_page()
+    watch = Watch(page)
+    try:
+        page.goto(f"{base}/hr/login")
+        page.get_by_label("Email").fill("hr@example.com")
+        page.get_by_label("Password").fill("keepwarm-hr")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{base}/hr/queue")
+        row = page.locator("tr.person", has_text="陈静")
+        expect(row).to_contain_text("Asked a question")
+        expect(row).to_contain_text("for another date or store")
+        row.get_by_role("link", name="Answer on their page").first.click()
+        thread = page.locator("#thread")
+        expect(page.locator("#thread-title")).to_contain_text("waiting")
+        request = thread.locator(".waiting-ask", has_text="那周要考试")
+        expect(request.locator("select[name=cohort] option:checked")).to_contain_text("1月 门店新人培训 B 班")
+        page.wait_for_load_state("networkidle")
+        request.get_by_role("button", name="Accept").click()
+        expect(page.locator("#thread ol.thread").last).to_contain_text("Moved to 1月 门店新人培训 B 班")
+        page.wait_for_load_state("networkidle")
+        question = page.locator("#thread .waiting-ask", has_text="培训结束后几点下班？")
+        question.get_by_label("Your answer").fill("下午五点半，最后一天会早一点。")
+        question.get_by_role("button", name="Send the answer").click()
+        expect(page.locator("#thread .thread").last).to_contain_text("下午五点半，最后一天会早一点。")
+        page.wait_for_load_state("networkidle")
+        watch.assert_clean(page)
+    finally:
+        desk.close()
+
+    phone = chromium.new_context(**PHONE)
+    page = phone.new_page()
+    try:
+        page.goto(link)
+        expect(page.locator("#training")).to_contain_text("1月 门店新人培训 B 班")
+        expect(page.locator("#ask")).to_contain_text("下午五点半，最后一天会早一点。")
+        expect(page.locator("#ask")).to_contain_text("已同意")
+        page.screenshot(path=str(OUTPUT / "phone-hr-answered.png"), full_page=True)
+    finally:
+        phone.close()

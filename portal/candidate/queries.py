@@ -24,6 +24,7 @@ from portal.models import (
     StageEvent,
     Store,
     Story,
+    ThreadMessage,
     User,
     WaitlistEntry,
 )
@@ -37,7 +38,7 @@ link, candidate, cohort = table_of(PortalLink), table_of(Candidate), table_of(Co
 owner = table_of(User).alias("owner")
 stage, stage_event, session_table = table_of(Stage), table_of(StageEvent), table_of(CohortSession)
 item, completion, story = table_of(ChecklistItem), table_of(ChecklistCompletion), table_of(Story)
-store, waitlist = table_of(Store), table_of(WaitlistEntry)
+store, waitlist, thread = table_of(Store), table_of(WaitlistEntry), table_of(ThreadMessage)
 
 _session_columns = (
     link.c.id.label("link_id"),
@@ -47,6 +48,7 @@ _session_columns = (
     candidate.c.name,
     candidate.c.locale,
     candidate.c.status,
+    candidate.c.district,
     candidate.c.cohort_id,
     candidate.c.current_stage_id,
     candidate.c.messages_stopped_at,
@@ -59,6 +61,8 @@ _session_columns = (
     .limit(1)
     .scalar_subquery()
     .label("waiting_for_cohort_id"),
+    # Whether they ever wrote to HR: the page reads the thread only then.
+    sa.exists().where(thread.c.candidate_id == candidate.c.id).label("has_thread"),
     owner.c.name.label("hr_name"),
     owner.c.phone.label("hr_phone"),
     owner.c.email.label("hr_email"),

@@ -5,6 +5,7 @@ from flask import abort, current_app, make_response, redirect, render_template, 
 from flask_babel import force_locale, get_locale, get_timezone
 from markupsafe import Markup
 
+from portal.candidate.asking import ASKABLE, THREAD_PER_PAGE, refused_form, thread_context
 from portal.candidate.blueprint import bp
 from portal.candidate.calendar import candidate_calendar
 from portal.candidate.identity import current_link_id, remember_candidate_locale, renew_if_due, set_candidate_cookie
@@ -28,9 +29,10 @@ from portal.services.checklist import item_applies, set_item_done
 from portal.services.cohorts import confirm_attendance
 from portal.services.engagement import begin_page_view, record_event, record_view
 from portal.services.links import calendar_feed_url, find_active_link, find_calendar_feed, issue_calendar_feed
+from portal.services.threads import ThreadError, ask, thread_of
 from portal.templating import render_shared
 from portal.throttle import count_failure
-from portal.web import device_class, htmx_aware, htmx_request, page_arg
+from portal.web import device_class, htmx_aware, htmx_request, id_arg, page_arg
 
 STORIES_PER_PAGE = 10
 
@@ -111,10 +113,11 @@ def page():
         abort(404)
     candidate, data = found
     remember_candidate_locale(candidate.locale)
-    return _viewed(candidate, EventKind.VIEW, "page", now, render_page(candidate, data, now))
+    html = render_page(candidate, data, now, thread_context(candidate, now))
+    return _viewed(candidate, EventKind.VIEW, "page", now, html)
 
 
-def render_page(candidate, data: PageData, now) -> str:
+def render_page(candidate, data: PageData, now, thread: dict | None = None) -> str:
     """The page's HTML from the candidate's row and page data (bench/ceiling.py renders it from memory)."""
     zone = get_timezone()
     starts_on = data.cohort.starts_on if data.cohort and data.cohort.status != "cancelled" else None
@@ -143,6 +146,7 @@ def render_page(candidate, data: PageData, now) -> str:
         cohort=data.cohort,
         waiting_for=waiting_for,
         stories_html=stories_html,
+        **(thread or {}),
     )
 
 
@@ -281,3 +285,56 @@ def confirm():
     waiting = candidate.waiting_for_cohort_id
     waiting_for = shared_cohort(waiting)[0] if waiting is not None else None
     return render_template("candidate/_attendance.html", candidate=candidate, cohort=cohort, waiting_for=waiting_for)
+
+
+@bp.post("/me/ask")
+@htmx_aware
+def ask_hr():
+    """Send HR a question or a request (``topic``): htmx swaps the "Ask HR" section in place; without JavaScript
+    back to the page, or the page again with what was typed and why it was refused."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    topic = request.form.get("topic", "")
+    if topic not in ASKABLE:
+        abort(400)
+    try:
+        ask(
+            db.session.get_one(Candidate, candidate.candidate_id),
+            topic,
+            body=request.form.get("body"),
+            now=now,
+            reason_id=id_arg("reason", request.form),
+            preferred_cohort_id=id_arg("cohort", request.form),
+            district=request.form.get("district"),
+        )
+    except ThreadError as error:
+        db.session.rollback()
+        refused = refused_form(topic, error, request.form.to_dict())
+        if htmx_request():
+            return _thread_section(now, refused=refused), 422
+        found = load_page(_link_id_or_404(now), now)
+        if found is None:
+            abort(404)
+        candidate, data = found
+        return render_page(candidate, data, now, thread_context(candidate, now, refused=refused)), 422
+    db.session.commit()
+    if not htmx_request():
+        return redirect(url_for("candidate.page") + "#ask", 303)
+    return _thread_section(now, sent=topic)
+
+
+def _thread_section(now, **state) -> str:
+    candidate = current_candidate_or_404(now)
+    return render_template("candidate/_thread.html", candidate=candidate, **thread_context(candidate, now, **state))
+
+
+@bp.get("/me/thread")
+def thread():
+    """Every message of the candidate's thread with HR, newest first, paged."""
+    now = utcnow()
+    candidate = current_candidate_or_404(now)
+    pagination = db.paginate(
+        thread_of(candidate.candidate_id), page=page_arg(), per_page=THREAD_PER_PAGE, error_out=False, count=True
+    )
+    html = render_template("candidate/thread.html", candidate=candidate, pagination=pagination)
+    return _viewed(candidate, EventKind.VIEW, "thread", now, html)

@@ -46,6 +46,8 @@ def back_office_context() -> dict:
         "tier_meaning": wording.tier_meaning,
         "flag_reason": wording.flag_reason,
         "whose_turn": wording.whose_turn,
+        "flag_badge": wording.flag_badge,
+        "waited": wording.waited,
         "link_marker": link_marker,
         "event_kind_label": lambda kind: wording.label_of(wording.EVENT_KIND_LABELS, kind),
         "device_label": lambda device: wording.label_of(wording.DEVICE_LABELS, device),

@@ -2,10 +2,11 @@
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from flask import current_app, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import aliased
@@ -32,13 +33,15 @@ from portal.hr.queries import (
     open_rules_by_candidate,
     talent_pool_query,
     visible_candidate,
+    visible_candidates,
 )
 from portal.hr.queue import contact_form, queue_row_answer
 from portal.hr.wording import left_kind_label
 from portal.i18n import localized
 from portal.jobs.messages import wake_sender
-from portal.models import AuditEvent, Candidate, Cohort, Stage, Store, WaitlistEntry, utcnow
+from portal.models import AuditEvent, Candidate, Cohort, Stage, Store, ThreadMessage, WaitlistEntry, utcnow
 from portal.models.candidates import Channel, LeftKind, Tier
+from portal.models.threads import AskState, Topic
 from portal.services.automations import sent_this_week
 from portal.services.candidates import (
     CandidateError,
@@ -66,9 +69,17 @@ from portal.services.reasons import reasons_in_order
 from portal.services.scan import rescan_candidate
 from portal.services.stages import StageError, move_to_stage
 from portal.services.stores import StoreError, assign_store, stores_for
+from portal.services.threads import (
+    BODY_MAX,
+    ThreadError,
+    accept_request,
+    answer_question,
+    decline_request,
+    thread_of,
+)
 from portal.services.worktime import organisation_date, organisation_zone
 from portal.templating import show_page_of
-from portal.web import htmx_aware, htmx_request, page_arg
+from portal.web import htmx_aware, htmx_request, id_arg, page_arg
 
 PER_PAGE = 20
 
@@ -215,6 +226,7 @@ def _render(
     duplicate: tuple[int, bool] | None = None,
     message_error: str | None = None,
     message_text: str = "",
+    answer_refused: "AnswerRefused | None" = None,
     **forms,
 ):
     """The page; ``forms`` holds a refused form (move, leave, reactivate, contact, profile, note, store) to show
@@ -263,6 +275,7 @@ def _render(
             store=next((row for row in stores if row.Store.id == candidate.store_id), None),
             waiting=_waiting(candidate.id),
             weekly_cap=current_app.config["AUTOMATION_WEEKLY_CAP"],
+            **_thread_context(candidate, story.thread, answer_refused),
             note_max=NOTE_MAX_CHARACTERS,
             audit_words={
                 "stages": {stage.key: localized(stage, "label") for stage in stages},
@@ -605,3 +618,116 @@ def talent_pool():
     """People who left with a date to contact them again, soonest first."""
     pagination = db.paginate(talent_pool_query(current_user), page=page_arg(), per_page=PER_PAGE, error_out=False)
     return render_template("hr/talent_pool.html", pagination=pagination)
+
+
+# What the candidate asked (services.threads): HR answer a question, accept or decline a request.
+
+
+def _thread_context(candidate: Candidate, thread_page, answer_refused: "AnswerRefused | None") -> dict:
+    """The "Questions and requests" section: what waits for an answer, oldest first, with what HR may grant
+    (cohorts; stores, those of the district the candidate named first), and ``thread_page`` of the thread."""
+    waiting = db.session.scalars(thread_of(candidate.id).where(ThreadMessage.state == AskState.WAITING)).all()
+    return {
+        "waiting_asks": list(reversed(waiting)),
+        "ask_cohorts": _cohort_choices() if any(a.topic == Topic.ANOTHER_DATE for a in waiting) else [],
+        "ask_stores": {
+            a.id: [
+                (str(row.Store.id), _store_label(row)) for row in db.session.execute(stores_for(candidate, a.district))
+            ]
+            for a in waiting
+            if a.topic == Topic.STORE_TOO_FAR
+        },
+        "thread_page": thread_page,
+        "answer_refused": answer_refused,
+        "body_max": BODY_MAX,
+    }
+
+
+@dataclass
+class AnswerRefused:
+    """An answer that was refused: to which question or request, with which button, why, and what was typed."""
+
+    ask_id: int
+    action: str
+    error: str
+    field: str | None
+    typed: dict
+
+
+def _ask_or_404(ask_id: int) -> ThreadMessage:
+    """A question or request of a candidate the user may see (deny by default: 404 like a missing one)."""
+    visible = visible_candidates(current_user).with_only_columns(Candidate.id)
+    asked = db.session.scalars(
+        sa.select(ThreadMessage).where(ThreadMessage.id == ask_id, ThreadMessage.candidate_id.in_(visible))
+    ).first()
+    if asked is None or not asked.from_candidate:
+        abort(404)
+    return asked
+
+
+def _answer(ask_id: int, action: str, settle):
+    """Run one answer (``settle(asked, now)``): commit and back to the page, or the page with why it was refused."""
+    now = utcnow()
+    asked = _ask_or_404(ask_id)
+    candidate_id, refused, status = asked.candidate_id, None, 200
+    try:
+        settle(asked, now)
+    except ThreadError as error:
+        db.session.rollback()
+        refused = AnswerRefused(ask_id, action, str(error), error.field, request.form.to_dict())
+        status = 409
+    else:
+        db.session.commit()
+        wake_sender()
+    if htmx_request():  # the section again, in place
+        candidate = _candidate_or_404(candidate_id, now)
+        show_page_of("hr.candidate_page", candidate_id=candidate_id)  # its pager pages the candidate's page
+        thread_page = db.paginate(thread_of(candidate_id), page=page_arg("thread"), per_page=PER_PAGE, error_out=False)
+        context = _thread_context(candidate, thread_page, refused)
+        return render_template("hr/_thread.html", candidate=candidate, now=now, **context), status
+    if refused is not None:
+        return _render(_candidate_or_404(candidate_id, now), now, status, answer_refused=refused)
+    return redirect(url_for("hr.candidate_page", candidate_id=candidate_id, _anchor="thread-title"), 303)
+
+
+@bp.post("/asks/<int:ask_id>/answer")
+@login_required
+@htmx_aware
+def answer_ask(ask_id: int):
+    """Answer a candidate's question: on their page at once, and to them as an essential message."""
+    return _answer(
+        ask_id,
+        "answer",
+        lambda asked, now: answer_question(asked, current_user, request.form.get("body"), now=now),
+    )
+
+
+@bp.post("/asks/<int:ask_id>/accept")
+@login_required
+@htmx_aware
+def accept_ask(ask_id: int):
+    """Grant a request: move them to the chosen cohort, or give them the chosen store; they are told."""
+    return _answer(
+        ask_id,
+        "accept",
+        lambda asked, now: accept_request(
+            asked,
+            current_user,
+            cohort_id=id_arg("cohort", request.form),
+            store_id=id_arg("store", request.form),
+            body=request.form.get("body"),
+            now=now,
+        ),
+    )
+
+
+@bp.post("/asks/<int:ask_id>/decline")
+@login_required
+@htmx_aware
+def decline_ask(ask_id: int):
+    """Turn a request down, with a reply they read on their page and receive."""
+    return _answer(
+        ask_id,
+        "decline",
+        lambda asked, now: decline_request(asked, current_user, request.form.get("body"), now=now),
+    )

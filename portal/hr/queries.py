@@ -31,10 +31,11 @@ from portal.models import (
 )
 from portal.models.candidates import Status
 from portal.models.engagement import EventKind
-from portal.models.flags import Severity, derived_tier, tier_is, with_derived_tier
+from portal.models.flags import TASK_RULES, Severity, derived_tier, tier_is, with_derived_tier
 from portal.models.planner import dense, usually
 from portal.services.cohorts import TAKES_A_PLACE
 from portal.services.scan import TRAINING_NOTICE_KEY
+from portal.services.threads import thread_of
 
 
 def _scope_parts(user: User, narrowed: bool = False) -> list:
@@ -80,12 +81,19 @@ def _waiting(now: datetime, filters: QueueFilters) -> list:
 
 
 def _waiting_flags(now: datetime, filters: QueueFilters):
-    """Per candidate with a waiting flag: whether one is urgent, and the oldest one's raise time (the queue's order)."""
+    """Per candidate with a waiting flag: how pressing the most pressing one is (an overdue task, then urgent,
+    then the rest) and since when they wait (the queue's order). A risk flag waits since it was raised; a task
+    since the candidate asked (its evidence): ordering by that time is ordering by working time waited, as
+    an earlier question has never waited less working time than a later one."""
+    pressing = sa.case((Flag.overdue_since.is_not(None), 2), (Flag.severity == Severity.URGENT, 1), else_=0)
+    since = sa.case(
+        (Flag.rule.in_(TASK_RULES), sa.func.coalesce(Flag.evidence_at, Flag.raised_at)), else_=Flag.raised_at
+    )
     return (
         sa.select(
             Flag.candidate_id,
-            sa.func.max(sa.case((Flag.severity == Severity.URGENT, 1), else_=0)).label("urgent"),
-            sa.func.min(Flag.raised_at).label("oldest"),
+            sa.func.max(pressing).label("urgent"),
+            sa.func.min(since).label("oldest"),
         )
         .where(*_waiting(now, filters))
         .group_by(Flag.candidate_id)
@@ -181,12 +189,17 @@ def queue_count(user: User, now: datetime, today: date) -> sa.Select:
 
 
 def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
-    """The open flags of these candidates (snoozed ones too), urgent first, by candidate."""
+    """The open flags of these candidates (snoozed ones too), overdue and urgent first, by candidate."""
     flags = db.session.scalars(
         sa.select(Flag)
         .options(sa.orm.joinedload(Flag.claimed_by))
         .where(Flag.candidate_id.in_(candidate_ids), dense(Flag.resolved_at).is_(None))
-        .order_by(sa.case((Flag.severity == Severity.URGENT, 0), else_=1), Flag.raised_at, Flag.id)
+        .order_by(
+            Flag.overdue_since.is_(None),
+            sa.case((Flag.severity == Severity.URGENT, 0), else_=1),
+            Flag.raised_at,
+            Flag.id,
+        )
     )
     by_candidate: dict[int, list[Flag]] = {candidate_id: [] for candidate_id in candidate_ids}
     for flag in flags:
@@ -195,10 +208,10 @@ def open_flags_of(candidate_ids: list[int]) -> dict[int, list[Flag]]:
 
 
 def open_rules_by_candidate(candidate_ids: list[int]) -> sa.Select:
-    """(candidate_id, rule) of open flags, for the reasons beside each tier on a page."""
+    """(candidate_id, rule) of open risk flags, for the reasons beside each tier on a page (tasks move no tier)."""
     return (
         sa.select(Flag.candidate_id, Flag.rule)
-        .where(Flag.candidate_id.in_(candidate_ids), dense(Flag.resolved_at).is_(None))
+        .where(Flag.candidate_id.in_(candidate_ids), dense(Flag.resolved_at).is_(None), Flag.rule.not_in(TASK_RULES))
         .order_by(Flag.id)
     )
 
@@ -229,7 +242,7 @@ def visible_candidate(user: User, candidate_id: int, now: datetime) -> sa.Select
 
 
 # The lists on a candidate's page, each paged by its own ?<name>= argument.
-STORY_LISTS = ("moves", "contacts", "notes", "visits", "flags", "links", "messages", "history")
+STORY_LISTS = ("moves", "contacts", "notes", "visits", "flags", "links", "messages", "history", "thread")
 
 
 ACTIVITY_DAYS = 30
@@ -269,6 +282,7 @@ class CandidateStory:
     links: Any
     messages: Any
     history: Any
+    thread: Any  # the candidate's questions and requests and HR's answers
     sent_links: dict  # link id -> the message that carried it, for the page's visits ("through …")
 
 
@@ -354,6 +368,7 @@ def candidate_story(
             # By when each went or goes: a welcome queued with tips three days later comes below them.
             .order_by(sa.func.coalesce(Outbox.sent_at, Outbox.due_at).desc(), Outbox.id.desc()),
         ),
+        thread=page("thread", thread_of(candidate_id)),
         history=page(
             "history",
             sa.select(AuditEvent)

@@ -2,8 +2,9 @@
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import g
 from flask_babel import lazy_gettext as _l
 
 from portal.i18n import localized
@@ -14,6 +15,7 @@ from portal.models.engagement import Device, EventKind
 from portal.models.flags import HR_OUTCOMES, URGENT_DAYS_FOR_D, Outcome, Severity
 from portal.services.importing import FIELD_LABELS as IMPORT_FIELD_LABELS
 from portal.services.scan import RULES_BY_NAME
+from portal.services.worktime import WorkCalendar
 from portal.templating import local_date, local_datetime
 
 TIER_LABELS = {Tier.A: _l("on track"), Tier.B: _l("watch"), Tier.C: _l("at risk"), Tier.D: _l("likely lost")}
@@ -78,6 +80,9 @@ AUDIT_ACTION_LABELS = {
     "contact.log": _l("Contact logged"),
     "stage.move": _l("Stage moved"),
     "cohort.assign": _l("Cohort assigned"),
+    "thread.answer": _l("Question answered"),
+    "thread.accept": _l("Request accepted"),
+    "thread.decline": _l("Request declined"),
     "cohort.waitlist": _l("On a cohort's waitlist"),
     "cohort.changed": _l("Their cohort's dates or place changed"),
     "cohort.cancelled": _l("Their cohort was cancelled"),
@@ -239,6 +244,15 @@ def tier_labels() -> dict[str, str]:
     return {tier.value: str(label) for tier, label in TIER_LABELS.items()}
 
 
+def flag_badge(flag: Flag) -> str:
+    """A flag's badge: its severity; a task is a "Task" until it escalates to urgent, then "Overdue"."""
+    if flag.overdue_since is not None:
+        return str(_l("Overdue"))
+    if flag.is_task and flag.severity == Severity.WARNING:
+        return str(_l("Task"))
+    return severity_label(flag.severity)
+
+
 def severity_label(severity: str) -> str:
     return str(SEVERITY_LABELS.get(severity, severity))  # type: ignore[call-overload]
 
@@ -267,7 +281,27 @@ def rule_label(name: str) -> str:
 def whose_turn(flag: Flag) -> str:
     """Who has to move: a late step of ours is never worded as the candidate being late."""
     rule = RULES_BY_NAME.get(flag.rule)
+    if flag.is_task:
+        return str(_l("They wait for our answer"))
     return str(_l("Our side is late") if rule is not None and rule.our_side else _l("Reach out to them"))
+
+
+def working_time_words(amount: timedelta) -> str:
+    """ "2 h 5 min" of working time (hours and minutes are what a working day is counted in)."""
+    minutes = int(amount.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return str(_l("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes))
+    return str(_l("%(minutes)d min", minutes=minutes))
+
+
+def waited(since: datetime | None, now: datetime) -> str:
+    """How long a candidate has waited for HR in working time (the work calendar's, read once per request)."""
+    if since is None:
+        return "?"
+    if "work_calendar" not in g:
+        g.work_calendar = WorkCalendar(now)
+    return working_time_words(g.work_calendar.working_time_between(since, now))
 
 
 def flag_reason(flag: Flag, now: datetime) -> str:
@@ -284,6 +318,8 @@ def flag_reason(flag: Flag, now: datetime) -> str:
         "stage": localized(stage, "label") if stage else "?",
         "stage_side": stage.side if stage else None,
     }
+    if flag.is_task:
+        facts["waited"] = waited(flag.evidence_at, now)
     return rule.describe(facts)
 
 

@@ -14,6 +14,7 @@ from portal.models.imports import ImportUpload
 from portal.models.outbox import Outbox
 from portal.models.pipeline import Stage
 from portal.models.reasons import Reason
+from portal.models.threads import ThreadMessage
 from portal.models.users import User
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "StageEvent",
     "Store",
     "Story",
+    "ThreadMessage",
     "User",
     "WaitlistEntry",
     "utcnow",

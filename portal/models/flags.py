@@ -27,6 +27,17 @@ class Outcome(StrEnum):
     CLEARED = "cleared"  # the scan closed it because its condition no longer holds
 
 
+class TaskRule(StrEnum):
+    """Flags that are work for HR rather than a risk: the candidate waits for an answer (services.threads).
+    They never move the risk tier; they are closed by answering, not resolved from the queue."""
+
+    QUESTION = "question_waiting"
+    REQUEST = "request_waiting"
+
+
+TASK_RULES = tuple(rule.value for rule in TaskRule)
+
+
 # What HR may choose when they act on a flag.
 HR_OUTCOMES = tuple(outcome for outcome in Outcome if outcome != Outcome.CLEARED)
 
@@ -61,6 +72,8 @@ class Flag(Base):
     raised_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When the flag was raised as, or escalated to, urgent: "urgent for 7 days" makes tier D.
     urgent_since: Mapped[datetime | None]
+    # A task's second escalation: still unanswered TASK_OVERDUE_HOURS after it was asked (first in the queue).
+    overdue_since: Mapped[datetime | None]
     claimed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id", ondelete="SET NULL"))
     claimed_at: Mapped[datetime | None]
     snoozed_until: Mapped[datetime | None]
@@ -82,6 +95,10 @@ class Flag(Base):
     def is_open(self) -> bool:
         return self.resolved_at is None
 
+    @property
+    def is_task(self) -> bool:
+        return self.rule in TASK_RULES
+
 
 URGENT_DAYS_FOR_D = 7
 
@@ -90,11 +107,11 @@ def derived_tier(candidate_id, now: datetime) -> sa.ScalarSelect:
     """A candidate's risk tier at ``now``, derived from its open risk flags.
 
     A on track (none), B watch (warnings only), C at risk (an urgent flag, or two warnings), D likely
-    lost (urgent for 7 days or more). Only warning and urgent flags count: a task for HR (a question,
-    a request) is not a risk signal. Read, never stored: the scan writes flags only, so a tier is
+    lost (urgent for 7 days or more). A task for HR (a question, a request: TASK_RULES) is no risk
+    signal and never counts. Read, never stored: the scan writes flags only, so a tier is
     never stale and a page reads it for its own rows (a few index lookups each).
     """
-    open_flags = [Flag.candidate_id == candidate_id, Flag.resolved_at.is_(None)]
+    open_flags = [Flag.candidate_id == candidate_id, Flag.resolved_at.is_(None), Flag.rule.not_in(TASK_RULES)]
     urgent = Flag.severity == Severity.URGENT
     d_before = sa.literal(now - timedelta(days=URGENT_DAYS_FOR_D), type_=Flag.urgent_since.type)
 

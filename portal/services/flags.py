@@ -27,6 +27,12 @@ def require_open(flag: Flag) -> None:
         raise FlagActionError(_l("This flag is already closed."))
 
 
+def _require_risk(flag: Flag) -> None:
+    """A task closes when HR answer the candidate (services.threads), never by hiding or resolving it here."""
+    if flag.is_task:
+        raise FlagActionError(_l("The candidate waits for an answer: answer them on their page and this closes."))
+
+
 def claim_flag(flag: Flag, user: User, *, now: datetime) -> None:
     """Take the flag on; claiming again is harmless, taking it from a colleague is recorded."""
     require_open(flag)
@@ -46,6 +52,7 @@ def snooze_range(now: datetime) -> tuple[date, date]:
 def snooze_flag(flag: Flag, user: User, *, until: datetime, now: datetime) -> None:
     """Hide the flag until ``until``; it returns then if its condition still holds."""
     require_open(flag)
+    _require_risk(flag)
     if until <= now:
         raise FlagActionError(_l("Choose a time in the future."))
     if until.astimezone(organisation_zone()).date() > snooze_range(now)[1]:
@@ -58,6 +65,7 @@ def snooze_flag(flag: Flag, user: User, *, until: datetime, now: datetime) -> No
 def resolve_flag(flag: Flag, user: User, *, outcome: str, note: str, now: datetime) -> None:
     """Close the flag with what HR did; it stays closed for this episode. "No answer" keeps it open until tomorrow."""
     require_open(flag)
+    _require_risk(flag)
     if outcome not in HR_OUTCOMES:
         raise FlagActionError(_l("Choose what happened."))
     if outcome == Outcome.NO_ANSWER:

@@ -16,6 +16,7 @@ from portal.services.outbox import drop_queued_messages
 from portal.services.scan import rescan_candidate
 from portal.services.stages import move_to_stage
 from portal.services.stores import keep_store_if_free
+from portal.services.threads import withdraw_waiting
 from portal.services.worktime import organisation_date, organisation_zone
 
 
@@ -33,6 +34,7 @@ def mark_started(candidate: Candidate, *, actor: User, now: datetime) -> None:
     _require_active(candidate)
     candidate.status = Status.STARTED
     candidate.started_at = now
+    withdraw_waiting(candidate.id, now)
     db.session.flush()
     record_on_candidate("candidate.started", candidate.id, actor_user_id=actor.id, detail="")
     rescan_candidate(candidate.id, now)
@@ -72,6 +74,7 @@ def mark_left(
     )
     revoke_links(candidate.id, now=now)
     drop_queued_messages(candidate.id, "the candidate left")
+    withdraw_waiting(candidate.id, now)
     db.session.flush()
     record_on_candidate("candidate.left", candidate.id, actor_user_id=actor.id, detail=f"{kind}: {reason.label_en}")
     leave_waitlist(candidate.id)

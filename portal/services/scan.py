@@ -21,20 +21,21 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from portal.extensions import db
-from portal.models import Candidate, Cohort, CohortSession, Flag, Stage
+from portal.models import Candidate, Cohort, CohortSession, Flag, Stage, ThreadMessage
 from portal.models.base import UTCDateTime, rows_affected, table_of
 from portal.models.candidates import Status
 from portal.models.cohorts import CohortStatus
-from portal.models.flags import Outcome, Severity
+from portal.models.flags import Outcome, Severity, TaskRule
 from portal.models.pipeline import Side
 from portal.models.planner import usually
+from portal.models.threads import REQUESTS, AskState, Topic
 from portal.services import dialect_insert, savepoint
 from portal.services.worktime import WorkCalendar
 
 log = logging.getLogger(__name__)
 
 candidate, stage, cohort, flag = table_of(Candidate), table_of(Stage), table_of(Cohort), table_of(Flag)
-session_table = table_of(CohortSession)
+session_table, asked = table_of(CohortSession), table_of(ThreadMessage)
 
 TRAINING_NOTICE_KEY = "training_notice"
 
@@ -60,6 +61,9 @@ class Rule:
     describe: Callable[[dict], str]
     # Whose turn it is: a step on the company's side that is late, not something the candidate did or did not do.
     our_side: bool = False
+    # A task (models.flags.TASK_RULES): the candidate waits for HR's answer. Its flag follows the oldest thing
+    # still waiting (_sync_tasks) and never moves the risk tier.
+    task: bool = False
 
 
 def _active():
@@ -209,6 +213,40 @@ def _company_side_overdue(now, config):
     ).where(_active(), sa.or_(sa.false(), *overdue))
 
 
+def _waiting_for_us(*topics: str):
+    """Candidates with a question or request (``topics``) HR have not answered: the oldest one's time is the
+    evidence, urgent once it waited TASK_URGENT_WORKING_HOURS of working time by the work calendar (a Friday
+    evening question is not late on Saturday). Overdue (TASK_OVERDUE_HOURS): _sync_tasks."""
+
+    def matches(now, config):
+        anything = sa.select(asked.c.id).where(asked.c.state == AskState.WAITING, asked.c.topic.in_(topics)).limit(1)
+        urgent_from = now  # nothing waits: the calendar need not be read
+        if db.session.execute(anything).first() is not None:
+            hours = timedelta(hours=config["TASK_URGENT_WORKING_HOURS"])
+            urgent_from = WorkCalendar(now).working_time_before(now, hours)
+        waiting = (
+            sa.select(asked.c.candidate_id, sa.func.min(asked.c.written_at).label("asked_at"))
+            .where(asked.c.state == AskState.WAITING, asked.c.topic.in_(topics))
+            .group_by(asked.c.candidate_id)
+            .subquery("waiting")
+        )
+        return (
+            sa.select(
+                candidate.c.id.label("candidate_id"),
+                sa.case(
+                    (waiting.c.asked_at <= sa.literal(urgent_from, UTCDateTime()), Severity.URGENT.value),
+                    else_=Severity.WARNING.value,
+                ).label("severity"),
+                waiting.c.asked_at.label("evidence_at"),
+                waiting.c.asked_at.label("episode_start"),
+            )
+            .join(waiting, waiting.c.candidate_id == candidate.c.id)
+            .where(_active())
+        )
+
+    return matches
+
+
 def _our_step_reason(facts: dict) -> str:
     if facts["stage_side"] != Side.COMPANY:
         return _("Our step was overdue; the candidate has moved on since (clears at the next scan)")
@@ -251,6 +289,24 @@ RULES = (
         _company_side_overdue,
         _our_step_reason,
         our_side=True,
+    ),
+    Rule(
+        TaskRule.QUESTION,
+        _l("Question waiting"),
+        "Asked HR a question that is not answered yet",
+        _waiting_for_us(Topic.QUESTION),
+        lambda facts: _("Asked a question %(when)s: waiting %(waited)s of working time", **facts),
+        our_side=True,
+        task=True,
+    ),
+    Rule(
+        TaskRule.REQUEST,
+        _l("Request waiting"),
+        "Asked for another date or a nearer store, not answered yet",
+        _waiting_for_us(*REQUESTS),
+        lambda facts: _("Asked %(when)s for another date or store: waiting %(waited)s of working time", **facts),
+        our_side=True,
+        task=True,
     ),
 )
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
@@ -330,6 +386,37 @@ def _escalation_filter(rule: Rule):
     )
 
 
+def _sync_tasks(rule: Rule, now: datetime, config: dict) -> int:
+    """A task's flag follows the oldest question or request still waiting (one answered, the next one shows):
+    its time, urgent or not, and overdue once it waited TASK_OVERDUE_HOURS (the second escalation, first in
+    the queue). How many flags changed."""
+
+    def of_match(column):
+        return sa.select(column).where(matched.c.candidate_id == flag.c.candidate_id).scalar_subquery()
+
+    asked_at, severity = of_match(matched.c.evidence_at), of_match(matched.c.severity)
+    overdue = asked_at <= sa.literal(now - timedelta(hours=config["TASK_OVERDUE_HOURS"]), UTCDateTime())
+    at_now = sa.literal(now, UTCDateTime())
+    unchanged = sa.and_(
+        flag.c.evidence_at == asked_at,
+        flag.c.severity == severity,
+        sa.case((flag.c.overdue_since.is_not(None), 1), else_=0) == sa.case((overdue, 1), else_=0),
+    )
+    statement = (
+        sa.update(flag)
+        .where(_open(rule.name), _matched_for_flag(), ~unchanged)
+        .values(
+            evidence_at=asked_at,
+            severity=severity,
+            urgent_since=sa.case(
+                (severity == Severity.URGENT, sa.func.coalesce(flag.c.urgent_since, at_now)), else_=sa.null()
+            ),
+            overdue_since=sa.case((overdue, sa.func.coalesce(flag.c.overdue_since, at_now)), else_=sa.null()),
+        )
+    )
+    return rows_affected(db.session.execute(statement))
+
+
 def _closing_filter(rule: Rule, only: Sequence[int] | None):
     closing = sa.and_(_open(rule.name), ~_matched_for_flag())
     return closing if only is None else sa.and_(closing, flag.c.candidate_id.in_(only))
@@ -372,7 +459,18 @@ def _collect_matches(rule: Rule, now: datetime, config: dict, only: Sequence[int
     )
 
 
+def _nothing_to_do(rule: Rule, now: datetime, config: dict, only: Sequence[int]) -> bool:
+    """For a few candidates (a rescan): the rule holds for none of them and none has its flag open, so there
+    is nothing to raise, escalate or close. One statement instead of the scratch tables' dozen (a rescan
+    follows every stage move, placement and answer)."""
+    matches = rule.matches(now, config).where(candidate.c.id.in_(only))
+    flagged = sa.select(flag.c.id).where(_open(rule.name), flag.c.candidate_id.in_(only))
+    return not db.session.scalar(sa.select(sa.or_(matches.exists(), flagged.exists())))
+
+
 def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool, only: Sequence[int] | None) -> RuleResult:
+    if only is not None and _nothing_to_do(rule, now, config, only):
+        return RuleResult()
     connection = db.session.connection()
     for table in SCRATCH_TABLES:
         table.create(connection)
@@ -393,9 +491,12 @@ def _apply(rule: Rule, now: datetime, config: dict, dry_run: bool, only: Sequenc
         closed = rows_affected(
             db.session.execute(sa.update(flag).where(closing).values(resolved_at=now, outcome=Outcome.CLEARED))
         )
-        escalated = rows_affected(
-            db.session.execute(sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now))
-        )
+        if rule.task:
+            escalated = _sync_tasks(rule, now, config)
+        else:
+            escalated = rows_affected(
+                db.session.execute(sa.update(flag).where(escalation).values(severity=Severity.URGENT, urgent_since=now))
+            )
         db.session.execute(
             sa.insert(to_raise).from_select(["candidate_id", "severity", "evidence_at"], _raisable(rule))
         )

@@ -61,15 +61,16 @@ def hold_store(store_id: int) -> None:
     )
 
 
-def stores_for(candidate: Candidate) -> sa.Select:
-    """Every store with its places taken (``taken``), the candidate's own district's first, then by district
-    and name."""
+def stores_for(candidate: Candidate, district: str | None = None) -> sa.Select:
+    """Every store with its places taken (``taken``), those in ``district`` (the candidate's own, unless
+    given) first, then by district and name."""
     taken = _taken(Candidate.store_id.is_not(None)).subquery("taken_by_store")
     query = sa.select(Store, sa.func.coalesce(taken.c.taken, 0).label("taken")).outerjoin(
         taken, taken.c.store_id == Store.id
     )
-    if candidate.district:  # someone with no district has no stores nearby: not those without one either
-        query = query.order_by(sa.case((Store.district == candidate.district, 0), else_=1))
+    district = district or candidate.district
+    if district:  # someone with no district has no stores nearby: not those without one either
+        query = query.order_by(sa.case((Store.district == district, 0), else_=1))
     return query.order_by(Store.district, Store.name, Store.id)
 
 

@@ -232,6 +232,49 @@ class WorkCalendar:
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=self.zone).astimezone(UTC)
 
+    def _working_hours_of(self, day: date) -> tuple[datetime, datetime] | None:
+        """WORKDAY_START to WORKDAY_END of ``day`` in UTC, or None on a day off."""
+        if not self.is_working_day(day):
+            return None
+        return self._at(day, _clock("WORKDAY_START")), self._at(day, _clock("WORKDAY_END"))
+
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """How much of [start, end) falls within working hours on working days."""
+        total = timedelta()
+        day = start.astimezone(self.zone).date()
+        while day <= end.astimezone(self.zone).date():
+            hours = self._working_hours_of(day)
+            if hours is not None:
+                total += max(timedelta(), min(end, hours[1]) - max(start, hours[0]))
+            day += timedelta(days=1)
+        return total
+
+    def working_time_before(self, end: datetime, amount: timedelta) -> datetime:
+        """The latest moment from which ``amount`` of working time has passed by ``end``: whatever began at or
+        before it has waited that long in working hours (the working-hour rules' threshold)."""
+        day = end.astimezone(self.zone).date()
+        left = amount
+        for _ in range(self.LOOK_AHEAD_DAYS):
+            hours = self._working_hours_of(day)
+            if hours is not None and hours[0] < end:
+                worked = min(end, hours[1]) - hours[0]
+                if worked >= left:
+                    return min(end, hours[1]) - left
+                left -= worked
+            day -= timedelta(days=1)
+        raise RuntimeError(f"no working day in the {self.LOOK_AHEAD_DAYS} days before {end.date()}")
+
+    def working_from(self, now: datetime) -> datetime:
+        """``now`` if it falls within working hours, else the start of the next working hours (the
+        candidate's "when to expect an answer": the next working morning, a make-up Saturday included)."""
+        day = now.astimezone(self.zone).date()
+        for _ in range(self.LOOK_AHEAD_DAYS):
+            hours = self._working_hours_of(day)
+            if hours is not None and now < hours[1]:
+                return max(now, hours[0])
+            day += timedelta(days=1)
+        raise RuntimeError(f"no working day in the {self.LOOK_AHEAD_DAYS} days after {now.date()}")
+
     def send_at(self, now: datetime, *, essential: bool) -> SendAt:
         """The first moment from ``now`` a message may go: an essential one (or one HR marked urgent) any day
         but never between QUIET_FROM and QUIET_UNTIL; any other within working hours on a working day."""
