@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from portal.extensions import db
 from portal.models import Candidate, Outbox, PortalLink
 from portal.models.outbox import LINK_PLACEHOLDER, MessageKind
-from portal.services.outbox import RETRY_DELAYS, queue_message, send_due
+from portal.models.threads import Topic
+from portal.services.outbox import RETRY_DELAYS, claim_due, queue_message, send_due
+from portal.services.threads import ask
 from tests.builders import gen_candidate, gen_link
 from tests.smtp import silent_server, smtp_sink
 
@@ -473,12 +475,24 @@ def test_with_redis_down_hr_still_send_and_the_message_goes_when_a_sender_runs(m
         candidate = person(site, owner=hr)
         client = app.test_client()
         signed_in(client, hr)
-        answer = client.post(f"/hr/candidates/{candidate.id}/messages/link", data={"request": "b" * 32, "urgent": "1"})
-        assert answer.status_code == 303  # the row needs no Redis: it only wakes the sender
-        row = db.session.scalars(sa.select(Outbox)).one()
+        # Every request that writes a message: the link and a note by hand, the list's bulk link, an answer to
+        # the candidate's question. The rows need no Redis: it only wakes the sender.
+        other = person(site, 2, owner=hr)
+        question = ask(candidate, Topic.QUESTION, body="几点到？", now=WEDNESDAY).message
+        db.session.commit()
+        requests = [
+            (f"/hr/candidates/{candidate.id}/messages/link", {"request": "b" * 32, "urgent": "1"}),
+            (f"/hr/candidates/{candidate.id}/messages/note", {"request": "c" * 32, "text": "明天见", "urgent": "1"}),
+            ("/hr/candidates/bulk", {"bulk-action": "link", "bulk-ids": [str(other.id)], "bulk-request": "d" * 32}),
+            (f"/hr/asks/{question.id}/answer", {"body": "九点"}),
+        ]
+        for url, form in requests:
+            assert client.post(url, data=form).status_code in (200, 303), url
+        rows = db.session.scalars(sa.select(Outbox)).all()
+        assert len(rows) == 4
         assert client.get("/healthz").data.decode().startswith("degraded")
-        send_due(clock=clock(row.due_at))  # a sender running (flask outbox send-due needs no Redis either)
-        assert len(sink.accepted) == 1
+        send_due(clock=clock(max(row.due_at for row in rows)))  # a sender running (send-due needs no Redis)
+        assert len(sink.accepted) == 4
 
 
 def test_admins_see_the_outbox_and_send_a_failed_message_again(app, client, site, sink):
@@ -572,3 +586,16 @@ def test_leaving_drops_what_waits_for_them_at_once(app, site):
     mark_left(candidate, kind="withdrew", reason_id=reason.id, actor=hr, now=WEDNESDAY)
     db.session.refresh(waiting)
     assert (waiting.status, waiting.reason) == ("dropped", "the candidate left")
+
+
+def test_a_claim_takes_no_more_rows_than_its_batch_whatever_plan_the_database_picks(app, site):
+    """PostgreSQL planned "IN (the chosen rows)" as a nested loop in a busy suite and re-ran the subquery per
+    row, each run skipping the rows just locked: a batch of 1 claimed 5 (and a hand-sent message's priority
+    over a bulk one was lost). Forced here: with the chosen rows read once, a batch is its size."""
+    candidate = person(site)
+    for n in range(5):
+        queue(candidate, f"note:{n}")
+    if db.engine.dialect.name == "postgresql":
+        for setting in ("enable_hashjoin", "enable_mergejoin", "enable_material", "enable_seqscan"):
+            db.session.execute(sa.text(f"SET LOCAL {setting} = off"))
+    assert len(claim_due(WEDNESDAY, limit=1, lease_until=WEDNESDAY + timedelta(minutes=2))) == 1

@@ -111,9 +111,12 @@ def claim_due(now: datetime, *, limit: int, lease_until: datetime) -> list[int]:
     chosen = sa.select(Outbox.id).where(due).order_by(Outbox.priority, Outbox.due_at, Outbox.id).limit(limit)
     if db.session.get_bind().dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
+    # Chosen once, then updated: as "IN (subquery)" PostgreSQL may run the subquery again for each row it
+    # updates, and a re-run skips the rows this claim just locked and takes the next (a batch of 1 took 2).
+    once = chosen.cte("chosen").prefix_with("MATERIALIZED")
     claimed = db.session.scalars(
         sa.update(Outbox)
-        .where(Outbox.id.in_(chosen.scalar_subquery()), due)
+        .where(Outbox.id.in_(sa.select(once.c.id)), due)
         .values(status=MessageStatus.SENDING, lease_until=lease_until, attempts=Outbox.attempts + 1)
         .returning(Outbox.id),
         execution_options={"synchronize_session": False},
