@@ -447,8 +447,11 @@ def seed(now: datetime) -> None:
         stores[0].id,
         "浦东新区",
     )
-    # They answer back: a question waiting since this morning, and a request for another date.
-    ask(starting, Topic.QUESTION, body="培训第一天需要带身份证原件吗？要穿工服吗？", now=now - timedelta(hours=3))
+    # They answer back: a question waiting five working hours (past the four that make it urgent, whenever the
+    # demo starts), and a request for another date waiting one.
+    calendar = WorkCalendar(now)
+    asked = calendar.working_time_before(now, timedelta(hours=5))
+    ask(starting, Topic.QUESTION, body="培训第一天需要带身份证原件吗？要穿工服吗？", now=asked)
     moving = db.session.scalars(sa.select(Candidate).where(Candidate.email == "demo-training-notice@example.com")).one()
     if db.session.scalar(sa.select(sa.func.count()).select_from(Reason)) == 0:  # the migration seeds them, but
         db.session.add_all(  # a database emptied since (the test suite's) has none
@@ -462,7 +465,7 @@ def seed(now: datetime) -> None:
         body="那一周要陪家人看病，下个月的班可以吗？",
         reason_id=family.id if family else None,
         preferred_cohort_id=next_month.id,
-        now=now - timedelta(hours=1),
+        now=calendar.working_time_before(now, timedelta(hours=1)),
     )
     # The rhythm, switched on: what it would have sent them so far is on their pages, the rest comes live.
     automations = {a.name.split(" · ")[-1]: a for a in seed_rhythm(now=now, enabled=True)}

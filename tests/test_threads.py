@@ -208,6 +208,7 @@ def test_accepting_another_date_moves_them_and_tells_them_once(site, hr):
     assert db.session.get(Candidate, candidate.id).cohort_id == january.id
     told = messages_to(candidate)[before:]
     assert [m.kind for m in told] == [MessageKind.TRAINING_CHANGE]  # the move's own message, nothing more
+    assert "好的，1月见" in told[0].body  # with HR's word in it
     assert request.state == AskState.ACCEPTED and task_flag(candidate, TaskRule.REQUEST) is None
 
     with pytest.raises(ThreadError):  # a second tap, or a colleague at the same moment
@@ -413,16 +414,57 @@ def test_hr_see_the_thread_answer_on_the_page_and_the_candidate_reads_it(app, si
 
 
 def test_the_queue_puts_the_longest_waiting_task_first(app, site, hr):
-    friday, saturday = person(site, hr, name="周五问的"), person(site, hr, name="周六问的")
-    ask(saturday, Topic.QUESTION, body="六", now=at("2026-12-05 10:00"))
+    """By the working time each has waited since the oldest thing still unanswered, not since the task was
+    raised: 早问的's task was raised on Thursday, but the question left is Saturday's."""
+    earlier, friday = person(site, hr, name="早问的"), person(site, hr, name="周五问的")
+    thursday = ask(earlier, Topic.QUESTION, body="四", now=at("2026-12-03 10:00")).message
+    ask(earlier, Topic.QUESTION, body="六", now=at("2026-12-05 10:00"))
     ask(friday, Topic.QUESTION, body="五", now=at("2026-12-04 17:30"))
+    answer_question(thursday, hr, "好", now=at("2026-12-07 09:00"))
     db.session.commit()
     from portal.hr.queries import QueueFilters, queue_page
 
-    order = queue_page(
-        hr, QueueFilters(rule=TaskRule.QUESTION), at("2026-12-07 10:00"), at("2026-12-07 10:00").date(), 1, 25
-    )
-    assert [c.name for c in order.items] == ["周五问的", "周六问的"]
+    monday = at("2026-12-07 10:00")
+    order = queue_page(hr, QueueFilters(rule=TaskRule.QUESTION), monday, monday.date(), 1, 25)
+    assert [c.name for c in order.items] == ["周五问的", "早问的"]
+
+
+def test_two_requests_sent_at_the_same_moment_make_one(app, site, hr):
+    """A double tap: the first ask holds the candidate's row until it commits, the second then finds it waiting.
+    Run on SQLite and on PostgreSQL by the CI."""
+    import threading
+
+    candidate_id, reason_id = person(site, hr, cohort=gen_cohort()).id, first_reason().id
+    first_asked, may_commit = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+
+    def send(name: str, first: bool) -> None:
+        with app.app_context(), force_locale("en"):
+            try:
+                candidate = db.session.get_one(Candidate, candidate_id)
+                ask(candidate, Topic.ANOTHER_DATE, body=name, reason_id=reason_id, now=datetime.now(UTC))
+                if first:
+                    first_asked.set()
+                    may_commit.wait(10)
+                db.session.commit()
+                outcomes[name] = "sent"
+            except ThreadError as refused:
+                outcomes[name] = str(refused)
+            finally:
+                db.session.remove()
+
+    one = threading.Thread(target=send, args=("一", True))
+    one.start()
+    assert first_asked.wait(10)
+    two = threading.Thread(target=send, args=("二", False))
+    two.start()
+    two.join(0.5)
+    assert two.is_alive(), "the second ask must wait for the first's transaction"
+    may_commit.set()
+    one.join(10)
+    two.join(10)
+    assert outcomes == {"一": "sent", "二": "You asked already: HR will answer that first."}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ThreadMessage)) == 1
 
 
 def test_with_htmx_hr_answer_in_place_and_a_refusal_keeps_what_they_typed(app, site, hr):
@@ -433,10 +475,20 @@ def test_with_htmx_hr_answer_in_place_and_a_refusal_keeps_what_they_typed(app, s
     desk = signed_in(app.test_client(), hr)
     htmx = {**EN, "HX-Request": "true"}
     refused = desk.post(f"/hr/asks/{request.id}/decline", data={"body": "  "}, headers=htmx)
-    assert refused.status_code == 409
+    assert refused.status_code == 422
     section = refused.get_data(as_text=True)
     assert section.lstrip().startswith('<section class="card" id="thread"') and "Tell them why" in section
     declined = desk.post(f"/hr/asks/{request.id}/decline", data={"body": "名额已满"}, headers=htmx)
     assert declined.status_code == 200 and "名额已满" in declined.get_data(as_text=True)
     assert "<html" not in declined.get_data(as_text=True)
     assert [m.kind for m in messages_to(candidate)] == [MessageKind.HR_REPLY]
+
+
+def test_hr_are_told_in_their_words_what_is_missing(app, site, hr):
+    candidate = person(site, hr)
+    question = ask(candidate, Topic.QUESTION, body="问", now=datetime.now(UTC)).message
+    db.session.commit()
+    desk = signed_in(app.test_client(), hr)
+    empty = desk.post(f"/hr/asks/{question.id}/answer", data={"body": " "}, headers=EN)
+    assert empty.status_code == 422 and "Write your answer first." in empty.get_data(as_text=True)
+    assert messages_to(candidate) == []

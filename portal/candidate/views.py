@@ -304,7 +304,8 @@ def ask_hr():
             body=request.form.get("body"),
             now=now,
             reason_id=id_arg("reason", request.form),
-            preferred_cohort_id=id_arg("cohort", request.form),
+            # Typed but not an id (a forged form): 0, which no cohort has, so it is refused in words.
+            preferred_cohort_id=id_arg("cohort", request.form) or (0 if request.form.get("cohort") else None),
             district=request.form.get("district"),
         )
     except ThreadError as error:

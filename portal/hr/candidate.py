@@ -675,7 +675,7 @@ def _answer(ask_id: int, action: str, settle):
     except ThreadError as error:
         db.session.rollback()
         refused = AnswerRefused(ask_id, action, str(error), error.field, request.form.to_dict())
-        status = 409
+        status = 422 if error.field else 409  # what was typed, or the state it met (answered already)
     else:
         db.session.commit()
         wake_sender()

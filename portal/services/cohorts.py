@@ -81,6 +81,7 @@ def place_in_cohort(
     actor_id: int | None,
     now: datetime,
     waitlist: bool = True,
+    note: str = "",
 ) -> Placement:
     """Put a candidate in a training cohort, move them to another, or (None) take them out of theirs.
 
@@ -88,8 +89,8 @@ def place_in_cohort(
     they had. Refused with a CohortError, nothing changed: a candidate who started or left, a cohort that does
     not exist, was cancelled or has ended, and taking the cohort away from someone whose stage needs one.
     A move is on their history (the audit trail), resets their confirmation, raises their calendar's
-    revision, drops what was queued about the old cohort and tells them (essential); the place they left goes
-    to the first on that cohort's waitlist.
+    revision, drops what was queued about the old cohort and tells them (essential, with HR's ``note`` if any);
+    the place they left goes to the first on that cohort's waitlist.
     """
     if cohort_id == candidate.cohort_id:
         return Placement.UNCHANGED
@@ -110,7 +111,7 @@ def place_in_cohort(
         if not waitlist or cohort.starts_on <= organisation_date(now):  # once it runs, nobody waits for it
             raise full(cohort)
         return _wait_for(candidate, cohort, actor_id=actor_id, now=now)
-    _move(candidate, cohort, actor_id=actor_id, now=now)
+    _move(candidate, cohort, actor_id=actor_id, now=now, note=note)
     return Placement.PLACED
 
 
@@ -128,7 +129,9 @@ def check_open(cohort: Cohort, now: datetime) -> None:
         raise CohortError(_l("%(cohort)s has ended: choose another.", cohort=cohort.name))
 
 
-def _move(candidate: Candidate, cohort: Cohort | None, *, actor_id: int | None, now: datetime, why: str = "") -> None:
+def _move(
+    candidate: Candidate, cohort: Cohort | None, *, actor_id: int | None, now: datetime, why: str = "", note: str = ""
+) -> None:
     old_cohort_id = candidate.cohort_id
     candidate.cohort_id = cohort.id if cohort else None
     candidate.attendance_confirmed_at = None
@@ -149,7 +152,7 @@ def _move(candidate: Candidate, cohort: Cohort | None, *, actor_id: int | None, 
     rescan_candidate(candidate.id, now)
     cohort_moved(candidate, old_cohort_id, now=now)
     if cohort is not None and (old_cohort_id is not None or why):
-        _tell(candidate, cohort, Change.FREED if why else Change.MOVED, now)
+        _tell(candidate, cohort, Change.FREED if why else Change.MOVED, now, note)
     if old_cohort_id is not None:
         fill_from_waitlist(old_cohort_id, now=now)
 
@@ -253,9 +256,9 @@ class Change(StrEnum):
     CANCELLED = "cancelled"
 
 
-def _tell(candidate: Candidate, cohort: Cohort, change: Change, now: datetime) -> None:
+def _tell(candidate: Candidate, cohort: Cohort, change: Change, now: datetime, note: str = "") -> None:
     """The essential message for ``change``, in the candidate's language, once per change (the key names the
-    candidate's and the cohort's revisions)."""
+    candidate's and the cohort's revisions); ``note``: HR's own words, below ours."""
     locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     context = message_context(candidate, locale, cohort_id=cohort.id)  # the automations' words for the same things
     with force_locale(locale):
@@ -268,6 +271,8 @@ def _tell(candidate: Candidate, cohort: Cohort, change: Change, now: datetime) -
             "where": gettext("%(place)s (%(address)s)", place=place, address=address) if address else place,
         }
         subject, body = _words(change, words)
+        if note:
+            body += "\n\n" + note
         body += (
             "\n"
             + LINK_PLACEHOLDER

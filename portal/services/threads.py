@@ -64,14 +64,18 @@ class Asked:
 # ------------------------------------------------------------------------------------------------
 
 
-def _text(body: str | None, *, required: bool, field: str = "body") -> str:
-    """What was typed, as typed (a browser's CR LF made one line break); refused when empty or too long."""
+NO_QUESTION = _l("Write your question first.")
+
+
+def _text(body: str | None, *, required: bool, empty=NO_QUESTION) -> str:
+    """What was typed, as typed (a browser's CR LF made one line break); refused when empty (``empty`` says so)
+    or too long."""
     text = (body or "").replace("\r\n", "\n")
     if required and not text.strip():
-        raise ThreadError(_l("Write your question first."), field)
+        raise ThreadError(empty, "body")
     if len(text) > BODY_MAX:
         raise ThreadError(
-            _l("At most %(max)d characters, please; this has %(count)d.", max=BODY_MAX, count=len(text)), field
+            _l("At most %(max)d characters, please; this has %(count)d.", max=BODY_MAX, count=len(text)), "body"
         )
     return text if text.strip() else ""
 
@@ -90,6 +94,13 @@ def _check_pace(candidate_id: int, now: datetime) -> None:
     ).all()
     if len(recent) >= limit:
         raise TooManyMessages(recent[len(recent) - limit] + timedelta(hours=1))
+
+
+def _hold(candidate_id: int) -> None:
+    """Write the candidate's row (changing nothing) before counting what they sent: a second message sent at the
+    same moment (a double tap) waits for this one's transaction and then counts it — a row lock on
+    PostgreSQL, the write lock on SQLite — so neither the hourly limit nor "one waiting request" is passed."""
+    db.session.execute(sa.update(Candidate).where(Candidate.id == candidate_id).values(id=Candidate.id))
 
 
 def _waiting_request(candidate_id: int, topic: str) -> ThreadMessage | None:
@@ -153,6 +164,7 @@ def ask(
         raise ValueError(topic)
     if candidate.status != Status.ACTIVE:
         raise ThreadError(_l("Your page no longer takes messages. Please call HR."))
+    _hold(candidate.id)
     _check_pace(candidate.id, now)
     message = ThreadMessage(candidate_id=candidate.id, topic=topic, written_at=now, state=AskState.WAITING)
     message.body = _text(body, required=topic == Topic.QUESTION)
@@ -290,7 +302,7 @@ def answer_question(question: ThreadMessage, user: User, body: str | None, *, no
         raise ThreadError(_l("This is a request: accept or decline it."))
     candidate = db.session.get_one(Candidate, question.candidate_id)
     _require_active(candidate)
-    text = _text(body, required=True)
+    text = _text(body, required=True, empty=_l("Write your answer first."))
     _settle(question, AskState.ANSWERED, now)
     reply = _reply(question, user, text, now)
     _tell(candidate, reply, _l("HR answered your question"), _l("HR answered your question:"), now)
@@ -321,10 +333,12 @@ def accept_request(
         if cohort_id is None or cohort_id == candidate.cohort_id:
             raise ThreadError(_l("Choose the training they move to, or decline."), "cohort")
         try:
-            place_in_cohort(candidate, cohort_id, actor_id=user.id, now=now, waitlist=False)
+            place_in_cohort(candidate, cohort_id, actor_id=user.id, now=now, waitlist=False, note=text)
         except CohortError as refusal:
             raise ThreadError(refusal, "cohort") from refusal
-        _reply(request, user, text, now, granted_cohort_id=cohort_id)  # the move's own message tells them
+        _reply(
+            request, user, text, now, granted_cohort_id=cohort_id
+        )  # the move's own message tells them, HR's word in it
     else:
         if store_id is None or store_id == candidate.store_id:
             raise ThreadError(_l("Choose the store they join instead, or decline."), "store")
@@ -352,9 +366,7 @@ def decline_request(request: ThreadMessage, user: User, body: str | None, *, now
         raise ThreadError(_l("This is a question: answer it."))
     candidate = db.session.get_one(Candidate, request.candidate_id)
     _require_active(candidate)
-    if not (body or "").strip():
-        raise ThreadError(_l("Tell them why: they will read it."), "body")
-    text = _text(body, required=True)
+    text = _text(body, required=True, empty=_l("Tell them why: they will read it."))
     _settle(request, AskState.DECLINED, now)
     reply = _reply(request, user, text, now)
     _tell(candidate, reply, _l("HR answered your request"), _l("HR answered your request:"), now)

@@ -3,6 +3,7 @@ are working days (the work calendar: weekly rest days, public holidays and China
 and when a message may be sent. Send windows and working-hour rules ask here, and nowhere else.
 """
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -64,6 +65,17 @@ class SendAt:
     provisional: bool
 
 
+@functools.cache
+def _library_year(year: int) -> tuple[dict[date, tuple[str, str]], list[date]]:
+    """The holidays package's China calendar of ``year`` (its days off and its make-up working days), worked out
+    once per process: it costs a third of a second, and the package's data cannot change while it runs."""
+    china = holidays.China(years=year, language="zh_CN")
+    make_up = sorted(day for day in china.weekend_workdays if day.year == year)
+    days = {day: (DayKind.REST.value, name) for day, name in china.items()}
+    days.update(dict.fromkeys(make_up, (DayKind.WORK.value, MAKE_UP_DAY_NAME)))
+    return days, make_up
+
+
 def seed_year_from_library(year: int, now: datetime) -> bool:
     """China's public holidays of ``year`` and its make-up working days, as the holidays package lists them,
     unless the year is already there (another request or job may have seeded it a moment ago); returns
@@ -72,10 +84,7 @@ def seed_year_from_library(year: int, now: datetime) -> bool:
     INSERT … ON CONFLICT DO NOTHING rather than a savepoint: SQLite's driver commits the whole transaction
     when its outermost savepoint is released.
     """
-    china = holidays.China(years=year, language="zh_CN")
-    make_up = sorted(day for day in china.weekend_workdays if day.year == year)
-    days = {day: (DayKind.REST, name) for day, name in china.items()}
-    days.update(dict.fromkeys(make_up, (DayKind.WORK, MAKE_UP_DAY_NAME)))
+    days, make_up = _library_year(year)
     added = db.session.execute(
         dialect_insert(CalendarYear)
         .values(year=year, source=CalendarSource.LIBRARY, confirmed=bool(make_up), loaded_at=now)
