@@ -35,7 +35,7 @@ from portal.services.worktime import WorkCalendar
 log = logging.getLogger(__name__)
 
 candidate, stage, cohort, flag = table_of(Candidate), table_of(Stage), table_of(Cohort), table_of(Flag)
-session_table, asked = table_of(CohortSession), table_of(ThreadMessage)
+session_table, thread = table_of(CohortSession), table_of(ThreadMessage)
 
 TRAINING_NOTICE_KEY = "training_notice"
 
@@ -219,15 +219,15 @@ def _waiting_for_us(*topics: str):
     evening question is not late on Saturday). Overdue (TASK_OVERDUE_HOURS): _sync_tasks."""
 
     def matches(now, config):
-        anything = sa.select(asked.c.id).where(asked.c.state == AskState.WAITING, asked.c.topic.in_(topics)).limit(1)
+        anything = sa.select(thread.c.id).where(thread.c.state == AskState.WAITING, thread.c.topic.in_(topics)).limit(1)
         urgent_from = now  # nothing waits: the calendar need not be read
         if db.session.execute(anything).first() is not None:
             hours = timedelta(hours=config["TASK_URGENT_WORKING_HOURS"])
             urgent_from = WorkCalendar(now).working_time_before(now, hours)
         waiting = (
-            sa.select(asked.c.candidate_id, sa.func.min(asked.c.written_at).label("asked_at"))
-            .where(asked.c.state == AskState.WAITING, asked.c.topic.in_(topics))
-            .group_by(asked.c.candidate_id)
+            sa.select(thread.c.candidate_id, sa.func.min(thread.c.written_at).label("asked_at"))
+            .where(thread.c.state == AskState.WAITING, thread.c.topic.in_(topics))
+            .group_by(thread.c.candidate_id)
             .subquery("waiting")
         )
         return (

@@ -312,7 +312,7 @@ def answer_question(question: ThreadMessage, user: User, body: str | None, *, no
 
 
 def accept_request(
-    request: ThreadMessage,
+    asked: ThreadMessage,
     user: User,
     *,
     cohort_id: int | None = None,
@@ -323,13 +323,13 @@ def accept_request(
     """Grant a request: another date moves the candidate to ``cohort_id`` through the assignment service (which
     tells them); a nearer store assigns ``store_id`` and tells them. Refused, nothing changed, when the cohort
     or store cannot take them."""
-    if request.topic not in REQUESTS:
+    if asked.topic not in REQUESTS:
         raise ThreadError(_l("This is a question: answer it."))
-    candidate = db.session.get_one(Candidate, request.candidate_id)
+    candidate = db.session.get_one(Candidate, asked.candidate_id)
     _require_active(candidate)
     text = _text(body, required=False)
-    _settle(request, AskState.ACCEPTED, now)
-    if request.topic == Topic.ANOTHER_DATE:
+    _settle(asked, AskState.ACCEPTED, now)
+    if asked.topic == Topic.ANOTHER_DATE:
         if cohort_id is None or cohort_id == candidate.cohort_id:
             raise ThreadError(_l("Choose the training they move to, or decline."), "cohort")
         try:
@@ -337,7 +337,7 @@ def accept_request(
         except CohortError as refusal:
             raise ThreadError(refusal, "cohort") from refusal
         _reply(
-            request, user, text, now, granted_cohort_id=cohort_id
+            asked, user, text, now, granted_cohort_id=cohort_id
         )  # the move's own message tells them, HR's word in it
     else:
         if store_id is None or store_id == candidate.store_id:
@@ -346,31 +346,31 @@ def accept_request(
             assign_store(candidate, store_id, actor_id=user.id, now=now)
         except StoreError as refusal:
             raise ThreadError(refusal, "store") from refusal
-        if request.district and not candidate.district:
-            candidate.district = request.district
+        if asked.district and not candidate.district:
+            candidate.district = asked.district
         store = db.session.get_one(Store, store_id)
-        reply = _reply(request, user, text, now, granted_store_id=store_id)
+        reply = _reply(asked, user, text, now, granted_store_id=store_id)
         with force_locale(_locale(candidate)):
             lead = gettext("After training you will join %(store)s.", store=store.name)
             if store.address:
                 lead += " " + gettext("Address: %(address)s", address=store.address)
         _tell(candidate, reply, _l("HR found you another store"), lead, now)
-    record_on_candidate("thread.accept", candidate.id, actor_user_id=user.id, detail=f"request {request.id}")
+    record_on_candidate("thread.accept", candidate.id, actor_user_id=user.id, detail=f"request {asked.id}")
     rescan_candidate(candidate.id, now)
-    return request
+    return asked
 
 
-def decline_request(request: ThreadMessage, user: User, body: str | None, *, now: datetime) -> ThreadMessage:
+def decline_request(asked: ThreadMessage, user: User, body: str | None, *, now: datetime) -> ThreadMessage:
     """Turn a request down with a reply the candidate sees (and receives): they keep what they had."""
-    if request.topic not in REQUESTS:
+    if asked.topic not in REQUESTS:
         raise ThreadError(_l("This is a question: answer it."))
-    candidate = db.session.get_one(Candidate, request.candidate_id)
+    candidate = db.session.get_one(Candidate, asked.candidate_id)
     _require_active(candidate)
     text = _text(body, required=True, empty=_l("Tell them why: they will read it."))
-    _settle(request, AskState.DECLINED, now)
-    reply = _reply(request, user, text, now)
+    _settle(asked, AskState.DECLINED, now)
+    reply = _reply(asked, user, text, now)
     _tell(candidate, reply, _l("HR answered your request"), _l("HR answered your request:"), now)
-    record_on_candidate("thread.decline", candidate.id, actor_user_id=user.id, detail=f"request {request.id}")
+    record_on_candidate("thread.decline", candidate.id, actor_user_id=user.id, detail=f"request {asked.id}")
     rescan_candidate(candidate.id, now)
     return reply
 
