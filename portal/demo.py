@@ -36,7 +36,7 @@ from portal.services.automations import message_context, render, seed_rhythm
 from portal.services.cohorts import COHORT_FIELDS, cancel_cohort, place_in_cohort, save_cohort
 from portal.services.engagement import record_event
 from portal.services.links import issue_link, public_link_url
-from portal.services.outbox import send_link_by_hand
+from portal.services.outbox import message_locale, send_link_by_hand
 from portal.services.staff import create_user
 from portal.services.stages import advance_stage
 from portal.services.stores import StoreError, assign_store
@@ -500,7 +500,7 @@ def _message_history(candidate: Candidate, automations: dict[str, Automation], n
     for automation, at, key, about in sorted(sent, key=lambda item: item[1]):
         if at > now:
             continue
-        locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+        locale = message_locale(candidate)
         subject, body, params = render(automation, locale, message_context(candidate, locale, story=about))
         link, _token = issue_link(candidate, Channel.EMAIL, now=at, rearm=False)
         link.first_opened_at = db.session.scalar(  # their first visit within 48 hours came through it

@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from portal.demo import DEMO_USERS
+
 try:
     from playwright.sync_api import expect, sync_playwright
 except ImportError as error:  # pragma: no cover - depends on the machine
@@ -135,6 +137,18 @@ class Watch:
         assert self.console == [], f"console errors: {self.console}"
         assert self.exceptions == [], f"uncaught exceptions: {self.exceptions}"
         assert self.requests == [], f"failed requests: {self.requests}"
+
+
+def log_in(page, base_url: str, who: int = 0) -> None:
+    """Through the back-office's login form as a demo user (``who``: 0 HR, 1 the admin), then let the page
+    finish loading (the next page would abort its favicon)."""
+    email, password, *_ = DEMO_USERS[who]
+    page.goto(f"{base_url}/hr/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    page.wait_for_load_state("networkidle")
 
 
 def _first_open_item(page):
@@ -334,12 +348,7 @@ def test_an_admin_plans_a_cohort_the_candidate_confirms_on_their_phone_and_hr_se
     page = desk.new_page()
     watch = Watch(page)
     try:
-        page.goto(f"{base}/hr/login")
-        page.get_by_label("Email").fill("admin@example.com")
-        page.get_by_label("Password").fill("keepwarm-admin")
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("button", name="Log out")).to_be_visible()
-        page.wait_for_load_state("networkidle")  # the next page would abort this one's favicon
+        log_in(page, base, who=1)
         page.goto(f"{base}/admin/cohorts/new")
         page.get_by_label("Name", exact=True).fill("浏览器测试班")
         page.get_by_label("First day").fill(first_day.isoformat())
@@ -403,10 +412,7 @@ def test_an_admin_plans_a_cohort_the_candidate_confirms_on_their_phone_and_hr_se
     desk = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Asia/Shanghai")
     page = desk.new_page()
     try:  # HR, who look after him
-        page.goto(f"{base}/hr/login")
-        page.get_by_label("Email").fill("hr@example.com")
-        page.get_by_label("Password").fill("keepwarm-hr")
-        page.get_by_role("button", name="Log in").click()
+        log_in(page, base)
         page.goto(f"{base}/hr/cohorts/{cohort.id}")
         row = page.locator(f"#member-{him.id}")
         expect(row).to_contain_text("王小明")
@@ -451,12 +457,7 @@ def test_a_candidate_asks_for_another_date_and_a_question_and_hr_answer_both(chr
     page = desk.new_page()
     watch = Watch(page)
     try:
-        page.goto(f"{base}/hr/login")
-        page.get_by_label("Email").fill("hr@example.com")
-        page.get_by_label("Password").fill("keepwarm-hr")
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_role("button", name="Log out")).to_be_visible()
-        page.wait_for_load_state("networkidle")
+        log_in(page, base)
         page.goto(f"{base}/hr/queue")
         row = page.locator("tr.person", has_text="陈静")
         expect(row).to_contain_text("Asked a question")

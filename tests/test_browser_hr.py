@@ -14,10 +14,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from portal.demo import DEMO_USERS, STAGES
+from portal.demo import STAGES
 from portal.templating import local_date
 from tests import builders
-from tests.test_browser import OUTPUT, PHONE, Watch, chromium, live_server  # noqa: F401  (fixtures)
+from tests.test_browser import OUTPUT, PHONE, Watch, chromium, live_server, log_in  # noqa: F401  (fixtures)
 
 try:
     from playwright.sync_api import expect
@@ -26,7 +26,6 @@ except ImportError:  # pragma: no cover - test_browser's chromium fixture skips,
 
 pytestmark = pytest.mark.browser
 
-HR_EMAIL, HR_PASSWORD, *_ = DEMO_USERS[0]
 LABELS_ZH = {key: label_zh for key, label_zh, *_ in STAGES}
 SIZES = {
     "phone": {**PHONE, "locale": "en-GB"},
@@ -58,15 +57,6 @@ def _screenshot(page, name: str) -> None:
     shot = OUTPUT / f"{name}.png"
     page.screenshot(path=str(shot), full_page=True)
     print(f"\nscreenshot: {shot}")
-
-
-def log_in(page, base_url: str) -> None:
-    """Through the back-office's login form, as the HR user every browser test uses."""
-    page.goto(f"{base_url}/hr/login")
-    page.get_by_label("Email").fill(HR_EMAIL)
-    page.get_by_label("Password").fill(HR_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 def _fits(page, size: str) -> None:

@@ -10,8 +10,8 @@ import io
 import openpyxl
 import pytest
 
-from tests.test_browser import Watch, chromium, live_server  # noqa: F401  (fixtures)
-from tests.test_browser_hr import SIZES, _fits, _screenshot, log_in
+from tests.test_browser import Watch, chromium, live_server, log_in  # noqa: F401  (fixtures)
+from tests.test_browser_hr import SIZES, _fits, _screenshot
 
 try:
     from playwright.sync_api import expect

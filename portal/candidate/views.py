@@ -108,13 +108,18 @@ def _viewed(candidate, kind: str, target: str, now, response):
 def page():
     """The candidate page: where you are, what comes next, your cohort, checklist, stories, contact."""
     now = utcnow()
-    found = load_page(_link_id_or_404(now), now)  # current_candidate_or_404, with the page's reads
-    if found is None:
-        abort(404)
-    candidate, data = found
-    remember_candidate_locale(candidate.locale)
+    candidate, data = _page_or_404(now)
     html = render_page(candidate, data, now, thread_context(candidate, now))
     return _viewed(candidate, EventKind.VIEW, "page", now, html)
+
+
+def _page_or_404(now) -> tuple:
+    """current_candidate_or_404, with everything the page shows (load_page: one statement)."""
+    found = load_page(_link_id_or_404(now), now)
+    if found is None:
+        abort(404)
+    remember_candidate_locale(found[0].locale)
+    return found
 
 
 def render_page(candidate, data: PageData, now, thread: dict | None = None) -> str:
@@ -313,10 +318,7 @@ def ask_hr():
         refused = refused_form(topic, error, request.form.to_dict())
         if htmx_request():
             return _thread_section(now, refused=refused), 422
-        found = load_page(_link_id_or_404(now), now)
-        if found is None:
-            abort(404)
-        candidate, data = found
+        candidate, data = _page_or_404(now)
         return render_page(candidate, data, now, thread_context(candidate, now, refused=refused)), 422
     db.session.commit()
     if not htmx_request():

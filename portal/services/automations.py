@@ -46,7 +46,7 @@ from portal.models.outbox import LINK_PLACEHOLDER, MessageKind, MessageStatus, O
 from portal.services import dialect_insert, expire_loaded, savepoint
 from portal.services.audience import Audience
 from portal.services.audit import record_audit, record_on_candidate
-from portal.services.outbox import ESSENTIAL_KINDS
+from portal.services.outbox import ESSENTIAL_KINDS, message_locale
 from portal.services.worktime import WorkCalendar, organisation_date, organisation_zone
 
 log = logging.getLogger(__name__)
@@ -523,7 +523,7 @@ def prepare(row: Outbox, candidate: Candidate, now: datetime) -> str | None:
         return DROPPED_NO_STORY
     if row.body:  # written at an earlier attempt
         return None
-    row.locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]  # as they read now
+    row.locale = message_locale(candidate)  # as they read now
     context = message_context(candidate, row.locale, cohort_id=row.cohort_id, story=story)
     subject, body, params = render(automation, row.locale, context)
     row.subject, row.body = subject[:200], body
@@ -739,7 +739,7 @@ def switch_automation(automation: Automation, on: bool, *, actor_id: int, now: d
 def preview(automation: Automation, candidate: Candidate, now: datetime) -> tuple[str, str, dict[str, str]]:
     """The message as ``candidate`` would get it now (the newest story they have not read, for a story
     automation). Raises TemplateError."""
-    locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    locale = message_locale(candidate)
     story = None
     if automation.with_story:
         story_id = db.session.scalar(

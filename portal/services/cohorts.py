@@ -25,7 +25,7 @@ from portal.services import dialect_insert
 from portal.services.audit import record_audit, record_on_candidate
 from portal.services.automations import cohort_moved, drop_queued_about, message_context
 from portal.services.cohort_series import days_of, shift_curriculum
-from portal.services.outbox import BY_EMAIL_FIRST, queue_message
+from portal.services.outbox import BY_EMAIL_FIRST, message_locale, queue_message
 from portal.services.scan import rescan_candidate
 from portal.services.worktime import WorkCalendar, organisation_date, organisation_zone
 
@@ -259,7 +259,7 @@ class Change(StrEnum):
 def _tell(candidate: Candidate, cohort: Cohort, change: Change, now: datetime, note: str = "") -> None:
     """The essential message for ``change``, in the candidate's language, once per change (the key names the
     candidate's and the cohort's revisions); ``note``: HR's own words, below ours."""
-    locale = candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    locale = message_locale(candidate)
     context = message_context(candidate, locale, cohort_id=cohort.id)  # the automations' words for the same things
     with force_locale(locale):
         place, address = context["cohort_place"], context["cohort_address"]

@@ -71,7 +71,7 @@ def queue_message(
         "urgent": urgent,
         "priority": 0 if essential or hand_sent else 1,
         "channels": ",".join(channels),
-        "locale": _locale(candidate),
+        "locale": message_locale(candidate),
         "subject": subject,
         "body": body,
         "sms_template": sms_template,
@@ -318,7 +318,7 @@ def send_link_by_hand(
     the outbox and its window (urgent: any day, never at night). ``request_key`` is the form's: the same form
     sent again (a refresh) queues nothing and returns None; audited."""
     _refuse_if_unreachable(candidate, channels)
-    with force_locale(_locale(candidate)):
+    with force_locale(message_locale(candidate)):
         subject = gettext("Your onboarding page")
         body = gettext(
             "Hello %(name)s,\n\nThis is your onboarding page: where you stand, your training, what to bring "
@@ -353,7 +353,7 @@ def send_note_by_hand(
     if len(text) > NOTE_MAX_CHARACTERS:
         raise OutboxError(_l("A message holds at most %(count)d characters.", count=NOTE_MAX_CHARACTERS))
     _refuse_if_unreachable(candidate, (Channel.EMAIL,))
-    with force_locale(_locale(candidate)):
+    with force_locale(message_locale(candidate)):
         subject = gettext("A message from HR")
         body = text + (f"\n\n{LINK_PLACEHOLDER}" if with_link else "")
         body += "\n\n" + _hotline_line()
@@ -411,7 +411,8 @@ def _refuse_if_unreachable(candidate: Candidate, channels: tuple[str, ...]) -> N
     raise OutboxError(_l("There is no email address to send it to. Add one to the profile."))
 
 
-def _locale(candidate: Candidate) -> str:
+def message_locale(candidate: Candidate) -> str:
+    """The language Keepwarm writes to the candidate in: theirs, else the default."""
     return candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

@@ -26,7 +26,7 @@ from portal.models.outbox import LINK_PLACEHOLDER, MessageKind
 from portal.models.threads import REQUESTS, AskState, Topic
 from portal.services.audit import record_on_candidate
 from portal.services.cohorts import TAKES_A_PLACE, CohortError, place_in_cohort
-from portal.services.outbox import BY_EMAIL_FIRST, queue_message
+from portal.services.outbox import BY_EMAIL_FIRST, message_locale, queue_message
 from portal.services.scan import rescan_candidate
 from portal.services.stores import StoreError, assign_store
 from portal.services.worktime import WorkCalendar, organisation_date
@@ -267,7 +267,7 @@ def _reply(asked: ThreadMessage, user: User, body: str, now: datetime, **granted
 def _tell(candidate: Candidate, reply: ThreadMessage, subject, lead, now: datetime) -> None:
     """HR's answer as one essential message (email, else a text message saying there is an answer), worded in
     the candidate's language (``subject`` and ``lead``: lazy strings, or words already in it)."""
-    with force_locale(_locale(candidate)):
+    with force_locale(message_locale(candidate)):
         body = gettext("Hello %(name)s,", name=candidate.name) + "\n\n" + str(lead)
         if reply.body:
             body += "\n\n" + reply.body
@@ -285,10 +285,6 @@ def _tell(candidate: Candidate, reply: ThreadMessage, subject, lead, now: dateti
         sms_template=current_app.config["SMS_TEMPLATE_HR_REPLY"],
         sms_params={"name": candidate.name, "link": LINK_PLACEHOLDER},
     )
-
-
-def _locale(candidate: Candidate) -> str:
-    return candidate.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def _require_active(candidate: Candidate) -> None:
@@ -336,9 +332,8 @@ def accept_request(
             place_in_cohort(candidate, cohort_id, actor_id=user.id, now=now, waitlist=False, note=text)
         except CohortError as refusal:
             raise ThreadError(refusal, "cohort") from refusal
-        _reply(
-            asked, user, text, now, granted_cohort_id=cohort_id
-        )  # the move's own message tells them, HR's word in it
+        # No message of ours: the move's own tells them, with HR's word in it.
+        _reply(asked, user, text, now, granted_cohort_id=cohort_id)
     else:
         if store_id is None or store_id == candidate.store_id:
             raise ThreadError(_l("Choose the store they join instead, or decline."), "store")
@@ -350,7 +345,7 @@ def accept_request(
             candidate.district = asked.district
         store = db.session.get_one(Store, store_id)
         reply = _reply(asked, user, text, now, granted_store_id=store_id)
-        with force_locale(_locale(candidate)):
+        with force_locale(message_locale(candidate)):
             lead = gettext("After training you will join %(store)s.", store=store.name)
             if store.address:
                 lead += " " + gettext("Address: %(address)s", address=store.address)
